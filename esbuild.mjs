@@ -1,0 +1,24 @@
+// One esbuild command builds the three bundles: the extension host entry, the engine process and the CLI.
+// node-llama-cpp is ESM-only with top-level await, so it stays external and is loaded by import() at run time.
+import * as esbuild from "esbuild";
+
+const watch = process.argv.includes("--watch");
+const common = {
+  bundle: true,
+  platform: "node",
+  format: "cjs",
+  target: "node20",
+  sourcemap: true,
+  external: ["vscode", "node-llama-cpp"],
+  logLevel: "warning",
+};
+const entries = [
+  { entryPoints: ["src/extension/main.ts"], outfile: "dist/extension.js" },
+  { entryPoints: ["src/engine/main.ts"], outfile: "dist/engine.js" },
+  { entryPoints: ["src/cli/main.ts"], outfile: "dist/cli.js" },
+];
+if (watch) {
+  for (const e of entries) await (await esbuild.context({ ...common, ...e })).watch();
+} else {
+  await Promise.all(entries.map((e) => esbuild.build({ ...common, ...e })));
+}
