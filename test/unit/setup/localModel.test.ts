@@ -1,0 +1,67 @@
+import * as assert from "node:assert/strict";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import * as os from "node:os";
+import * as path from "node:path";
+import { kv } from "../../../src/core/gguf/types";
+import { writeGguf } from "../../../src/core/gguf/writer";
+import { validateLocalModel } from "../../../src/core/setup/localModel";
+
+describe("validateLocalModel", () => {
+  let dir: string;
+  before(async () => {
+    dir = await mkdtemp(path.join(os.tmpdir(), "soup-local-"));
+  });
+  after(() => rm(dir, { recursive: true, force: true }));
+
+  it("accepts a GGUF and reads its architecture past a large vocabulary array", async () => {
+    const file = path.join(dir, "ok.gguf");
+    const tokens = Array.from({ length: 20_000 }, (_, i) => `tok${i}`);
+    await writeGguf(file, {
+      metadata: [kv.strs("tokenizer.ggml.tokens", tokens), kv.f32s("tokenizer.ggml.scores", tokens.map(() => 0)), kv.str("general.architecture", "llama")],
+      tensors: [{ name: "output.weight", dims: [4, 2], type: "f32", data: new Float32Array(8) }],
+    });
+    const check = await validateLocalModel(file);
+    assert.equal(check.ok, true, check.message);
+    assert.equal(check.architecture, "llama");
+    assert.match(check.message, /ok\.gguf: GGUF v3, architecture llama, 1 tensors/);
+  });
+
+  it("rejects a missing file", async () => {
+    const check = await validateLocalModel(path.join(dir, "nope.gguf"));
+    assert.equal(check.ok, false);
+    assert.match(check.message, /does not exist/);
+  });
+
+  it("rejects a file without the GGUF magic", async () => {
+    const file = path.join(dir, "model.safetensors");
+    await writeFile(file, "{\"not\": \"gguf\"}");
+    const check = await validateLocalModel(file);
+    assert.equal(check.ok, false);
+    assert.match(check.message, /not a GGUF model/);
+  });
+
+  it("rejects an unsupported version", async () => {
+    const file = path.join(dir, "v1.gguf");
+    const header = Buffer.alloc(24);
+    header.write("GGUF", 0, "latin1");
+    header.writeUInt32LE(1, 4);
+    await writeFile(file, header);
+    const check = await validateLocalModel(file);
+    assert.equal(check.ok, false);
+    assert.match(check.message, /GGUF version 1; supported versions are 2, 3/);
+  });
+
+  it("rejects a truncated header and a model without an architecture", async () => {
+    const truncated = path.join(dir, "cut.gguf");
+    await writeFile(truncated, Buffer.from("GGUF\x03\x00\x00\x00\x01", "latin1"));
+    const a = await validateLocalModel(truncated);
+    assert.equal(a.ok, false);
+    assert.match(a.message, /corrupt or truncated/);
+
+    const noArch = path.join(dir, "noarch.gguf");
+    await writeGguf(noArch, { metadata: [kv.u32("general.alignment", 32)], tensors: [] });
+    const b = await validateLocalModel(noArch);
+    assert.equal(b.ok, false);
+    assert.match(b.message, /no general\.architecture/);
+  });
+});
