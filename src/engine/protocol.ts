@@ -110,6 +110,8 @@ export interface GenerateResult {
 export interface ScoreParams {
   prompt: PromptSpec;
   response: string;
+  /** The response's tokens as generated; when given they are scored instead of re-tokenizing the text. */
+  responseTokens?: number[];
 }
 
 export interface ScoreResult {
