@@ -31,7 +31,7 @@ export class CatalogueError extends Error {
   }
 }
 
-const ID = /^[a-z0-9][a-z0-9.-]{0,63}$/;
+const ID = /^[a-z0-9][a-z0-9._-]{0,63}$/;
 const SHA256 = /^[0-9a-f]{64}$/;
 
 /** Checks a parsed catalogue; throws one CatalogueError listing every problem with its JSON path. */
