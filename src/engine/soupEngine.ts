@@ -99,10 +99,10 @@ export class SoupEngine {
         await model.dispose();
         throw e;
       }
-      return this.status();
     } finally {
       this.loading = false;
     }
+    return this.status();
   }
 
   status(): StatusResult {
@@ -492,7 +492,7 @@ export class SoupEngine {
     const cached = this.llamaByGpu.get(gpu);
     if (cached) return cached;
     try {
-      const llama = await this.nlc!.getLlama({ gpu: gpu === "off" ? false : gpu, build: "never", progressLogs: false });
+      const llama = await this.nlc!.getLlama({ gpu: gpu === "off" ? false : gpu, build: "never", progressLogs: false, logLevel: this.nlc!.LlamaLogLevel.error });
       this.llamaByGpu.set(gpu, llama);
       return llama;
     } catch (e) {

@@ -1,0 +1,35 @@
+// The `soup` command line. Every failure prints one line naming the problem and exits non-zero.
+import { generateCommand } from "./generate";
+import { UsageError } from "./usage";
+
+const HELP = `usage: soup <command> [options]
+  generate --model FILE [--adapter FILE[=W]]... [--pack FILE] [--weights id=w,...] [--mode explicit|parameter|rerank]
+           (--prompt TEXT | --prefix TEXT [--suffix TEXT] | --chat TEXT) [--max-tokens N] [--temperature T]
+           [--seed S] [--threads N] [--gpu auto|cuda|vulkan|metal|off] [--json]
+  next     (same options as generate) [--top N] [--json]   next-token distribution under the soup`;
+
+async function main(argv: string[]): Promise<number> {
+  const out = (line: string) => process.stdout.write(line + "\n");
+  const [command, ...args] = argv;
+  switch (command) {
+    case "generate":
+    case "next":
+      return generateCommand(command, args, out);
+    case undefined:
+    case "help":
+    case "--help":
+      out(HELP);
+      return command === undefined ? 2 : 0;
+    default:
+      throw new UsageError(`unknown command "${command}" (try: soup help)`);
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (e: unknown) => {
+    const message = e instanceof Error ? e.message : String(e);
+    process.stderr.write(`soup: ${message.replace(/\n\s*/g, "; ")}\n`);
+    process.exit(e instanceof UsageError ? 2 : 1);
+  },
+);
