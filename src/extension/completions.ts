@@ -1,0 +1,226 @@
+// Inline completions: the VS Code side of the loop editor event -> FIM prompt -> souped generation -> ghost
+// text -> what the user did with it -> a rating for the workspace's posterior. Prompt assembly, caching, shaping
+// and the feedback state machine live in src/core/prompt; this file only wires them to editor events.
+import * as vscode from "vscode";
+import type { GenerateResult, PromptSpec, SoupMode } from "../engine/protocol";
+import { Episode } from "../core/editor/episode";
+import { CompletionCache } from "../core/prompt/cache";
+import { ChunkRing, formatChunks } from "../core/prompt/chunks";
+import { CompletionFeedback, type CompletionEvent, type CompletionOutcome } from "../core/prompt/feedback";
+import { shapeCompletion } from "../core/prompt/filter";
+import { fimWindow } from "../core/prompt/fim";
+import type { EngineController } from "./engine";
+import type { Preferences } from "./preferences";
+import { completionsEnabledFor, type SoupSettings } from "./settings";
+
+export const ACCEPT_COMMAND = "spectralSoup.completionAccepted";
+export const DISMISS_COMMAND = "spectralSoup.dismissCompletion";
+
+/** Extra context from other files is capped so the current file's own lines dominate the prompt. */
+const MAX_CHUNK_CHARS = 4096;
+
+interface Shown {
+  prompt: PromptSpec;
+}
+
+export class CompletionProvider implements vscode.InlineCompletionItemProvider, vscode.Disposable {
+  private readonly cache = new CompletionCache();
+  private readonly ring = new ChunkRing();
+  private readonly feedback = new CompletionFeedback();
+  private readonly episode: Episode<Record<string, number>>;
+  /** Prompts of suggestions awaiting their outcome: phi is scored against them when generation gave none. */
+  private readonly prompts = new Map<string, Shown>();
+  private readonly features = new Map<string, number[]>();
+  private nextId = 1;
+  private drawnFrom: { preferences: Preferences | null; revision: number } = { preferences: null, revision: 0 };
+  private readonly disposables: vscode.Disposable[] = [];
+
+  constructor(
+    private readonly engine: EngineController,
+    private readonly preferences: () => Preferences,
+    private readonly settings: () => SoupSettings,
+    private readonly log: vscode.LogOutputChannel,
+  ) {
+    this.episode = new Episode(
+      () => {
+        const s = this.settings();
+        return { maxCompletions: s.episodeCompletions, maxMs: s.episodeMinutes * 60_000 };
+      },
+      () => this.preferences().weights(this.settings().exploration),
+    );
+    this.disposables.push(
+      vscode.commands.registerCommand(ACCEPT_COMMAND, (id: string) => this.acceptedCommand(id)),
+      vscode.commands.registerCommand(DISMISS_COMMAND, () => this.dismissCommand()),
+      vscode.workspace.onDidChangeTextDocument((e) => this.onDocumentChange(e)),
+      vscode.window.onDidChangeActiveTextEditor((e) => this.onEditorChange(e)),
+      vscode.window.onDidChangeTextEditorSelection((e) => {
+        if (e.kind === vscode.TextEditorSelectionChangeKind.Mouse) this.observe({ type: "dismissed" });
+      }),
+    );
+  }
+
+  async provideInlineCompletionItems(
+    document: vscode.TextDocument,
+    position: vscode.Position,
+    _context: vscode.InlineCompletionContext,
+    token: vscode.CancellationToken,
+  ): Promise<vscode.InlineCompletionItem[] | undefined> {
+    const s = this.settings();
+    if (!completionsEnabledFor(s.completions, document.languageId)) return undefined;
+    const lines = document.getText().split(/\r?\n/);
+    const win = fimWindow(lines, position, s.completions);
+    const cursor = {
+      lineSuffix: s.completions.multiline === "always" ? "" : win.lineSuffix,
+      suffix: win.suffix,
+    };
+    const shape = { maxLines: s.completions.multiline === "never" ? 1 : 16 };
+    const context = formatChunks(
+      this.ring.chunks.filter((c) => c.file !== vscode.workspace.asRelativePath(document.uri)),
+      document.languageId,
+      MAX_CHUNK_CHARS,
+    );
+    const prompt: PromptSpec = { kind: "fim", prefix: context + win.prefix, suffix: win.suffix };
+
+    let texts = this.cache.lookup(win.prefix, win.suffix);
+    if (!texts) {
+      if (!(await delay(s.completions.debounceMs, token))) return undefined;
+      const result = await this.generate(prompt, s, token);
+      if (!result) return undefined;
+      const candidates = result.candidates ?? [{ text: result.text, features: result.features }];
+      texts = candidates.map((c) => c.text);
+      // Cache raw texts, not shaped ones: the same generation shaped for a later cursor may keep more lines.
+      this.cache.set(win.prefix, win.suffix, texts);
+      for (const c of candidates) if (c.features) this.features.set(c.text, this.preferences().vector(c.features));
+      trimMap(this.features, 500);
+    }
+    if (token.isCancellationRequested) return undefined;
+    const shaped = [...new Set(texts.map((t) => shapeCompletion(t, cursor, shape)).filter((t) => t !== undefined))];
+    if (!shaped.length) return undefined;
+
+    const items = shaped.map((text) => {
+      const id = `c${this.nextId++}`;
+      this.prompts.set(id, { prompt });
+      const item = new vscode.InlineCompletionItem(text, new vscode.Range(position, position));
+      item.command = { title: "Accepted", command: ACCEPT_COMMAND, arguments: [id] };
+      return { id, text, item };
+    });
+    trimMap(this.prompts, 64);
+    // The first item is the one VS Code shows; cycling to another is not observable through the stable API.
+    this.observe({ type: "shown", id: items[0].id, text: items[0].text, features: this.features.get(items[0].text) ?? null });
+    return items.map((i) => i.item);
+  }
+
+  dispose(): void {
+    for (const d of this.disposables) d.dispose();
+  }
+
+  private async generate(prompt: PromptSpec, s: SoupSettings, token: vscode.CancellationToken): Promise<GenerateResult | null> {
+    const abort = new AbortController();
+    const cancel = token.onCancellationRequested(() => abort.abort());
+    // llama.vscode's t_max_predict_ms: a suggestion that comes later than this is no longer wanted.
+    const budget = setTimeout(() => abort.abort(), s.completions.timeBudgetMs);
+    const mode: SoupMode = s.soupMode === "auto" ? "rerank" : s.soupMode;
+    try {
+      return await this.engine.generate(
+        {
+          prompt,
+          mode,
+          weights: this.weights(),
+          maxTokens: s.completions.maxTokens,
+          temperature: mode === "rerank" ? 0.8 : 0.2,
+          candidates: s.completions.candidates,
+        },
+        { signal: abort.signal },
+      );
+    } catch (e) {
+      if (!abort.signal.aborted) this.log.warn(`completion failed: ${(e as Error).message}`);
+      return null;
+    } finally {
+      clearTimeout(budget);
+      cancel.dispose();
+    }
+  }
+
+  /** The episode's weights; a draw made before the preferences were swapped, moved or reset is not reused. */
+  private weights(): Record<string, number> {
+    const p = this.preferences();
+    if (p !== this.drawnFrom.preferences || p.revision !== this.drawnFrom.revision) {
+      this.episode.end();
+      this.drawnFrom = { preferences: p, revision: p.revision };
+    }
+    return this.episode.current(Date.now());
+  }
+
+  private acceptedCommand(id: string): void {
+    if (this.feedback.shown?.id === id) this.observe({ type: "accepted" });
+  }
+
+  private async dismissCommand(): Promise<void> {
+    this.observe({ type: "dismissed" });
+    await vscode.commands.executeCommand("editor.action.inlineSuggest.hide");
+  }
+
+  private onDocumentChange(e: vscode.TextDocumentChangeEvent): void {
+    const editor = vscode.window.activeTextEditor;
+    if (!editor || e.document !== editor.document || e.contentChanges.length === 0) return;
+    // Text the user typed, pasted or accepted at the cursor: feedback decides whether it follows the suggestion.
+    for (const change of e.contentChanges) this.observe({ type: "typed", text: change.text });
+    const line = e.contentChanges[0].range.start.line;
+    this.ring.addFromDocument(vscode.workspace.asRelativePath(e.document.uri), e.document.getText().split(/\r?\n/), line);
+  }
+
+  private onEditorChange(editor: vscode.TextEditor | undefined): void {
+    this.observe({ type: "dismissed" });
+    if (!editor) return;
+    const doc = editor.document;
+    this.ring.addFromDocument(vscode.workspace.asRelativePath(doc.uri), doc.getText().split(/\r?\n/), editor.selection.active.line);
+  }
+
+  private observe(event: CompletionEvent): void {
+    const outcome = this.feedback.handle(event);
+    if (outcome) void this.record(outcome);
+  }
+
+  private async record(outcome: CompletionOutcome): Promise<void> {
+    const shown = this.prompts.get(outcome.id);
+    this.prompts.delete(outcome.id);
+    try {
+      let features = outcome.rating.features;
+      if (!features) {
+        // Parameter mode and cache hits give no phi: score the suggestion now, only because it got feedback.
+        if (!shown) return;
+        const scored = await this.engine.score({ prompt: shown.prompt, response: outcome.text });
+        if (!scored) return;
+        features = this.preferences().vector(scored.features);
+      }
+      await this.preferences().record({ ...outcome.rating, features }, outcome.text);
+      this.log.info(`feedback: ${outcome.rating.signal} (${Math.round(outcome.acceptedFraction * 100)}% taken)`);
+    } catch (e) {
+      this.log.warn(`cannot record feedback: ${(e as Error).message}`);
+    }
+  }
+}
+
+/** Waits `ms` unless the request is cancelled first; true when the wait completed. */
+function delay(ms: number, token: vscode.CancellationToken): Promise<boolean> {
+  if (token.isCancellationRequested) return Promise.resolve(false);
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      sub.dispose();
+      resolve(true);
+    }, ms);
+    const sub = token.onCancellationRequested(() => {
+      clearTimeout(timer);
+      sub.dispose();
+      resolve(false);
+    });
+  });
+}
+
+/** Drops the oldest entries (Maps iterate in insertion order) beyond `max`. */
+function trimMap<K, V>(map: Map<K, V>, max: number): void {
+  for (const k of map.keys()) {
+    if (map.size <= max) break;
+    map.delete(k);
+  }
+}

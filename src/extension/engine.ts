@@ -1,0 +1,132 @@
+// Owns the engine process for the extension: loads what the settings name (again whenever they change, without a
+// window reload), tracks the state the status bar shows, relays the engine's log lines to the "Spectral Soup"
+// output channel, and logs every generate call's mode and weights so what the soup was asked for is visible.
+import { appendFile } from "node:fs/promises";
+import * as path from "node:path";
+import * as vscode from "vscode";
+import { EngineClient, type RequestOptions } from "../engine/client";
+import { EngineError, type BackendInfo, type GenerateParams, type GenerateResult, type LoadParams, type ScoreParams, type ScoreResult } from "../engine/protocol";
+import type { LoadSettings } from "./settings";
+
+export type EngineState =
+  | { kind: "starting" }
+  | { kind: "no-model" }
+  | { kind: "loading"; fraction: number }
+  | { kind: "ready"; backend: BackendInfo; tokensPerSecond: number | null }
+  | { kind: "error"; message: string };
+
+export class EngineController implements vscode.Disposable {
+  private readonly client: EngineClient;
+  private readonly stateEmitter = new vscode.EventEmitter<EngineState>();
+  readonly onDidChangeState = this.stateEmitter.event;
+  private current: EngineState = { kind: "starting" };
+  /** Bumped by every load, so a slow load that was superseded does not overwrite the newer one's state. */
+  private loadSeq = 0;
+  private loaded: Promise<boolean> = Promise.resolve(false);
+
+  constructor(
+    extensionPath: string,
+    private readonly output: vscode.LogOutputChannel,
+    private readonly traceFile: () => string,
+  ) {
+    this.client = new EngineClient({
+      entry: path.join(extensionPath, "dist", "engine.js"),
+      onLog: (level, message) => this.output[level](message),
+      onCrash: (reason) => this.setState({ kind: "error", message: reason }),
+    });
+  }
+
+  get state(): EngineState {
+    return this.current;
+  }
+
+  /** Loads the model and basis the settings name; resolves when that load ends, with whether it succeeded. */
+  load(settings: LoadSettings, defaultPack: string): Promise<boolean> {
+    const seq = ++this.loadSeq;
+    if (!settings.modelPath) {
+      this.setState({ kind: "no-model" });
+      this.loaded = Promise.resolve(false);
+      return this.loaded;
+    }
+    const params: LoadParams = {
+      modelPath: settings.modelPath,
+      gpu: settings.gpu,
+      gpuLayers: settings.gpuLayers,
+      ...(settings.threads > 0 ? { threads: settings.threads } : {}),
+      contextSize: settings.contextSize,
+      basis: { kind: "pack", path: settings.basisPack || defaultPack },
+    };
+    this.output.info(`loading ${params.modelPath} (basis ${params.basis.kind === "pack" ? params.basis.path : "inline"})`);
+    this.setState({ kind: "loading", fraction: 0 });
+    this.loaded = this.client
+      .load(params, {
+        onProgress: (stage, fraction) => {
+          // The model is most of a load; the basis (prompted experts, adapters) is the rest.
+          if (seq === this.loadSeq) this.setState({ kind: "loading", fraction: stage === "model" ? fraction * 0.9 : 0.9 + fraction * 0.1 });
+        },
+      })
+      .then(
+        (status) => {
+          if (seq !== this.loadSeq) return false;
+          if (!status.backend) throw new EngineError("internal", "the engine reported no backend after loading");
+          this.output.info(`ready: ${describeBackend(status.backend)}, loaded in ${Math.round(status.loadMs)} ms`);
+          this.setState({ kind: "ready", backend: status.backend, tokensPerSecond: null });
+          return true;
+        },
+      )
+      .catch((e: unknown) => {
+        if (seq !== this.loadSeq) return false;
+        const message = e instanceof Error ? e.message : String(e);
+        this.output.error(`cannot load the model: ${message}`);
+        this.setState({ kind: "error", message });
+        return false;
+      });
+    return this.loaded;
+  }
+
+  /** Generates once the current load is done; null when no model is loaded. */
+  async generate(params: GenerateParams, options: RequestOptions): Promise<GenerateResult | null> {
+    if (!(await this.loaded)) return null;
+    const weights = Object.entries(params.weights)
+      .map(([id, w]) => `${id}=${w.toFixed(3)}`)
+      .join(" ");
+    this.output.info(`generate mode=${params.mode} weights: ${weights}`);
+    void this.trace({ method: "generate", mode: params.mode, weights: params.weights, candidates: params.candidates });
+    const result = await this.client.generate(params, options);
+    this.setState({ kind: "ready", backend: result.backend, tokensPerSecond: result.timings.tokensPerSecond });
+    return result;
+  }
+
+  /** phi of a response the user gave feedback on; null when no model is loaded. */
+  async score(params: ScoreParams): Promise<ScoreResult | null> {
+    if (!(await this.loaded)) return null;
+    return this.client.score(params);
+  }
+
+  dispose(): void {
+    this.loadSeq++;
+    this.client.dispose();
+    this.stateEmitter.dispose();
+  }
+
+  /** One JSON line per engine request, for diagnosing what the extension asked for (a debug setting). */
+  private async trace(entry: object): Promise<void> {
+    const file = this.traceFile();
+    if (!file) return;
+    try {
+      await appendFile(file, JSON.stringify({ time: new Date().toISOString(), ...entry }) + "\n");
+    } catch (e) {
+      this.output.warn(`cannot write the trace file ${file}: ${(e as Error).message}`);
+    }
+  }
+
+  private setState(state: EngineState): void {
+    this.current = state;
+    this.stateEmitter.fire(state);
+  }
+}
+
+export function describeBackend(b: BackendInfo): string {
+  if (b.backend === "cpu") return `CPU ${b.threads} thread${b.threads === 1 ? "" : "s"}`;
+  return `${b.backend.toUpperCase()} ${b.gpuLayers}/${b.totalLayers} layers`;
+}

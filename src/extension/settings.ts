@@ -1,0 +1,118 @@
+// Typed reading of the `spectralSoup.*` settings. Files the engine loads (model, basis pack) are the one place
+// where a workspace could make the editor run something it chose, so in an untrusted workspace those come from
+// the user's own (global) settings only.
+import * as vscode from "vscode";
+import type { GpuLayers, GpuMode, SoupMode } from "../engine/protocol";
+
+export const SECTION = "spectralSoup";
+
+export interface CompletionSettings {
+  enabled: boolean;
+  /** languageId -> on/off; "*" is the default for languages not listed. */
+  languages: Record<string, boolean>;
+  debounceMs: number;
+  prefixLines: number;
+  suffixLines: number;
+  maxTokens: number;
+  timeBudgetMs: number;
+  candidates: number;
+  multiline: "auto" | "always" | "never";
+}
+
+export interface LoadSettings {
+  modelPath: string;
+  /** Empty: the bundled default pack. */
+  basisPack: string;
+  gpu: GpuMode;
+  gpuLayers: GpuLayers;
+  /** 0: the engine's default (physical cores minus one). */
+  threads: number;
+  contextSize: number;
+}
+
+export interface SoupSettings {
+  load: LoadSettings;
+  soupMode: SoupMode | "auto";
+  completions: CompletionSettings;
+  exploration: boolean;
+  episodeCompletions: number;
+  episodeMinutes: number;
+  /** Days response texts stay in the feedback log; features and hashes are always kept. */
+  keepTextsDays: number;
+  /** The slider values by basis policy id, for the ids that have a setting. */
+  preferences: Record<string, number>;
+  /** Empty: off. */
+  traceFile: string;
+}
+
+/** Settings that only the user, never an untrusted workspace, may set (also declared in package.json). */
+const TRUSTED_ONLY = ["modelPath", "basisPack", "debug.traceFile"] as const;
+
+function trustedOnly(config: vscode.WorkspaceConfiguration, key: (typeof TRUSTED_ONLY)[number]): string {
+  if (vscode.workspace.isTrusted) return config.get<string>(key, "");
+  return config.inspect<string>(key)?.globalValue ?? "";
+}
+
+function parseGpuLayers(raw: string): GpuLayers {
+  if (raw === "auto" || raw === "max") return raw;
+  const n = Number(raw);
+  return Number.isInteger(n) && n >= 0 ? n : "auto";
+}
+
+export function readSettings(policyIds: readonly string[]): SoupSettings {
+  const c = vscode.workspace.getConfiguration(SECTION);
+  const preferences: Record<string, number> = {};
+  for (const id of policyIds) {
+    const v = c.get<number>(`preferences.${id}`);
+    if (typeof v === "number" && Number.isFinite(v)) preferences[id] = v;
+  }
+  return {
+    load: {
+      modelPath: trustedOnly(c, "modelPath"),
+      basisPack: trustedOnly(c, "basisPack"),
+      gpu: c.get<GpuMode>("gpu", "auto"),
+      gpuLayers: parseGpuLayers(String(c.get("gpuLayers", "auto"))),
+      threads: c.get<number>("threads", 0),
+      contextSize: c.get<number>("contextSize", 2048),
+    },
+    soupMode: c.get<SoupMode | "auto">("soupMode", "auto"),
+    completions: {
+      enabled: c.get<boolean>("completions.enabled", true),
+      languages: c.get<Record<string, boolean>>("completions.languages", { "*": true }),
+      debounceMs: c.get<number>("completions.debounceMs", 150),
+      prefixLines: c.get<number>("completions.prefixLines", 256),
+      suffixLines: c.get<number>("completions.suffixLines", 64),
+      maxTokens: c.get<number>("completions.maxTokens", 128),
+      timeBudgetMs: c.get<number>("completions.timeBudgetMs", 1500),
+      candidates: c.get<number>("completions.candidates", 3),
+      multiline: c.get<"auto" | "always" | "never">("completions.multiline", "auto"),
+    },
+    exploration: c.get<boolean>("exploration.enabled", true),
+    episodeCompletions: c.get<number>("exploration.episodeCompletions", 20),
+    episodeMinutes: c.get<number>("exploration.episodeMinutes", 10),
+    keepTextsDays: c.get<number>("privacy.keepTextsDays", 30),
+    preferences,
+    traceFile: trustedOnly(c, "debug.traceFile"),
+  };
+}
+
+export function completionsEnabledFor(s: CompletionSettings, languageId: string): boolean {
+  return s.enabled && (s.languages[languageId] ?? s.languages["*"] ?? true);
+}
+
+/** True when a configuration change touches something the engine was loaded with. */
+export function affectsLoad(e: vscode.ConfigurationChangeEvent): boolean {
+  return ["modelPath", "basisPack", "gpu", "gpuLayers", "threads", "contextSize"].some((k) =>
+    e.affectsConfiguration(`${SECTION}.${k}`),
+  );
+}
+
+/** Writes the on/off switch where the user will look for it: the workspace if it set one, else the user settings. */
+export async function setCompletionsEnabled(on: boolean): Promise<void> {
+  const c = vscode.workspace.getConfiguration(SECTION);
+  const target =
+    c.inspect<boolean>("completions.enabled")?.workspaceValue !== undefined
+      ? vscode.ConfigurationTarget.Workspace
+      : vscode.ConfigurationTarget.Global;
+  await c.update("completions.enabled", on, target);
+}
