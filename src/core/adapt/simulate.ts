@@ -1,0 +1,238 @@
+// The Gaussian-feature user model of issue 3, and a benchmark of soup-weight policies on it.
+// Under soup w the features are phi ~ N(mu_0 + Sigma w, Sigma) (exponential tilting of the base model's
+// N(mu_0, Sigma)); a user with hidden w* has utility J(w) = w*.(mu_0 + Sigma w) - 0.5 w' Sigma w (reward minus KL),
+// maximized at w = w*, rates with P(up) = sigmoid(b + w*.phi) and chooses with P(A > B) = sigmoid(w*.(phiA - phiB)).
+import { cholesky } from "./linalg";
+import { SoupPosterior, type PosteriorOptions } from "./posterior";
+import { seededRng, type Rng } from "./rng";
+
+export type FeedbackKind = "rating" | "choice";
+export type PolicyName = "base" | "uniform" | "sliders" | "greedy" | "epsilon-greedy" | "thompson" | "thompson+sliders";
+export const POLICIES: readonly PolicyName[] = [
+  "base",
+  "uniform",
+  "sliders",
+  "greedy",
+  "epsilon-greedy",
+  "thompson",
+  "thompson+sliders",
+];
+
+export interface SimulationOptions {
+  users: number;
+  k: number;
+  rounds: number;
+  feedback: FeedbackKind;
+  seed: number;
+  /** Multiplies the features' spread: Sigma becomes scale^2 Sigma (a stronger or weaker basis). */
+  featureScale?: number;
+  correlation?: number;
+  /** Std of the error in a user's stated slider weights. */
+  sliderNoise?: number;
+  epsilon?: number;
+  /** Std multiplier of the Thompson draws (1: plain Thompson sampling). */
+  thompsonSpread?: number;
+  policies?: readonly PolicyName[];
+  posterior?: Omit<PosteriorOptions, "dims" | "prior">;
+}
+
+export interface PolicyResult {
+  policy: PolicyName;
+  /** Median over users of the normalized utility of the policy's current weights (the posterior mean), t = 0..T. */
+  utility: number[];
+  /** 25th and 75th percentiles of the same. */
+  utilityQ1: number[];
+  utilityQ3: number[];
+  /** Median over users of the cumulative regret of what was shown, in units of J(w*) - J(0) per round. */
+  regret: number;
+  /** Median over users of the first round from which normalized utility stays >= 0.9 (Infinity: never within T). */
+  roundsTo90: number;
+  /** Share of (user, round) pairs whose weights were worse than the base model (normalized utility < 0). */
+  belowBase: number;
+  nonFinite: number;
+}
+
+export interface SimulationResult {
+  options: Required<Omit<SimulationOptions, "posterior" | "policies">> & { policies: PolicyName[] };
+  results: PolicyResult[];
+  /** Median wall time of one posterior update, milliseconds. */
+  updateMs: number;
+}
+
+function quantile(values: number[], q: number): number {
+  const s = [...values].sort((a, b) => a - b);
+  const pos = (s.length - 1) * q;
+  const lo = Math.floor(pos);
+  const hi = Math.ceil(pos);
+  return s[lo] + (s[hi] - s[lo]) * (pos - lo);
+}
+
+/** The standard setting: unit variances, equal correlations. */
+class GaussianUsers {
+  readonly sigma: Float64Array;
+  private readonly chol: Float64Array;
+
+  constructor(
+    readonly k: number,
+    correlation: number,
+    readonly scale: number,
+  ) {
+    this.sigma = new Float64Array(k * k);
+    for (let i = 0; i < k; i++) for (let j = 0; j < k; j++) this.sigma[i * k + j] = i === j ? 1 : correlation;
+    const l = cholesky(this.sigma, k);
+    if (!l) throw new Error("correlation must keep Sigma positive definite");
+    this.chol = l;
+  }
+
+  /** (a - b)' Sigma (a - b), unscaled: normalized utility is scale-free. */
+  quad(a: ArrayLike<number>, b: ArrayLike<number>): number {
+    const k = this.k;
+    let s = 0;
+    for (let i = 0; i < k; i++) for (let j = 0; j < k; j++) s += (a[i] - b[i]) * this.sigma[i * k + j] * (a[j] - b[j]);
+    return s;
+  }
+
+  /** (J(w) - J(0)) / (J(w*) - J(0)) = 1 - (w - w*)' Sigma (w - w*) / w*' Sigma w*, with mu_0 = 0. */
+  normalizedUtility(w: ArrayLike<number>, wStar: ArrayLike<number>): number {
+    return 1 - this.quad(w, wStar) / this.quad(wStar, new Float64Array(this.k));
+  }
+
+  /** phi ~ N(s^2 Sigma w, s^2 Sigma): the tilted Gaussian of features with spread s. */
+  features(w: ArrayLike<number>, rng: Rng): number[] {
+    const k = this.k;
+    const s = this.scale;
+    const xi = Array.from({ length: k }, () => rng.normal());
+    return Array.from({ length: k }, (_, i) => {
+      let mean = 0;
+      let noise = 0;
+      for (let j = 0; j < k; j++) {
+        mean += this.sigma[i * k + j] * w[j];
+        noise += this.chol[i * k + j] * xi[j];
+      }
+      return s * s * mean + s * noise;
+    });
+  }
+}
+
+const dot = (a: ArrayLike<number>, b: ArrayLike<number>) => {
+  let s = 0;
+  for (let i = 0; i < a.length; i++) s += a[i] * b[i];
+  return s;
+};
+const sigmoid = (t: number) => 1 / (1 + Math.exp(-t));
+
+/** One simulated user under one policy: utility of the current weights per round and of what was shown. */
+function runUser(
+  policy: PolicyName,
+  model: GaussianUsers,
+  wStar: number[],
+  stated: number[],
+  opts: SimulationOptions,
+  rng: Rng,
+  timings: number[],
+): { current: number[]; shown: number[] } {
+  const k = opts.k;
+  const fixed: Partial<Record<PolicyName, number[]>> = {
+    base: new Array<number>(k).fill(0),
+    uniform: new Array<number>(k).fill(1 / k),
+    sliders: stated,
+  };
+  const current: number[] = [];
+  const shown: number[] = [];
+  const fixedW = fixed[policy];
+  if (fixedW) {
+    const u = model.normalizedUtility(fixedW, wStar);
+    for (let t = 0; t <= opts.rounds; t++) current.push(u);
+    for (let t = 0; t < opts.rounds; t++) shown.push(u);
+    return { current, shown };
+  }
+  const posterior = new SoupPosterior({ ...opts.posterior, dims: k });
+  if (policy === "thompson+sliders") {
+    posterior.observeAll(stated.map((value, dim) => ({ type: "slider", dim, value, locked: false })));
+  }
+  const epsilon = opts.epsilon ?? 0.1;
+  const behaviour = (): number[] => {
+    if (policy === "greedy") return posterior.mean();
+    if (policy === "epsilon-greedy") {
+      return rng.next() < epsilon ? Array.from({ length: k }, () => rng.next()) : posterior.mean();
+    }
+    return posterior.sample(rng, opts.thompsonSpread ?? 1); // Thompson: one draw per round, a round being one episode
+  };
+  current.push(model.normalizedUtility(posterior.mean(), wStar));
+  for (let t = 0; t < opts.rounds; t++) {
+    const wA = behaviour();
+    const phiA = model.features(wA, rng);
+    const started = performance.now();
+    if (opts.feedback === "rating") {
+      shown.push(model.normalizedUtility(wA, wStar));
+      const up = rng.next() < sigmoid(dot(wStar, phiA));
+      posterior.observe({ type: "rating", features: phiA, up, surface: "chat" });
+    } else {
+      const wB = behaviour();
+      const phiB = model.features(wB, rng);
+      shown.push((model.normalizedUtility(wA, wStar) + model.normalizedUtility(wB, wStar)) / 2);
+      const aWins = rng.next() < sigmoid(dot(wStar, phiA) - dot(wStar, phiB));
+      posterior.observe({ type: "choice", winner: aWins ? phiA : phiB, loser: aWins ? phiB : phiA });
+    }
+    timings.push(performance.now() - started);
+    current.push(model.normalizedUtility(posterior.mean(), wStar));
+  }
+  return { current, shown };
+}
+
+/** Runs every policy on the same users (same w*, same stated sliders), seeded and deterministic. */
+export function simulate(opts: SimulationOptions): SimulationResult {
+  const k = opts.k;
+  const correlation = opts.correlation ?? 0.3;
+  const featureScale = opts.featureScale ?? 1;
+  const sliderNoise = opts.sliderNoise ?? 0.3;
+  const policies = [...(opts.policies ?? POLICIES)];
+  const model = new GaussianUsers(k, correlation, featureScale);
+  const [lo, hi] = opts.posterior?.box ?? [-0.5, 2];
+  const users = Array.from({ length: opts.users }, (_, u) => {
+    const rng = seededRng(opts.seed * 7919 + u);
+    const wStar = Array.from({ length: k }, () => rng.next());
+    const stated = wStar.map((w) => Math.min(hi, Math.max(lo, w + sliderNoise * rng.normal())));
+    return { wStar, stated };
+  });
+  const timings: number[] = [];
+  const results = policies.map((policy, pi): PolicyResult => {
+    const runs = users.map(({ wStar, stated }, u) =>
+      runUser(policy, model, wStar, stated, opts, seededRng((opts.seed + 1) * 104729 + u * 31 + pi), timings),
+    );
+    const perRound = (t: number) => runs.map((r) => r.current[t]);
+    const utility: number[] = [];
+    const utilityQ1: number[] = [];
+    const utilityQ3: number[] = [];
+    for (let t = 0; t <= opts.rounds; t++) {
+      const v = perRound(t);
+      utility.push(quantile(v, 0.5));
+      utilityQ1.push(quantile(v, 0.25));
+      utilityQ3.push(quantile(v, 0.75));
+    }
+    const settled = runs.map((r) => {
+      let t = r.current.length;
+      while (t > 0 && r.current[t - 1] >= 0.9) t--;
+      return t === r.current.length ? Infinity : t;
+    });
+    const all = runs.flatMap((r) => [...r.current, ...r.shown]);
+    return {
+      policy,
+      utility,
+      utilityQ1,
+      utilityQ3,
+      regret: quantile(
+        runs.map((r) => r.shown.reduce((a, u) => a + (1 - u), 0)),
+        0.5,
+      ),
+      roundsTo90: quantile(settled, 0.5),
+      belowBase: runs.flatMap((r) => r.shown).filter((u) => u < 0).length / (runs.length * opts.rounds),
+      nonFinite: all.filter((v) => !Number.isFinite(v)).length,
+    };
+  });
+  return {
+    options: { users: opts.users, k, rounds: opts.rounds, feedback: opts.feedback, seed: opts.seed, featureScale, correlation, sliderNoise, epsilon: opts.epsilon ?? 0.1, thompsonSpread: opts.thompsonSpread ?? 1, policies },
+    results,
+    updateMs: timings.length ? quantile(timings, 0.5) : 0,
+  };
+}
