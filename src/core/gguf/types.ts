@@ -129,7 +129,8 @@ export const GGUF_DEFAULT_ALIGNMENT = 32;
 export class GgufError extends Error {
   constructor(
     readonly file: string,
-    problem: string,
+    /** The message without the file name. */
+    readonly problem: string,
   ) {
     super(`${file}: ${problem}`);
     this.name = "GgufError";

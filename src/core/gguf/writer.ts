@@ -2,6 +2,8 @@ import { open, rename, rm } from "node:fs/promises";
 import { encodeTensor } from "./codec";
 import {
   elementCount,
+  GGML_BLOCK,
+  GgmlType,
   GGUF_DEFAULT_ALIGNMENT,
   GGUF_MAGIC,
   GGUF_VERSION,
@@ -19,12 +21,20 @@ export interface TensorToWrite {
   dims: number[];
   type: WritableTensorType;
   /** Values, or a function producing them when the tensor is written, so that big models are never whole in memory. */
-  data: Float32Array | (() => Float32Array);
+  data: Float32Array | (() => Float32Array | Promise<Float32Array>);
+}
+
+/** A tensor already in its on-disk encoding (copied through unchanged, e.g. a quantization we cannot write). */
+export interface RawTensorToWrite {
+  name: string;
+  dims: number[];
+  ggmlType: GgmlType;
+  bytes: Uint8Array | (() => Promise<Uint8Array>);
 }
 
 export interface GgufToWrite {
   metadata: GgufKv[];
-  tensors: TensorToWrite[];
+  tensors: (TensorToWrite | RawTensorToWrite)[];
   /** Tensor data alignment; other than 32 it is recorded as `general.alignment`. */
   alignment?: number;
 }
@@ -85,9 +95,27 @@ function writeScalar(sink: ByteSink, type: GgufValueType, v: GgufScalar): void {
 
 const align = (n: number, a: number) => Math.ceil(n / a) * a;
 
-function tensorBytes(t: TensorToWrite): number {
-  const n = elementCount(t.dims);
-  return t.type === "f32" ? n * 4 : t.type === "f16" ? n * 2 : (n / 32) * 34;
+const ggmlTypeOf = (t: TensorToWrite | RawTensorToWrite): GgmlType => ("ggmlType" in t ? t.ggmlType : WRITABLE_TYPES[t.type]);
+
+function tensorBytes(t: TensorToWrite | RawTensorToWrite): number {
+  const block = GGML_BLOCK[ggmlTypeOf(t)];
+  return (elementCount(t.dims) / block.elements) * block.bytes;
+}
+
+/** The bytes of one tensor, encoded now (so only one tensor's worth is in memory at a time). */
+async function encode(path: string, t: TensorToWrite | RawTensorToWrite): Promise<Uint8Array> {
+  if ("ggmlType" in t) {
+    const bytes = typeof t.bytes === "function" ? await t.bytes() : t.bytes;
+    if (bytes.length !== tensorBytes(t)) {
+      throw new GgufError(path, `tensor ${t.name} has ${bytes.length} bytes but ${GgmlType[t.ggmlType]} [${t.dims}] needs ${tensorBytes(t)}`);
+    }
+    return bytes;
+  }
+  const data = typeof t.data === "function" ? await t.data() : t.data;
+  if (data.length !== elementCount(t.dims)) {
+    throw new GgufError(path, `tensor ${t.name} has ${data.length} values but dims [${t.dims}] need ${elementCount(t.dims)}`);
+  }
+  return encodeTensor(data, WRITABLE_TYPES[t.type]);
 }
 
 /**
@@ -101,8 +129,10 @@ export async function writeGguf(path: string, file: GgufToWrite): Promise<void> 
     metadata.push({ key: "general.alignment", type: GgufValueType.UINT32, value: alignment });
   }
   for (const t of file.tensors) {
-    if (t.type === "q8_0" && t.dims[0]! % 32 !== 0) {
-      throw new GgufError(path, `tensor ${t.name}: q8_0 needs a row length that is a multiple of 32, got ${t.dims[0]}`);
+    const type = ggmlTypeOf(t);
+    const block = GGML_BLOCK[type];
+    if (t.dims[0]! % block.elements !== 0) {
+      throw new GgufError(path, `tensor ${t.name}: ${GgmlType[type]} needs a row length that is a multiple of ${block.elements}, got ${t.dims[0]}`);
     }
   }
 
@@ -127,7 +157,7 @@ export async function writeGguf(path: string, file: GgufToWrite): Promise<void> 
     sink.str(t.name);
     sink.u32(t.dims.length);
     for (const d of t.dims) sink.u64(d);
-    sink.u32(WRITABLE_TYPES[t.type]);
+    sink.u32(ggmlTypeOf(t));
     sink.u64(offset);
     offset = align(offset + tensorBytes(t), alignment);
   }
@@ -138,11 +168,7 @@ export async function writeGguf(path: string, file: GgufToWrite): Promise<void> 
   try {
     await fh.write(sink.bytes());
     for (const t of file.tensors) {
-      const data = typeof t.data === "function" ? t.data() : t.data;
-      if (data.length !== elementCount(t.dims)) {
-        throw new GgufError(path, `tensor ${t.name} has ${data.length} values but dims [${t.dims}] need ${elementCount(t.dims)}`);
-      }
-      const bytes = encodeTensor(data, WRITABLE_TYPES[t.type]);
+      const bytes = await encode(path, t);
       await fh.write(bytes);
       const pad = align(bytes.length, alignment) - bytes.length;
       if (pad) await fh.write(Buffer.alloc(pad));
