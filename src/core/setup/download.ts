@@ -102,7 +102,7 @@ export async function downloadModel(opts: DownloadOptions): Promise<DownloadResu
   }
 
   const bytes = await fileSize(part);
-  if (total !== undefined && bytes !== total) {
+  if (total !== undefined && bytes < total) {
     throw new DownloadError("network", `download of ${opts.url} ended early (${bytes} of ${total} bytes); run it again to resume from ${part}`);
   }
   const actual = await sha256File(part);

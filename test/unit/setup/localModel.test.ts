@@ -1,5 +1,5 @@
 import * as assert from "node:assert/strict";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import * as os from "node:os";
 import * as path from "node:path";
 import { kv } from "../../../src/core/gguf/types";
@@ -29,7 +29,7 @@ describe("validateLocalModel", () => {
   it("rejects a missing file", async () => {
     const check = await validateLocalModel(path.join(dir, "nope.gguf"));
     assert.equal(check.ok, false);
-    assert.match(check.message, /does not exist/);
+    assert.match(check.message, /nope\.gguf: file not found; choose a GGUF model file/);
   });
 
   it("rejects a file without the GGUF magic", async () => {
@@ -37,7 +37,7 @@ describe("validateLocalModel", () => {
     await writeFile(file, "{\"not\": \"gguf\"}");
     const check = await validateLocalModel(file);
     assert.equal(check.ok, false);
-    assert.match(check.message, /not a GGUF model/);
+    assert.match(check.message, /model\.safetensors: not a GGUF file/);
   });
 
   it("rejects an unsupported version", async () => {
@@ -48,20 +48,38 @@ describe("validateLocalModel", () => {
     await writeFile(file, header);
     const check = await validateLocalModel(file);
     assert.equal(check.ok, false);
-    assert.match(check.message, /GGUF version 1; supported versions are 2, 3/);
+    assert.match(check.message, /unsupported GGUF version 1 \(supported: 2, 3\)/);
   });
 
-  it("rejects a truncated header and a model without an architecture", async () => {
+  it("rejects a truncated header and a file that is not a model", async () => {
     const truncated = path.join(dir, "cut.gguf");
     await writeFile(truncated, Buffer.from("GGUF\x03\x00\x00\x00\x01", "latin1"));
     const a = await validateLocalModel(truncated);
     assert.equal(a.ok, false);
-    assert.match(a.message, /corrupt or truncated/);
+    assert.match(a.message, /cut\.gguf: truncated/);
 
     const noArch = path.join(dir, "noarch.gguf");
     await writeGguf(noArch, { metadata: [kv.u32("general.alignment", 32)], tensors: [] });
     const b = await validateLocalModel(noArch);
     assert.equal(b.ok, false);
     assert.match(b.message, /no general\.architecture/);
+
+    const noTensors = path.join(dir, "empty.gguf");
+    await writeGguf(noTensors, { metadata: [kv.str("general.architecture", "llama")], tensors: [] });
+    assert.match((await validateLocalModel(noTensors)).message, /has no tensors/);
+  });
+
+  it("rejects a model cut short, as an interrupted copy would be", async () => {
+    const full = path.join(dir, "full.gguf");
+    await writeGguf(full, {
+      metadata: [kv.str("general.architecture", "llama")],
+      tensors: [{ name: "output.weight", dims: [64, 64], type: "f32", data: new Float32Array(64 * 64) }],
+    });
+    const cut = path.join(dir, "half.gguf");
+    const bytes = await readFile(full);
+    await writeFile(cut, bytes.subarray(0, bytes.length / 2));
+    const check = await validateLocalModel(cut);
+    assert.equal(check.ok, false);
+    assert.match(check.message, /extends past the end of the file/);
   });
 });
