@@ -147,13 +147,13 @@ export class SoupPosterior {
     else this.rankOneStep(this.count - 1);
   }
 
-  /** Adds many events (a replayed log) with one fit at the end. */
-  observeAll(events: Iterable<Feedback>): void {
+  /** Adds many events (a replayed log) with one fit at the end, or none when a snapshot's fit of them restores. */
+  observeAll(events: Iterable<Feedback>, snapshot?: PosteriorState): void {
     for (const e of events) {
       if (e.type === "slider") this.applySlider(e.dim, e.value, e.locked);
       else this.ingest(e);
     }
-    this.fit();
+    if (!snapshot || !this.restore(snapshot)) this.fit();
   }
 
   /** Posterior mean (the MAP) of w. */

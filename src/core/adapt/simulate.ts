@@ -18,6 +18,12 @@ export const POLICIES: readonly PolicyName[] = [
   "thompson+sliders",
 ];
 
+/**
+ * Thompson draws at half the posterior std by default: in this model every response's features are random, so
+ * exploration comes free and full-width draws mostly add regret (see docs/BENCHMARKS.md for spread 1).
+ */
+export const DEFAULT_SPREAD = 0.5;
+
 export interface SimulationOptions {
   users: number;
   k: number;
@@ -156,7 +162,7 @@ function runUser(
     if (policy === "epsilon-greedy") {
       return rng.next() < epsilon ? Array.from({ length: k }, () => rng.next()) : posterior.mean();
     }
-    return posterior.sample(rng, opts.thompsonSpread ?? 1); // Thompson: one draw per round, a round being one episode
+    return posterior.sample(rng, opts.thompsonSpread ?? DEFAULT_SPREAD); // Thompson: one draw per round, a round being one episode
   };
   current.push(model.normalizedUtility(posterior.mean(), wStar));
   for (let t = 0; t < opts.rounds; t++) {
@@ -231,7 +237,7 @@ export function simulate(opts: SimulationOptions): SimulationResult {
     };
   });
   return {
-    options: { users: opts.users, k, rounds: opts.rounds, feedback: opts.feedback, seed: opts.seed, featureScale, correlation, sliderNoise, epsilon: opts.epsilon ?? 0.1, thompsonSpread: opts.thompsonSpread ?? 1, policies },
+    options: { users: opts.users, k, rounds: opts.rounds, feedback: opts.feedback, seed: opts.seed, featureScale, correlation, sliderNoise, epsilon: opts.epsilon ?? 0.1, thompsonSpread: opts.thompsonSpread ?? DEFAULT_SPREAD, policies },
     results,
     updateMs: timings.length ? quantile(timings, 0.5) : 0,
   };

@@ -1,0 +1,200 @@
+import assert from "node:assert/strict";
+import type { Feedback } from "../../../src/core/adapt/feedback";
+import { SoupPosterior } from "../../../src/core/adapt/posterior";
+import { seededRng, type Rng } from "../../../src/core/adapt/rng";
+
+const randomPhi = (rng: Rng, k: number, scale = 1) => Array.from({ length: k }, () => scale * rng.normal());
+
+function randomFeedback(rng: Rng, k: number, n: number, truth: number[], scale = 1): Feedback[] {
+  const events: Feedback[] = [];
+  for (let i = 0; i < n; i++) {
+    const a = randomPhi(rng, k, scale);
+    const score = a.reduce((s, x, j) => s + x * truth[j], 0);
+    if (i % 2) {
+      events.push({ type: "rating", features: a, up: rng.next() < 1 / (1 + Math.exp(-score)), surface: i % 4 === 1 ? "chat" : "completion" });
+    } else {
+      const b = randomPhi(rng, k, scale);
+      const sb = b.reduce((s, x, j) => s + x * truth[j], 0);
+      const aWins = rng.next() < 1 / (1 + Math.exp(sb - score));
+      events.push({ type: "choice", winner: aWins ? a : b, loser: aWins ? b : a });
+    }
+  }
+  return events;
+}
+
+/** Derivative-free compass search on the same objective from many random starts: a brute-force optimum. */
+function bruteForce(p: SoupPosterior, rng: Rng): { x: number[]; f: number } {
+  const k = p.dims;
+  const [lo, hi] = p.box;
+  const f = (x: number[]) => p.objective(x.slice(0, k), x.slice(k));
+  const clip = (x: number[]) => x.map((v, i) => (i < k ? Math.min(hi, Math.max(lo, v)) : v));
+  let best = { x: [] as number[], f: Infinity };
+  for (let start = 0; start < 20; start++) {
+    let x = clip(Array.from({ length: k + 2 }, () => lo + (hi - lo) * rng.next()));
+    let fx = f(x);
+    for (let step = 1; step > 1e-9; ) {
+      let improved = false;
+      for (let i = 0; i < x.length; i++) {
+        for (const dir of [1, -1]) {
+          const y = clip(x.map((v, j) => (j === i ? v + dir * step : v)));
+          const fy = f(y);
+          if (fy < fx) [x, fx, improved] = [y, fy, true];
+        }
+      }
+      if (!improved) step /= 2;
+    }
+    if (fx < best.f) best = { x, f: fx };
+  }
+  return best;
+}
+
+describe("adapt/posterior", () => {
+  for (const [label, truth, scale] of [
+    ["interior optimum", [0.8, 0.3], 1],
+    ["optimum on the upper bound", [6, 0.5], 1],
+    ["negative, penalized weight", [-3, 1], 1],
+    ["large features", [0.5, 1], 30],
+  ] as const) {
+    it(`MAP matches a brute-force optimum of the same objective (${label})`, () => {
+      const rng = seededRng(label.length);
+      const p = new SoupPosterior({ dims: 2 });
+      p.observeAll(randomFeedback(rng, 2, 40, [...truth], scale));
+      const brute = bruteForce(p, rng);
+      const map = [...p.mean(), p.bias("completion"), p.bias("chat")];
+      const fMap = p.objective(p.mean(), map.slice(2));
+      assert.ok(fMap <= brute.f + 1e-9, `MAP objective ${fMap} > brute force ${brute.f}`);
+      map.forEach((v, i) => assert.ok(Math.abs(v - brute.x[i]) < 1e-3, `theta[${i}] ${v} vs ${brute.x[i]}`));
+    });
+  }
+
+  it("stays finite and inside the box for separable and contradictory feedback at any feature scale", () => {
+    for (const scale of [1e-6, 1, 1e3]) {
+      const rng = seededRng(7);
+      const k = 32;
+      const truth = Array.from({ length: k }, () => rng.next());
+      const p = new SoupPosterior({ dims: k });
+      for (let i = 0; i < 150; i++) {
+        const phi = randomPhi(rng, k, scale);
+        const up = phi.reduce((s, x, j) => s + x * truth[j], 0) > 0; // separable
+        p.observe({ type: "rating", features: phi, up, surface: "chat" });
+        p.observe({ type: "rating", features: phi, up: !up, surface: "completion", signal: "typedOver" });
+        if (i % 3 === 0) p.observe({ type: "choice", winner: phi, loser: phi.map((x) => -x) });
+        if (i % 3 === 1) p.observe({ type: "choice", winner: phi.map((x) => -x), loser: phi });
+      }
+      for (const v of [...p.mean(), ...p.std(), ...p.sample(rng), p.uncertainty().value, p.bias("chat")]) {
+        assert.ok(Number.isFinite(v), `scale ${scale}: non-finite ${v}`);
+      }
+      p.mean().forEach((w) => assert.ok(w >= p.box[0] && w <= p.box[1]));
+    }
+  });
+
+  it("keeps the box for the mean and every Thompson draw", () => {
+    const rng = seededRng(3);
+    const p = new SoupPosterior({ dims: 3, box: [-0.2, 1] });
+    p.observeAll(randomFeedback(rng, 3, 200, [8, -8, 0.5]));
+    const [w0, w1] = p.mean();
+    assert.equal(w0, 1);
+    assert.equal(w1, -0.2);
+    for (let i = 0; i < 200; i++) p.sample(rng).forEach((w) => assert.ok(w >= -0.2 && w <= 1));
+  });
+
+  it("penalizes negative weights more than positive ones", () => {
+    // The same evidence, once for a dimension and once against it: the likelihood alone is symmetric in w -> -w.
+    const fitted = (sign: number) => {
+      const p = new SoupPosterior({ dims: 1 });
+      p.observeAll(Array.from({ length: 30 }, (): Feedback => ({ type: "choice", winner: [sign], loser: [0] })));
+      return p.mean()[0];
+    };
+    assert.ok(fitted(1) > 0 && -fitted(-1) < fitted(1) / 2, `${fitted(-1)} vs ${fitted(1)}`);
+  });
+
+  it("holds a locked slider against contrary feedback, in the mean, the std and every draw", () => {
+    const rng = seededRng(5);
+    const p = new SoupPosterior({ dims: 3 });
+    p.observe({ type: "slider", dim: 1, value: 0.7, locked: true });
+    p.observeAll(randomFeedback(rng, 3, 200, [1, -5, 1]));
+    assert.equal(p.mean()[1], 0.7);
+    assert.equal(p.std()[1], 0);
+    for (let i = 0; i < 50; i++) assert.equal(p.sample(rng)[1], 0.7);
+    p.observe({ type: "slider", dim: 1, value: 0.7, locked: false });
+    assert.ok(p.mean()[1] < 0.7, "unlocked, the feedback pulls the weight down");
+  });
+
+  it("uses a moved slider as the prior mean", () => {
+    const p = new SoupPosterior({ dims: 2 });
+    p.observe({ type: "slider", dim: 0, value: 1.5, locked: false });
+    assert.deepEqual(p.mean(), [1.5, 0]);
+    assert.ok(p.std()[0] < p.std()[1], "a stated weight is trusted more than the default");
+  });
+
+  it("two levels: a user-level posterior is the prior of a new workspace", () => {
+    const rng = seededRng(6);
+    const truth = [1.2, 0.1, 0.6];
+    const user = new SoupPosterior({ dims: 3 });
+    user.observeAll(randomFeedback(rng, 3, 2000, truth));
+    user.mean().forEach((w, i) => assert.ok(Math.abs(w - truth[i]) < 0.25, `user mean ${user.mean()}`));
+    const workspace = new SoupPosterior({ dims: 3, prior: user.asPrior(0.3) });
+    workspace.mean().forEach((w, i) => assert.ok(Math.abs(w - user.mean()[i]) < 1e-6));
+    const userStd = user.std();
+    workspace.std().forEach((s, i) => assert.ok(Math.abs(s - Math.sqrt(userStd[i] ** 2 + 0.09)) < 1e-6, `std ${s}`));
+    // Its own feedback then moves it away from the user's average taste.
+    workspace.observeAll(randomFeedback(rng, 3, 1000, [0, 0.1, 0.6]));
+    assert.ok(workspace.mean()[0] < 0.5, `workspace mean ${workspace.mean()}`);
+  });
+
+  it("explanation contributions sum to the score", () => {
+    const rng = seededRng(8);
+    const p = new SoupPosterior({ dims: 5 });
+    p.observeAll(randomFeedback(rng, 5, 100, [1, 0, 0.5, 2, 0.2]));
+    const phi = randomPhi(rng, 5);
+    const { contributions, score } = p.explain(phi);
+    const w = p.mean();
+    contributions.forEach((c, k) => assert.equal(c, w[k] * phi[k]));
+    assert.ok(Math.abs(contributions.reduce((a, b) => a + b, 0) - score) < 1e-12);
+    assert.ok(Math.abs(score - w.reduce((s, wk, k) => s + wk * phi[k], 0)) < 1e-12);
+  });
+
+  it("weighs signals by confidence: a zero-confidence event changes nothing", () => {
+    const p = new SoupPosterior({ dims: 2 });
+    p.observe({ type: "rating", features: [3, -1], up: true, surface: "chat", confidence: 0 });
+    assert.deepEqual(p.mean(), [0, 0]);
+    const typed = new SoupPosterior({ dims: 2 });
+    typed.observe({ type: "rating", features: [3, -1], up: true, surface: "chat", signal: "typedOver" });
+    const thumb = new SoupPosterior({ dims: 2 });
+    thumb.observe({ type: "rating", features: [3, -1], up: true, surface: "chat", signal: "thumb" });
+    assert.ok(thumb.mean()[0] > typed.mean()[0] && typed.mean()[0] > 0);
+  });
+
+  it("asks about the most uncertain relevant dimension", () => {
+    const rng = seededRng(9);
+    const p = new SoupPosterior({ dims: 3 });
+    // Dimension 2 barely varies in the data: well known or not, it matters little.
+    const events = randomFeedback(rng, 3, 300, [1, 1, 1]).map((e) =>
+      e.type === "rating" ? { ...e, features: [e.features[0], e.features[1] * 0.1, e.features[2] * 0.001] } : e,
+    );
+    p.observeAll(events);
+    assert.equal(p.uncertainty().dim, 1);
+  });
+
+  it("updates a 100k-event, K=32 posterior cheaply, close to the exact refit", function () {
+    this.timeout(120_000);
+    const k = 32;
+    const rng = seededRng(10);
+    const truth = Array.from({ length: k }, () => rng.next());
+    const events = randomFeedback(rng, k, 100_000, truth, 0.3);
+    const p = new SoupPosterior({ dims: k });
+    let started = performance.now();
+    p.observeAll(events);
+    const fitMs = performance.now() - started;
+    const extra = randomFeedback(rng, k, 20, truth, 0.3);
+    started = performance.now();
+    for (const e of extra) p.observe(e);
+    const updateMs = (performance.now() - started) / extra.length;
+    const incremental = p.mean();
+    p.fit();
+    const exact = p.mean();
+    incremental.forEach((w, i) => assert.ok(Math.abs(w - exact[i]) < 1e-3, `dim ${i}: ${w} vs ${exact[i]}`));
+    console.log(`      100k events, K=32: full fit ${fitMs.toFixed(0)} ms, one update ${updateMs.toFixed(2)} ms`);
+    assert.ok(updateMs < 20, `an update took ${updateMs} ms`);
+  });
+});
