@@ -1,4 +1,5 @@
 // The `soup` command line. Every failure prints one line naming the problem and exits non-zero.
+import { benchEngine } from "./benchEngine";
 import { generateCommand } from "./generate";
 import { UsageError } from "./usage";
 
@@ -6,7 +7,8 @@ const HELP = `usage: soup <command> [options]
   generate --model FILE [--adapter FILE[=W]]... [--pack FILE] [--weights id=w,...] [--mode explicit|parameter|rerank]
            (--prompt TEXT | --prefix TEXT [--suffix TEXT] | --chat TEXT) [--max-tokens N] [--temperature T]
            [--seed S] [--threads N] [--gpu auto|cuda|vulkan|metal|off] [--json]
-  next     (same options as generate) [--top N] [--json]   next-token distribution under the soup`;
+  next     (same options as generate) [--top N] [--json]   next-token distribution under the soup
+  bench engine [--gpu MODE] [--threads N] [--json]          souping costs on a generated ~50M model`;
 
 async function main(argv: string[]): Promise<number> {
   const out = (line: string) => process.stdout.write(line + "\n");
@@ -15,6 +17,9 @@ async function main(argv: string[]): Promise<number> {
     case "generate":
     case "next":
       return generateCommand(command, args, out);
+    case "bench":
+      if (args[0] !== "engine") throw new UsageError(`unknown benchmark "${args[0] ?? ""}" (try: soup bench engine)`);
+      return benchEngine(args.slice(1), out);
     case undefined:
     case "help":
     case "--help":

@@ -1,0 +1,176 @@
+// `soup bench engine`: souping costs on a generated ~50M-parameter model with a 32k vocabulary, each figure
+// a ratio against a baseline measured in the same run (the machine is shared and noisy): ratios are medians
+// of per-repeat pairs, measured back to back, so slow drifts in machine load cancel.
+import * as os from "node:os";
+import * as path from "node:path";
+import { parseArgs } from "node:util";
+import type { Token } from "node-llama-cpp";
+import { BENCHMARK_MODEL, syntheticAdapterCache, syntheticModelCache } from "../core/gguf/synthetic";
+import { SoupEngine } from "../engine/soupEngine";
+import type { GenerateParams, GpuMode, LoadParams, PolicySpec } from "../engine/protocol";
+import { UsageError } from "./usage";
+
+const K = 4;
+const TOKENS = 48;
+const REPEATS = 5;
+
+export interface EngineBenchResult {
+  model: { path: string; parameters: string; vocab: number };
+  backend: string;
+  gpuLayers: string;
+  threads: number;
+  plainTokPerSec: number;
+  parameterK4TokPerSec: number;
+  parameterVsPlain: number;
+  batchedCeilingTokPerSec: number;
+  explicitK4TokPerSec: number;
+  explicitVsCeiling: number;
+  weightChangeToFirstTokenMs: number;
+  promptChars: number;
+  promptColdMs: number;
+  promptReusedMs: number;
+  prefixReuseSpeedup: number;
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+export async function benchEngine(args: string[], out: (line: string) => void): Promise<number> {
+  const v = parseArgs({
+    args,
+    options: {
+      json: { type: "boolean" },
+      gpu: { type: "string" },
+      threads: { type: "string" },
+      cache: { type: "string" },
+    },
+  }).values;
+  const gpu = (v.gpu ?? "off") as GpuMode;
+  if (!["auto", "cuda", "vulkan", "metal", "off"].includes(gpu)) throw new UsageError(`--gpu: unknown mode "${gpu}"`);
+  const threads = v.threads ? Number(v.threads) : undefined;
+  const cache = v.cache ?? path.join(os.tmpdir(), "spectral-soup-bench-models");
+  const log = (s: string) => process.stderr.write(s + "\n");
+  log(`generating/locating the benchmark model in ${cache} ...`);
+  const modelPath = await syntheticModelCache(cache, BENCHMARK_MODEL);
+  const heads = await Promise.all(
+    Array.from({ length: K }, (_, k) => syntheticAdapterCache(cache, { seed: 100 + k, base: BENCHMARK_MODEL, target: "head", rank: 16 })),
+  );
+  const params = (policies: PolicySpec[]): LoadParams => ({
+    modelPath,
+    gpu,
+    gpuLayers: gpu === "off" ? 0 : "max",
+    threads,
+    contextSize: 1024,
+    basis: { kind: "policies", id: "bench", version: "1", policies },
+  });
+  const prompted: PolicySpec[] = ["concise", "commented", "typed", "defensive"].map((id) => ({
+    id,
+    kind: "prompted",
+    chat: `Write ${id} code.`,
+    fim: `// Style: ${id} code.`,
+  }));
+  const adapters: PolicySpec[] = heads.map((p, k) => ({ id: `head${k}`, kind: "adapter", path: p }));
+  const prompt = { kind: "raw" as const, text: "function parse(input) {\n  const result = [];\n  for (const line of input.split('\\n')) {" };
+  const signal = new AbortController().signal;
+  const gen = (engine: SoupEngine, p: Partial<GenerateParams>) =>
+    engine.generate({ prompt, mode: "parameter", weights: {}, maxTokens: TOKENS, temperature: 0, ...p } as GenerateParams, signal, () => {});
+
+  // Three engines on the same model: no basis, K head adapters, K prompted experts.
+  const plain = new SoupEngine();
+  const souped = new SoupEngine();
+  const explicit = new SoupEngine();
+  const status = await plain.load(params([]), () => {});
+  await souped.load(params(adapters), () => {});
+  await explicit.load(params(prompted), () => {});
+  const backend = status.backend!;
+  const wParam = Object.fromEntries(adapters.map((a, k) => [a.id, 0.3 + 0.2 * k]));
+  const wExplicit = Object.fromEntries(prompted.map((a, k) => [a.id, 0.3 + 0.2 * k]));
+  // Warm-up so first-call costs are not counted.
+  await gen(plain, {});
+  await gen(souped, { weights: wParam });
+  await gen(explicit, { mode: "explicit", weights: wExplicit, maxTokens: 4 });
+
+  const plainTps: number[] = [];
+  const paramTps: number[] = [];
+  const explicitTps: number[] = [];
+  const ceilingTps: number[] = [];
+  const switchMs: number[] = [];
+  for (let r = 0; r < REPEATS; r++) {
+    plainTps.push((await gen(plain, {})).timings.tokensPerSecond);
+    paramTps.push((await gen(souped, { weights: wParam })).timings.tokensPerSecond);
+    explicitTps.push((await gen(explicit, { mode: "explicit", weights: wExplicit })).timings.tokensPerSecond);
+    ceilingTps.push(await batchedDecodeCeiling(modelPath, K + 1, threads ?? backend.threads, gpu));
+    // A weight change: the next request's first token comes under the new scales.
+    const w2 = Object.fromEntries(adapters.map((a, k) => [a.id, 0.1 * (r + 1) + 0.1 * k]));
+    const t0 = performance.now();
+    await gen(souped, { weights: w2, maxTokens: 1 });
+    switchMs.push(performance.now() - t0);
+  }
+  // Prompt time: the same long prompt again (its prefix is cached) vs a prompt that shares nothing.
+  const long = Array.from({ length: 40 }, (_, i) => `const value${i} = compute(${i});`).join("\n");
+  const cold: number[] = [];
+  const warm: number[] = [];
+  let promptChars = 0;
+  for (let r = 0; r < REPEATS; r++) {
+    const fresh = `// run ${r} ${Math.random()}\n${long}`;
+    const a = await plain.generate({ prompt: { kind: "raw", text: fresh }, mode: "parameter", weights: {}, maxTokens: 1, temperature: 0 }, signal, () => {});
+    const b = await plain.generate({ prompt: { kind: "raw", text: fresh }, mode: "parameter", weights: {}, maxTokens: 1, temperature: 0 }, signal, () => {});
+    cold.push(a.timings.promptMs);
+    warm.push(b.timings.promptMs);
+    promptChars = fresh.length;
+  }
+  await plain.unload();
+  await souped.unload();
+  await explicit.unload();
+  const res: EngineBenchResult = {
+    model: { path: modelPath, parameters: "~52M", vocab: BENCHMARK_MODEL.vocabSize! },
+    backend: backend.backend,
+    gpuLayers: `${backend.gpuLayers}/${backend.totalLayers}`,
+    threads: backend.threads,
+    plainTokPerSec: median(plainTps),
+    parameterK4TokPerSec: median(paramTps),
+    parameterVsPlain: median(paramTps.map((t, i) => t / plainTps[i])),
+    batchedCeilingTokPerSec: median(ceilingTps),
+    explicitK4TokPerSec: median(explicitTps),
+    explicitVsCeiling: median(explicitTps.map((t, i) => t / ceilingTps[i])),
+    weightChangeToFirstTokenMs: median(switchMs),
+    promptChars,
+    promptColdMs: median(cold),
+    promptReusedMs: median(warm),
+    prefixReuseSpeedup: median(cold.map((c, i) => c / Math.max(1e-3, warm[i]))),
+  };
+  if (v.json) out(JSON.stringify(res));
+  else {
+    const f = (x: number) => x.toFixed(2);
+    out(`backend ${res.backend} (${res.gpuLayers} layers, ${res.threads} threads), model ${res.model.parameters}, vocab ${res.model.vocab}`);
+    out(`plain                         ${f(res.plainTokPerSec)} tok/s`);
+    out(`parameter soup K=${K} (heads)     ${f(res.parameterK4TokPerSec)} tok/s  = ${f(res.parameterVsPlain)}x plain (target >= 0.9)`);
+    out(`batched decode ceiling K+1=${K + 1}  ${f(res.batchedCeilingTokPerSec)} tok/s`);
+    out(`explicit soup K=${K} (prompted)  ${f(res.explicitK4TokPerSec)} tok/s  = ${f(res.explicitVsCeiling)}x ceiling (target >= 0.85)`);
+    out(`weight change -> first token  ${f(res.weightChangeToFirstTokenMs)} ms`);
+    out(`prompt (${res.promptChars} chars) cold / prefix reused ${f(res.promptColdMs)} ms / ${f(res.promptReusedMs)} ms = ${f(res.prefixReuseSpeedup)}x faster`);
+  }
+  return 0;
+}
+
+/**
+ * Steps per second of K+1 sequences decoded in one batch, each computing its logits and sampling natively
+ * (no probability maps to JS): the most explicit souping over K+1 policies can reach.
+ */
+async function batchedDecodeCeiling(modelPath: string, sequences: number, threads: number, gpu: GpuMode): Promise<number> {
+  const nlc = await import("node-llama-cpp");
+  const llama = await nlc.getLlama({ gpu: gpu === "off" ? false : gpu, build: "never", logLevel: nlc.LlamaLogLevel.error });
+  const model = await llama.loadModel({ modelPath, gpuLayers: gpu === "off" ? 0 : "max" });
+  try {
+    const ctx = await model.createContext({ contextSize: 1024, threads, sequences });
+    const seqs = Array.from({ length: sequences }, () => ctx.getSequence());
+    const prompt = model.tokenize("function parse(input) {");
+    await Promise.all(seqs.map((s) => s.controlledEvaluate(prompt)));
+    const t0 = performance.now();
+    for (let i = 0; i < TOKENS; i++) {
+      await Promise.all(seqs.map((s) => s.controlledEvaluate([[(100 + i) as Token, { generateNext: { token: true } }]])));
+    }
+    return (TOKENS / (performance.now() - t0)) * 1000;
+  } finally {
+    await model.dispose();
+  }
+}
