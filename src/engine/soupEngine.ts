@@ -3,9 +3,11 @@
 //  parameter - one context with every adapter at scale w_k (native llama.cpp LoRA), plain decoding
 //  rerank    - N candidates from pi_0, each scored by r_w(y) = w . phi(y), best first
 // Sequences keep their KV state between requests; each request reuses the longest matching prefix.
-import { promises as fs } from "node:fs";
 import type { Llama, LlamaContext, LlamaContextSequence, LlamaModel, Token } from "node-llama-cpp";
 import { loadBasisPack } from "../core/basis/pack";
+import { checkBasisCompatibility } from "../core/gguf/compat";
+import { isAdapterFile } from "../core/gguf/lora";
+import { readGguf } from "../core/gguf/reader";
 import { logFloor, policyLogProb, sampleToken, seededRandom, soupLogits, softmax, type NextTokenProbs } from "../core/soup/mix";
 import { OutputText } from "./output";
 import { PromptBuilder } from "./prompts";
@@ -80,6 +82,7 @@ export class SoupEngine {
       const t0 = performance.now();
       await checkModelFile(params.modelPath);
       const basis = await resolveBasis(params);
+      await checkAdapters(params.modelPath, basis.policies);
       this.nlc ??= await import("node-llama-cpp");
       const llama = await this.getLlama(params.gpu);
       const threads = params.threads && params.threads > 0 ? params.threads : Math.max(1, llama.cpuMathCores - 1);
@@ -600,25 +603,23 @@ function errorText(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
 
-/** Clear errors for the common bad-file cases before llama.cpp sees the file. */
+/** Reads the GGUF header and tensor index first, so a bad file gets a message naming the file and the problem. */
 async function checkModelFile(file: string): Promise<void> {
-  let handle: fs.FileHandle;
+  let gguf;
   try {
-    handle = await fs.open(file, "r");
+    gguf = await readGguf(file);
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new EngineError("bad-model", `${file}: ${code === "ENOENT" ? "file not found" : `cannot open (${code})`}`);
+    throw new EngineError("bad-model", errorText(e));
   }
-  try {
-    const head = Buffer.alloc(8);
-    const { bytesRead } = await handle.read(head, 0, 8, 0);
-    const magic = head.subarray(0, 4).toString("latin1");
-    if (bytesRead < 8 || magic !== "GGUF") {
-      throw new EngineError("bad-model", `${file}: not a GGUF model file (starts with ${JSON.stringify(magic)}, expected "GGUF")`);
-    }
-  } finally {
-    await handle.close();
-  }
+  if (isAdapterFile(gguf)) throw new EngineError("bad-model", `${file}: this is a LoRA adapter, not a model: give it as a basis policy`);
+}
+
+/** Adapters must fit the base model (architecture, tensor shapes): the message names the first mismatch. */
+async function checkAdapters(modelPath: string, policies: PolicySpec[]): Promise<void> {
+  const adapters = policies.flatMap((p) => (p.kind === "adapter" ? [{ id: p.id, path: p.path }] : []));
+  if (adapters.length === 0) return;
+  const result = await checkBasisCompatibility(modelPath, adapters);
+  if (!result.ok) throw new EngineError("bad-basis", result.message);
 }
 
 async function resolveBasis(params: LoadParams): Promise<{ id: string; version: string; policies: PolicySpec[] }> {
