@@ -1,6 +1,8 @@
 // The `soup` command line. Every failure prints one line naming the problem and exits non-zero.
+import { adaptCommand, simulateCommand } from "./adapt";
 import { benchEngine } from "./benchEngine";
 import { generateCommand } from "./generate";
+import { ggufCommand } from "./gguf";
 import { UsageError } from "./usage";
 
 const HELP = `usage: soup <command> [options]
@@ -8,7 +10,11 @@ const HELP = `usage: soup <command> [options]
            (--prompt TEXT | --prefix TEXT [--suffix TEXT] | --chat TEXT) [--max-tokens N] [--temperature T]
            [--seed S] [--threads N] [--gpu auto|cuda|vulkan|metal|off] [--json]
   next     (same options as generate) [--top N] [--json]   next-token distribution under the soup
-  bench engine [--gpu MODE] [--threads N] [--json]          souping costs on a generated ~50M model`;
+  bench engine [--gpu MODE] [--threads N] [--json]          souping costs on a generated ~50M model
+  gguf inspect FILE [--json]                                header, metadata and tensors of a GGUF file
+  gguf merge --base FILE --out FILE [--type f32|f16|q8_0] [--adapter] EXPERT=WEIGHT ...
+  adapt --dims K [--prior w1,...] [--box lo,hi] [--seed S]  posterior over soup weights, JSON lines on stdin
+  simulate [--json] [--users N] [--k K] [--rounds T]        online adaptation on simulated users`;
 
 async function main(argv: string[]): Promise<number> {
   const out = (line: string) => process.stdout.write(line + "\n");
@@ -17,6 +23,12 @@ async function main(argv: string[]): Promise<number> {
     case "generate":
     case "next":
       return generateCommand(command, args, out);
+    case "gguf":
+      return ggufCommand(args, out);
+    case "adapt":
+      return adaptCommand(args, { stdin: process.stdin, out });
+    case "simulate":
+      return simulateCommand(args, out);
     case "bench":
       if (args[0] !== "engine") throw new UsageError(`unknown benchmark "${args[0] ?? ""}" (try: soup bench engine)`);
       return benchEngine(args.slice(1), out);
