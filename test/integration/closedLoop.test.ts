@@ -1,0 +1,121 @@
+// Issue 3, item 6: the posterior learns soup weights from ratings of REAL generated text. Each round the engine
+// generates with the current Thompson sample (explicit mode, so phi comes with the text), a scripted user rates the
+// text by a hidden text-level rule, and the posterior is updated.
+import * as assert from "node:assert/strict";
+import { SoupPosterior } from "../../src/core/adapt/posterior";
+import { seededRng } from "../../src/core/adapt/rng";
+import { byteTokenId } from "../../src/core/gguf/synthetic-vocab";
+import type { EngineClient } from "../../src/engine/client";
+import type { PolicySpec, PromptSpec } from "../../src/engine/protocol";
+import { engineClient, hasSharedModels, headAdapter, SPARKY, STORIES, tinyModel } from "../support/engine";
+
+async function learn(opts: {
+  client: EngineClient;
+  policies: PolicySpec[];
+  prompt: PromptSpec;
+  rounds: number;
+  likes: (text: string) => boolean;
+  temperature: number;
+  maxTokens: number;
+  seed: number;
+  onRound?: (round: number, posterior: SoupPosterior) => Promise<boolean>;
+}): Promise<{ posterior: SoupPosterior; ups: number; stoppedAt: number }> {
+  const ids = opts.policies.map((p) => p.id);
+  const posterior = new SoupPosterior({ dims: ids.length });
+  const rng = seededRng(opts.seed);
+  let ups = 0;
+  for (let round = 1; round <= opts.rounds; round++) {
+    const w = posterior.sample(rng);
+    const r = await opts.client.generate({
+      prompt: opts.prompt,
+      mode: "explicit",
+      weights: Object.fromEntries(ids.map((id, k) => [id, w[k]])),
+      maxTokens: opts.maxTokens,
+      temperature: opts.temperature,
+      seed: opts.seed * 1000 + round,
+    });
+    const up = opts.likes(r.text);
+    ups += up ? 1 : 0;
+    posterior.observe({ type: "rating", features: ids.map((id) => r.features![id]), up, surface: "chat", signal: "thumb" });
+    if (opts.onRound && (await opts.onRound(round, posterior))) return { posterior, ups, stoppedAt: round };
+  }
+  return { posterior, ups, stoppedAt: opts.rounds };
+}
+
+describe("closed loop: posterior + real inference", function () {
+  it("generated model: the favourite byte set's share rises well above the base model within 30 ratings", async () => {
+    const sets = ["0123456789", "aeiou", "{}();"];
+    const heads = await Promise.all(sets.map((s, k) => headAdapter(40 + k, [...s].map((c) => byteTokenId(c.charCodeAt(0))))));
+    const policies: PolicySpec[] = heads.map((path, k) => ({ id: `set${k}`, kind: "adapter", path }));
+    const client = engineClient();
+    try {
+      await client.load({ modelPath: await tinyModel(), gpu: "off", gpuLayers: 0, threads: 1, contextSize: 512, basis: { kind: "policies", id: "bytes", version: "1", policies } });
+      const favourite = new Set(sets[1]);
+      const share = (t: string) => [...t].filter((c) => favourite.has(c)).length / Math.max(1, t.length);
+      const prompt = { kind: "raw" as const, text: "The " };
+      const measure = async (weights: Record<string, number>) => {
+        let total = 0;
+        for (let s = 0; s < 6; s++) {
+          const r = await client.generate({ prompt, mode: "parameter", weights, maxTokens: 48, temperature: 1, seed: 500 + s });
+          total += share(r.text);
+        }
+        return total / 6;
+      };
+      const base = await measure({});
+      const { posterior, ups } = await learn({
+        client,
+        policies,
+        prompt,
+        rounds: 30,
+        likes: (t) => share(t) > 0.15,
+        temperature: 1,
+        maxTokens: 32,
+        seed: 3,
+      });
+      const mean = posterior.mean();
+      const learned = await measure(Object.fromEntries(policies.map((p, k) => [p.id, mean[k]])));
+      console.log(`      base share ${base.toFixed(3)}, learned share ${learned.toFixed(3)}, weights ${mean.map((x) => x.toFixed(2)).join(", ")}, ${ups}/30 up`);
+      assert.ok(learned > base + 0.15 && learned > 2 * base, `favourite share ${learned} vs base ${base}`);
+      assert.ok(mean[1] > mean[0] && mean[1] > mean[2], "the favourite dimension has the largest weight");
+    } finally {
+      client.dispose();
+    }
+  });
+
+  it("stories260K: a user who likes dragons gets Sparky under the learned mean within 20 ratings", async function () {
+    if (!hasSharedModels()) {
+      console.log(`      skipped: ${STORIES} or ${SPARKY} not present`);
+      this.skip();
+    }
+    const policies: PolicySpec[] = [
+      { id: "sparky", kind: "adapter", path: SPARKY },
+      { id: "park", kind: "prompted", chat: "Tell a story about a park.", fim: "Lily went to the park with her mom. They played on the swings." },
+    ];
+    const client = engineClient();
+    try {
+      await client.load({ modelPath: STORIES, gpu: "off", gpuLayers: 0, threads: 1, contextSize: 512, basis: { kind: "policies", id: "stories", version: "1", policies } });
+      const prompt = { kind: "raw" as const, text: "Once upon a time" };
+      const greedyUnderMean = async (p: SoupPosterior) => {
+        const m = p.mean();
+        return (await client.generate({ prompt, mode: "explicit", weights: { sparky: m[0], park: m[1] }, maxTokens: 24, temperature: 0 })).text;
+      };
+      assert.doesNotMatch(await greedyUnderMean(new SoupPosterior({ dims: 2 })), /Sparky/, "the prior mean (w = 0) tells the Lily story");
+      let last = "";
+      const { stoppedAt } = await learn({
+        client,
+        policies,
+        prompt,
+        rounds: 20,
+        likes: (t) => /dragon|Sparky/i.test(t),
+        temperature: 1,
+        maxTokens: 24,
+        seed: 1,
+        onRound: async (_round, p) => /Sparky/.test((last = await greedyUnderMean(p))),
+      });
+      console.log(`      Sparky under the learned mean after ${stoppedAt} ratings: ${JSON.stringify(last)}`);
+      assert.match(last, /Sparky/);
+    } finally {
+      client.dispose();
+    }
+  });
+});
