@@ -5,10 +5,11 @@
 // Sequences keep their KV state between requests; each request reuses the longest matching prefix.
 import type { Llama, LlamaContext, LlamaContextSequence, LlamaModel, Token } from "node-llama-cpp";
 import { loadBasisPack } from "../core/basis/pack";
+import { mulberry32 } from "../core/random";
 import { checkBasisCompatibility } from "../core/gguf/compat";
 import { isAdapterFile } from "../core/gguf/lora";
 import { readGguf } from "../core/gguf/reader";
-import { logFloor, policyLogProb, sampleToken, seededRandom, soupLogits, softmax, type NextTokenProbs } from "../core/soup/mix";
+import { logFloor, policyLogProb, sampleToken, soupLogits, softmax, type NextTokenProbs } from "../core/soup/mix";
 import { OutputText } from "./output";
 import { PromptBuilder } from "./prompts";
 import {
@@ -236,7 +237,7 @@ export class SoupEngine {
     let dists = await Promise.all(streams.map((s, i) => this.evalPrompt(l, s.sequence, promptTokens[i], signal)));
     const promptMs = performance.now() - t0;
     const phi = new Array<number>(streams.length - 1).fill(0);
-    const random = seededRandom(p.seed ?? Date.now());
+    const random = mulberry32(p.seed ?? Date.now());
     let finish: GenerateResult["finishReason"] = "maxTokens";
     for (let n = 0; n < p.maxTokens; n++) {
       throwIfAborted(signal);

@@ -1,3 +1,4 @@
+import { mulberry32 } from "../random";
 // Seeded randomness for Thompson sampling and the simulator: runs must be reproducible from a seed.
 
 export interface Rng {
@@ -7,17 +8,10 @@ export interface Rng {
   normal(): number;
 }
 
-/** mulberry32 (32-bit state, good enough for sampling) with Box-Muller normals. */
+/** mulberry32 with Box-Muller normals. */
 export function seededRng(seed: number): Rng {
-  let s = seed >>> 0;
+  const next = mulberry32(seed);
   let spare: number | null = null;
-  const next = () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
   const normal = () => {
     if (spare !== null) {
       const v = spare;

@@ -1,14 +1,6 @@
-/** Deterministic PRNG (mulberry32): the same seed gives the same model on every machine. */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { mulberry32 } from "../random";
+
+export { mulberry32 };
 
 /** Seed for a named stream under a base seed (FNV-1a), so each tensor is generated independently of the others. */
 export function deriveSeed(seed: number, name: string): number {

@@ -111,15 +111,3 @@ export function sampleToken(d: SoupedDistribution, s: SamplerSettings, random: (
   }
   return d.tokens[order[order.length - 1]];
 }
-
-/** Deterministic PRNG (mulberry32) so a seed reproduces a generation. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
