@@ -22,7 +22,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   let policyIds = await readPolicyIds(readSettings([]).load.basisPack || defaultPack, output);
   let settings: SoupSettings = readSettings(policyIds);
   const openPreferences = (ids: readonly string[]) =>
-    Preferences.open(path.join(workspaceDir, "preferences"), ids, settings.preferences, () => settings.keepTextsDays > 0, output);
+    Preferences.open(path.join(workspaceDir, "preferences"), ids, settings.preferences, settings.lockedPreferences, () => settings.keepTextsDays > 0, output);
   let preferences = await openPreferences(policyIds);
 
   const engine = new EngineController(context.extensionPath, output, () => settings.traceFile);
@@ -58,7 +58,10 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
         preferences = await openPreferences(policyIds);
       } else {
         settings = readSettings(policyIds);
-        if (e.affectsConfiguration(`${SECTION}.preferences`)) preferences.setSliders(settings.preferences);
+        if (e.affectsConfiguration(`${SECTION}.preferences`) || e.affectsConfiguration(`${SECTION}.lockedPreferences`)) {
+          preferences.setSliders(settings.preferences, settings.lockedPreferences);
+          output.info(`preference settings: ${JSON.stringify(settings.preferences)}`);
+        }
       }
       statusBar.showCompletions(settings.completions.enabled);
       if (affectsLoad(e)) load();

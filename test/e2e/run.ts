@@ -1,0 +1,318 @@
+// End-to-end test in a real VS Code: code-server with the extension, driven by Chromium through playwright-core,
+// on a model the project generates. Each step waits on an observable condition with a timeout (no fixed sleeps)
+// and saves a screenshot. Needs scripts/e2e-setup.sh once (cached). Run: npm run test:e2e
+import { execFileSync } from "node:child_process";
+import { cpSync, existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdir, mkdtemp, rm } from "node:fs/promises";
+import * as os from "node:os";
+import * as path from "node:path";
+import { chromium, type BrowserContext, type Page } from "playwright-core";
+import { syntheticModelCache } from "../../src/core/gguf/synthetic";
+import { e2eCache, freePort, prepareProfile, REPO, startCodeServer, tools, type CodeServer, type Profile } from "../../scripts/vscode-server";
+
+const ENGINE_ITEM = '[id="spectral-soup.spectral-soup.engine"]';
+const GHOST = ".ghost-text-decoration, .ghost-text";
+const READY = /CPU 1 thread/;
+const EXTENSION_DIR = "spectral-soup.spectral-soup";
+
+const stamp = new Date().toISOString().replace(/[:.]/g, "-");
+const out = path.resolve(process.env.SOUP_E2E_OUT ?? path.join(REPO, "test", "e2e", "out", stamp));
+
+interface FeedbackLine {
+  event: { signal: string; up: boolean; features: number[] };
+}
+interface TraceLine {
+  method: string;
+  weights: Record<string, number>;
+}
+
+/** Polls `probe` until it returns a value (not undefined), or fails naming `what` after `timeoutMs`. */
+async function until<T>(what: string, timeoutMs: number, probe: () => T | undefined | Promise<T | undefined>): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await probe();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+const readLines = <T>(file: string): T[] =>
+  existsSync(file)
+    ? readFileSync(file, "utf8")
+        .split("\n")
+        .filter(Boolean)
+        .map((l) => JSON.parse(l) as T)
+    : [];
+
+class Session {
+  page!: Page;
+  private context!: BrowserContext;
+  private server!: CodeServer;
+  private browserDir = "";
+
+  constructor(
+    readonly profile: Profile,
+    readonly workspace: string,
+  ) {}
+
+  get settings(): Record<string, unknown> {
+    return JSON.parse(readFileSync(this.profile.machineSettingsFile, "utf8")) as Record<string, unknown>;
+  }
+
+  /** Edits the settings file on disk, as a user (or the Settings UI) would; VS Code picks the change up live. */
+  updateSettings(patch: Record<string, unknown>): void {
+    writeFileSync(this.profile.machineSettingsFile, JSON.stringify({ ...this.settings, ...patch }, null, 2));
+  }
+
+  async start(): Promise<void> {
+    const log = path.join(out, "code-server.log");
+    this.server = await startCodeServer(this.profile, {
+      port: await freePort(),
+      log: (line) => writeFileSync(log, line + "\n", { flag: "a" }),
+    });
+    this.browserDir = await mkdtemp(path.join(os.tmpdir(), "soup-e2e-chromium-"));
+    this.context = await chromium.launchPersistentContext(this.browserDir, {
+      executablePath: tools().chromium,
+      headless: true,
+      viewport: { width: 1400, height: 900 },
+      args: [
+        "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
+      ],
+    });
+    this.page = this.context.pages()[0] ?? (await this.context.newPage());
+    await this.page.goto(`${this.server.url}?folder=${encodeURIComponent(this.workspace)}`);
+    await this.page.waitForSelector(".monaco-workbench .part.statusbar", { timeout: 60_000 });
+  }
+
+  async stop(): Promise<void> {
+    await this.context?.close().catch(() => undefined);
+    await this.server?.stop();
+    if (this.browserDir) await rm(this.browserDir, { recursive: true, force: true });
+  }
+
+  async engineText(): Promise<string> {
+    return (await this.page.locator(ENGINE_ITEM).innerText({ timeout: 5000 }).catch(() => "")).trim();
+  }
+
+  async waitEngine(re: RegExp, timeoutMs: number): Promise<string> {
+    return until(`the status bar to match ${re}`, timeoutMs, async () => {
+      const t = await this.engineText();
+      return re.test(t) ? t : undefined;
+    });
+  }
+
+  async command(title: string): Promise<void> {
+    await this.page.keyboard.press("F1");
+    const input = this.page.locator(".quick-input-widget input");
+    await input.waitFor({ state: "visible", timeout: 10_000 });
+    await input.fill(`>${title}`);
+    await this.page.locator(".quick-input-list .monaco-list-row", { hasText: title }).first().waitFor({ timeout: 10_000 });
+    await this.page.keyboard.press("Enter");
+  }
+
+  async openFile(name: string): Promise<void> {
+    await this.page.keyboard.press("Control+P");
+    const input = this.page.locator(".quick-input-widget input");
+    await input.waitFor({ state: "visible", timeout: 10_000 });
+    await input.fill(name);
+    await this.page.locator(".quick-input-list .monaco-list-row", { hasText: name }).first().waitFor({ timeout: 10_000 });
+    await this.page.keyboard.press("Enter");
+    await this.page.locator(`.tab.active[aria-label*="${name}"]`).waitFor({ timeout: 10_000 });
+    await this.page.locator(".editor-instance .view-lines").first().click();
+  }
+
+  /** Types on a new line at the end of the file and waits for ghost text. */
+  async typeForGhost(text: string): Promise<string> {
+    await this.page.keyboard.press("Control+End");
+    await this.page.keyboard.press("Enter");
+    await this.page.keyboard.type(text, { delay: 30 });
+    const ghost = this.page.locator(GHOST).first();
+    await ghost.waitFor({ state: "visible", timeout: 60_000 });
+    return ghost.innerText();
+  }
+
+  async shot(name: string): Promise<void> {
+    await this.page.screenshot({ path: path.join(out, `${name}.png`) });
+  }
+}
+
+async function main(): Promise<number> {
+  const t0 = Date.now();
+  await mkdir(out, { recursive: true });
+  console.log(`e2e output: ${out}`);
+  tools();
+  execFileSync(process.execPath, [path.join(REPO, "esbuild.mjs")], { cwd: REPO, stdio: "inherit" });
+  const model = await syntheticModelCache(path.join(e2eCache(), "models"), { seed: 4242 });
+  const trace = path.join(out, "trace.jsonl");
+  const profileDir = await mkdtemp(path.join(os.tmpdir(), "soup-e2e-profile-"));
+  const profile = await prepareProfile(
+    profileDir,
+    {
+      "spectralSoup.modelPath": model,
+      // 2 cores here: llama.cpp's default thread count makes decoding orders of magnitude slower.
+      "spectralSoup.threads": 1,
+      "spectralSoup.debug.traceFile": trace,
+      // The mean instead of Thompson draws, so that the weights the engine is called with are predictable.
+      "spectralSoup.exploration.enabled": false,
+      "spectralSoup.completions.debounceMs": 50,
+      "spectralSoup.completions.timeBudgetMs": 30_000,
+      "spectralSoup.completions.maxTokens": 16,
+    },
+    true,
+  );
+  const workspace = path.join(profileDir, "workspace");
+  cpSync(path.join(REPO, "scripts", "sample-workspace"), workspace, { recursive: true });
+  const s = new Session(profile, workspace);
+
+  let stateDir = "";
+  const feedback = () => readLines<FeedbackLine>(path.join(stateDir, "feedback.jsonl"));
+  const snapshot = () => {
+    const f = path.join(stateDir, "posterior.json");
+    return existsSync(f) ? (JSON.parse(readFileSync(f, "utf8")) as { mean: number[]; state: { events: number } }) : undefined;
+  };
+  const generates = () => readLines<TraceLine>(trace).filter((l) => l.method === "generate");
+
+  const steps: [string, () => Promise<string>][] = [
+    [
+      "activates; status bar shows the engine ready and its backend",
+      async () => {
+        await s.start();
+        const text = await s.waitEngine(READY, 120_000);
+        stateDir = await until("the workspace storage folder", 10_000, () => {
+          const root = path.join(profile.userData, "User", "workspaceStorage");
+          const hit = existsSync(root)
+            ? readdirSync(root).map((d) => path.join(root, d, EXTENSION_DIR, "preferences")).find((d) => existsSync(d))
+            : undefined;
+          return hit;
+        });
+        return `status "${text}"; state in ${stateDir}`;
+      },
+    ],
+    [
+      "typing shows ghost text from the real engine",
+      async () => {
+        await s.openFile("example.ts");
+        const ghost = await s.typeForGhost("export const total = ");
+        const calls = generates();
+        if (!calls.length) throw new Error("ghost text appeared but the engine was never called");
+        return `ghost ${JSON.stringify(ghost.slice(0, 40))}; ${calls.length} engine generate call(s)`;
+      },
+    ],
+    [
+      "Tab accepts; the feedback log and the posterior change on disk",
+      async () => {
+        const before = snapshot()?.state.events ?? 0;
+        await s.page.keyboard.press("Tab");
+        await s.page.locator(GHOST).first().waitFor({ state: "hidden", timeout: 10_000 });
+        const line = await until("an accepted event in feedback.jsonl", 30_000, () => feedback().find((l) => l.event.signal === "accepted"));
+        const snap = await until("posterior.json to count the event", 10_000, () => {
+          const sn = snapshot();
+          return sn && sn.state.events > before ? sn : undefined;
+        });
+        return `accepted, up=${line.event.up}, phi=[${line.event.features.map((f) => f.toFixed(2)).join(", ")}]; posterior events ${before} -> ${snap.state.events}`;
+      },
+    ],
+    [
+      "Escape on the next suggestion records a dismissal",
+      async () => {
+        await s.typeForGhost("export const count = ");
+        const dismissed = feedback().filter((l) => l.event.signal === "dismissed").length;
+        await s.page.keyboard.press("Escape");
+        await s.page.locator(GHOST).first().waitFor({ state: "hidden", timeout: 10_000 });
+        await until("a new dismissed event", 30_000, () =>
+          feedback().filter((l) => l.event.signal === "dismissed").length > dismissed ? true : undefined,
+        );
+        return `dismissed events ${dismissed} -> ${dismissed + 1}; log has ${feedback().length} events`;
+      },
+    ],
+    [
+      "changing spectralSoup.preferences.<id> changes the weights the engine is called with",
+      async () => {
+        const before = generates().at(-1)!.weights;
+        s.updateSettings({ "spectralSoup.preferences.concise": 1.5 });
+        const n = generates().length;
+        // Each attempt types one more character and waits for the request it causes (a cache hit causes none).
+        const after = await until("a generate call with a higher concise weight", 60_000, async () => {
+          const changed = generates().slice(n).find((c) => c.weights.concise > before.concise + 0.1);
+          if (changed) return changed.weights;
+          const count = generates().length;
+          await s.page.keyboard.type("1");
+          await until("a new generate call", 10_000, () => (generates().length > count ? true : undefined)).catch(() => undefined);
+          return undefined;
+        });
+        return `concise ${before.concise.toFixed(3)} -> ${after.concise.toFixed(3)}`;
+      },
+    ],
+    [
+      "reloading the window keeps the learned state",
+      async () => {
+        const events = feedback().length;
+        const mean = snapshot()!.mean;
+        await s.command("Developer: Reload Window");
+        await s.page.waitForSelector(".monaco-workbench .part.statusbar", { timeout: 60_000 });
+        await s.waitEngine(READY, 120_000);
+        const n = generates().length;
+        await s.openFile("example.ts");
+        await s.typeForGhost("export const after = ");
+        const w = await until("a generate call after the reload", 30_000, () => generates().slice(n).at(-1)?.weights);
+        const ids = Object.keys(w);
+        const drift = Math.max(...ids.map((id, k) => Math.abs(w[id] - mean[k])));
+        if (drift > 1e-3) throw new Error(`weights after reload differ from the saved posterior mean by ${drift}`);
+        if (feedback().length < events) throw new Error("the feedback log lost events");
+        return `weights after reload = saved posterior mean (max diff ${drift.toExponential(1)}); ${events} events kept`;
+      },
+    ],
+    [
+      "a broken model path shows the error in the status bar and the log; fixing it recovers without reload",
+      async () => {
+        await s.page.keyboard.press("Escape");
+        s.updateSettings({ "spectralSoup.modelPath": path.join(profileDir, "missing.gguf") });
+        await s.waitEngine(/error/, 60_000);
+        await s.page.locator(ENGINE_ITEM).click();
+        const logLine = s.page.locator(".part.panel .view-line", { hasText: "cannot load the model" }).first();
+        await logLine.waitFor({ timeout: 20_000 });
+        await s.shot("07a-broken-model");
+        s.updateSettings({ "spectralSoup.modelPath": model });
+        const text = await s.waitEngine(READY, 120_000);
+        return `error shown and logged ("${(await logLine.innerText()).slice(0, 80)}"); recovered: "${text}"`;
+      },
+    ],
+  ];
+
+  const results: { step: string; ok: boolean | null; ms: number; detail: string }[] = [];
+  let failed = false;
+  for (const [i, [name, run]] of steps.entries()) {
+    if (failed) {
+      results.push({ step: name, ok: null, ms: 0, detail: "not run (an earlier step failed)" });
+      continue;
+    }
+    const start = Date.now();
+    try {
+      const detail = await run();
+      results.push({ step: name, ok: true, ms: Date.now() - start, detail });
+    } catch (e) {
+      failed = true;
+      results.push({ step: name, ok: false, ms: Date.now() - start, detail: (e as Error).message.split("\n")[0] });
+    }
+    await s.shot(`${String(i + 1).padStart(2, "0")}-${failed ? "FAILED" : "ok"}`).catch(() => undefined);
+    const r = results.at(-1)!;
+    console.log(`${r.ok ? "PASS" : "FAIL"} ${name} (${(r.ms / 1000).toFixed(1)} s): ${r.detail}`);
+  }
+  await s.stop();
+  if (!failed) await rm(profileDir, { recursive: true, force: true });
+  else console.log(`code-server profile kept for inspection: ${profileDir}`);
+  const total = (Date.now() - t0) / 1000;
+  writeFileSync(path.join(out, "summary.json"), JSON.stringify({ passed: !failed, seconds: total, results }, null, 2));
+  console.log(`${failed ? "FAILED" : "PASSED"} in ${total.toFixed(1)} s; screenshots and logs in ${out}`);
+  return failed ? 1 : 0;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (e: unknown) => {
+    console.error(e);
+    process.exit(1);
+  },
+);
