@@ -1,5 +1,5 @@
-import { mulberry32 } from "../random";
 // Seeded randomness for Thompson sampling and the simulator: runs must be reproducible from a seed.
+import { mulberry32 } from "../random";
 
 export interface Rng {
   /** Uniform in [0, 1). */
@@ -8,7 +8,7 @@ export interface Rng {
   normal(): number;
 }
 
-/** mulberry32 with Box-Muller normals. */
+/** The project's mulberry32 with Box-Muller normals. */
 export function seededRng(seed: number): Rng {
   const next = mulberry32(seed);
   let spare: number | null = null;
