@@ -88,6 +88,7 @@ export async function benchEngine(args: string[], out: (line: string) => void): 
   await gen(plain, {});
   await gen(souped, { weights: wParam });
   await gen(explicit, { mode: "explicit", weights: wExplicit, maxTokens: 4 });
+  await souped.settled();
 
   const plainTps: number[] = [];
   const paramTps: number[] = [];
@@ -104,6 +105,9 @@ export async function benchEngine(args: string[], out: (line: string) => void): 
     const t0 = performance.now();
     await gen(souped, { weights: w2, maxTokens: 1 });
     switchMs.push(performance.now() - t0);
+    // Back to the measured weights, with their souped adapter (steady state of an episode).
+    await souped.settled();
+    await gen(souped, { weights: wParam, maxTokens: 1 });
   }
   // Prompt time: the same long prompt again (its prefix is cached) vs a prompt that shares nothing.
   const long = Array.from({ length: 40 }, (_, i) => `const value${i} = compute(${i});`).join("\n");

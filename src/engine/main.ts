@@ -3,7 +3,7 @@
 import { SoupEngine } from "./soupEngine";
 import { EngineError, type ClientMessage, type EngineMessage } from "./protocol";
 
-const engine = new SoupEngine();
+const engine = new SoupEngine((message) => send({ type: "log", level: "warn", message }));
 const controllers = new Map<number, AbortController>();
 let queue: Promise<void> = Promise.resolve();
 

@@ -12,6 +12,7 @@ import { readGguf } from "../core/gguf/reader";
 import { logFloor, policyLogProb, sampleToken, soupLogits, softmax, type NextTokenProbs } from "../core/soup/mix";
 import { OutputText } from "./output";
 import { PromptBuilder } from "./prompts";
+import { SoupedAdapters } from "./soupedAdapters";
 import {
   EngineError,
   type BackendInfo,
@@ -63,6 +64,9 @@ interface Loaded {
   /** One context with every adapter, scales set per request (parameter mode). */
   parameterContext: LlamaContext | null;
   parameterScalesKey: string;
+  /** Whether the parameter context runs one souped adapter (or none) rather than K separate ones. */
+  parameterSouped: boolean;
+  souped: SoupedAdapters | null;
   /** Adapters that touch only output.weight leave the KV cache unchanged when their scales change. */
   headOnlyAdapters: boolean;
   loadMs: number;
@@ -71,6 +75,8 @@ interface Loaded {
 export type ProgressSink = (stage: "model" | "basis", fraction: number) => void;
 
 export class SoupEngine {
+  constructor(private readonly log: (message: string) => void = () => {}) {}
+
   private nlc: Nlc | null = null;
   private llamaByGpu = new Map<string, Llama>();
   private loaded: Loaded | null = null;
@@ -217,7 +223,15 @@ export class SoupEngine {
   async unload(): Promise<void> {
     const l = this.loaded;
     this.loaded = null;
-    if (l) await l.model.dispose();
+    if (l) {
+      await l.souped?.dispose();
+      await l.model.dispose();
+    }
+  }
+
+  /** Waits for background work (souped adapters being written) so measurements see the steady state. */
+  async settled(): Promise<void> {
+    await this.loaded?.souped?.settled();
   }
 
   // ---- decoding ------------------------------------------------------------------------------------
@@ -414,12 +428,20 @@ export class SoupEngine {
     }
     const adapters = l.policies.flatMap((q, k) => (q.kind === "adapter" ? [{ filePath: q.path, scale: weights[k] }] : []));
     const key = adapters.map((a) => a.scale).join(",");
-    const seq = ctx.getSequence === undefined ? l.baseStream.sequence : parameterSeq(ctx);
+    const seq = parameterSeq(ctx);
+    const souped = l.souped!.get(key);
     if (key !== l.parameterScalesKey) {
-      await setAdapterScales(ctx, adapters);
+      const zero = adapters.every((a) => a.scale === 0);
+      await setAdapterScales(ctx, zero ? [] : souped ? [{ filePath: souped, scale: 1 }] : adapters);
       l.parameterScalesKey = key;
+      l.parameterSouped = zero || souped !== undefined;
+      if (!l.parameterSouped) l.souped!.build(key, adapters, () => l.parameterScalesKey);
       // KV entries computed under other scales are stale unless only the output head changed.
       if (!l.headOnlyAdapters) await seq.clearHistory();
+    } else if (!l.parameterSouped && souped) {
+      // Same delta as the K adapters, one pair of products instead of K: cached KV stays valid.
+      await setAdapterScales(ctx, [{ filePath: souped, scale: 1 }]);
+      l.parameterSouped = true;
     }
     return seq;
   }
@@ -462,13 +484,8 @@ export class SoupEngine {
       adapterStreams.push({ policy: a, sequence: ctx.getSequence() });
       progress("basis", (i + 1) / adapters.length);
     }
-    const parameterContext = adapters.length
-      ? await model.createContext({
-          contextSize,
-          threads,
-          lora: { adapters: adapters.map((a) => ({ filePath: a.path, scale: 0 })) },
-        })
-      : null;
+    // Starts with no adapter: all weights are 0 until a request says otherwise.
+    const parameterContext = adapters.length ? await model.createContext({ contextSize, threads }) : null;
     return {
       params,
       llama,
@@ -487,6 +504,8 @@ export class SoupEngine {
       adapterStreams,
       parameterContext,
       parameterScalesKey: adapters.map(() => 0).join(","),
+      parameterSouped: true,
+      souped: parameterContext ? new SoupedAdapters(model, parameterContext, this.log) : null,
       headOnlyAdapters: headOnly,
       loadMs: performance.now() - t0,
     };
