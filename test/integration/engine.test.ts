@@ -3,6 +3,7 @@ import { promises as fs } from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import type { EngineClient } from "../../src/engine/client";
+import { SoupEngine } from "../../src/engine/soupEngine";
 import type { LoadParams, PolicySpec } from "../../src/engine/protocol";
 import { blockAdapter, engineClient, hasSharedModels, headAdapter, SPARKY, STORIES, tinyModel } from "../support/engine";
 
@@ -49,6 +50,23 @@ describe("engine (real llama.cpp on generated models)", function () {
       assert.ok(explicit.tokens.length > 100, "full distributions on a small vocabulary");
       const d = maxAbsDiff(explicit.tokens, parameter.tokens);
       assert.ok(d <= 1e-4, `max |dp| = ${d} for ${JSON.stringify(w)}`);
+    }
+  });
+
+  it("the souped adapter written in the background gives the same distribution as the K adapters", async () => {
+    const engine = new SoupEngine();
+    const signal = new AbortController().signal;
+    try {
+      await engine.load(load(model, heads.map((p, i) => ({ id: `h${i}`, kind: "adapter" as const, path: p }))), () => {});
+      const w = { h0: 0.9, h1: -0.3, h2: 0.6 };
+      const separate = await engine.next({ prompt, mode: "parameter", weights: w, top: 263 }, signal);
+      await engine.settled();
+      const souped = await engine.next({ prompt, mode: "parameter", weights: w, top: 263 }, signal);
+      const explicit = await engine.next({ prompt, mode: "explicit", weights: w, top: 263 }, signal);
+      assert.ok(maxAbsDiff(separate.tokens, souped.tokens) <= 1e-4, "souped == separate adapters");
+      assert.ok(maxAbsDiff(explicit.tokens, souped.tokens) <= 1e-4, "souped == explicit soup");
+    } finally {
+      await engine.unload();
     }
   });
 
