@@ -46,7 +46,10 @@ export type ToWebview =
   | { type: "answerStart"; answerId: string }
   | { type: "answerDelta"; answerId: string; text: string }
   | { type: "answerEnd"; answerId: string; contributions: Contribution[]; stopped: boolean }
-  | { type: "comparison"; comparisonId: string; a: ComparisonSide; b: ComparisonSide }
+  /** `dimension`: the label of the uncertain dimension the question is meant to settle (shown to the user). */
+  | { type: "comparison"; comparisonId: string; dimension: string; a: ComparisonSide; b: ComparisonSide }
+  /** Work without a streaming answer (an A/B pair being generated) is running or ended: shows or hides stop. */
+  | { type: "busy"; busy: boolean }
   | { type: "history"; turns: ChatTurn[] }
   // preferences
   | { type: "state"; dims: DimensionState[]; history: WeightSnapshot[] }
@@ -71,6 +74,8 @@ export type FromWebview =
   | { type: "lock"; id: string; locked: boolean }
   /** Without an id, every slider goes back to its default and every lock is released. */
   | { type: "reset"; id?: string }
+  /** Forgets what was learned in this workspace (the feedback log); sliders and locks stay. */
+  | { type: "forget" }
   | { type: "export" }
   | { type: "import" };
 
@@ -130,6 +135,7 @@ const SCHEMA: { readonly [T in FromWebviewType]: Readonly<Record<FieldsOf<T>, Ch
   setSlider: { id: matches(DIMENSION_ID), value: sliderValue },
   lock: { id: matches(DIMENSION_ID), locked: bool },
   reset: { id: optional(matches(DIMENSION_ID)) },
+  forget: {},
   export: {},
   import: {},
 };

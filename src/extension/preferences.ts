@@ -3,21 +3,33 @@
 import { promises as fs } from "node:fs";
 import * as path from "node:path";
 import * as vscode from "vscode";
-import type { RatingFeedback } from "../core/adapt/feedback";
+import type { ChoiceFeedback, RatingFeedback } from "../core/adapt/feedback";
 import { SoupPosterior, type PosteriorState } from "../core/adapt/posterior";
 import { seededRng, type Rng } from "../core/adapt/rng";
 
 const LOG = "feedback.jsonl";
 const SNAPSHOT = "posterior.json";
 
+/** What the log keeps: ratings (completions, chat thumbs) and A/B choices (chat). */
+type LoggedFeedback = RatingFeedback | ChoiceFeedback;
+
 interface LogLine {
   time: string;
-  event: RatingFeedback;
+  event: LoggedFeedback;
   /** The suggestion's text, kept only while the privacy setting allows. */
   text?: string;
 }
 
+/** phi vectors of an event: one for a rating, winner and loser for a choice. */
+const vectorsOf = (e: LoggedFeedback): number[][] => (e.type === "choice" ? [e.winner, e.loser] : [e.features]);
+
 export class Preferences {
+  /**
+   * Fires after any instance learned, moved a slider or reset, and when a new instance is opened (a basis change
+   * replaces the instance): views that show the state listen here once instead of tracking instances.
+   */
+  private static readonly changed = new vscode.EventEmitter<Preferences>();
+  static readonly onDidChange = Preferences.changed.event;
   /** Bumped when sliders move or the state is reset: a Thompson draw made before is stale. */
   revision = 0;
   private readonly rng: Rng = seededRng(Date.now());
@@ -29,6 +41,8 @@ export class Preferences {
     readonly dir: string,
     readonly policyIds: readonly string[],
     private sliders: Record<string, number>,
+    /** Policy ids whose weight is pinned at the slider value. */
+    private locked: readonly string[],
     private readonly keepTexts: () => boolean,
     private readonly log: vscode.LogOutputChannel,
   ) {
@@ -40,12 +54,13 @@ export class Preferences {
     dir: string,
     policyIds: readonly string[],
     sliders: Record<string, number>,
+    locked: readonly string[],
     keepTexts: () => boolean,
     log: vscode.LogOutputChannel,
   ): Promise<Preferences> {
-    const p = new Preferences(dir, policyIds, sliders, keepTexts, log);
+    const p = new Preferences(dir, policyIds, sliders, locked, keepTexts, log);
     await fs.mkdir(dir, { recursive: true });
-    const events: RatingFeedback[] = [];
+    const events: LoggedFeedback[] = [];
     try {
       for (const line of (await fs.readFile(path.join(dir, LOG), "utf8")).split("\n")) {
         if (line.trim()) events.push((JSON.parse(line) as LogLine).event);
@@ -53,8 +68,9 @@ export class Preferences {
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== "ENOENT") log.warn(`feedback log unreadable, starting afresh: ${(e as Error).message}`);
     }
-    p.posterior.observeAll(events.filter((e) => e.features.length === policyIds.length));
+    p.posterior.observeAll(events.filter((e) => vectorsOf(e).every((v) => v.length === policyIds.length)));
     log.info(`preferences: ${events.length} feedback events in ${dir}`);
+    Preferences.changed.fire(p);
     return p;
   }
 
@@ -74,22 +90,34 @@ export class Preferences {
     return Object.fromEntries(this.policyIds.map((id, k) => [id, w[k]]));
   }
 
-  /** New slider values (settings) become the prior means. */
-  setSliders(sliders: Record<string, number>): void {
-    this.sliders = sliders;
-    this.policyIds.forEach((id, dim) => {
-      if (id in sliders) this.posterior.observe({ type: "slider", dim, value: sliders[id], locked: false });
-    });
-    this.revision++;
+  /** Posterior standard deviation of each weight, by policy id (the preferences view's uncertainty band). */
+  std(): Record<string, number> {
+    const s = this.posterior.std();
+    return Object.fromEntries(this.policyIds.map((id, k) => [id, s[k]]));
   }
 
-  async record(event: RatingFeedback, text: string): Promise<void> {
+  isLocked(id: string): boolean {
+    return this.locked.includes(id);
+  }
+
+  /** New slider values (settings) become the prior means; a locked dimension is pinned at its value. */
+  setSliders(sliders: Record<string, number>, locked: readonly string[]): void {
+    const unlocked = this.locked.filter((id) => !locked.includes(id));
+    this.sliders = sliders;
+    this.locked = locked;
+    this.applySliders(this.posterior, unlocked);
+    this.revision++;
+    Preferences.changed.fire(this);
+  }
+
+  async record(event: LoggedFeedback, text: string): Promise<void> {
     this.posterior.observe(event);
     const line: LogLine = { time: new Date().toISOString(), event, ...(this.keepTexts() ? { text } : {}) };
     await this.write(async () => {
       await fs.appendFile(path.join(this.dir, LOG), JSON.stringify(line) + "\n");
       await this.snapshot();
     });
+    Preferences.changed.fire(this);
   }
 
   /** Forgets what was learned here (the log and the snapshot); the sliders stay. */
@@ -100,14 +128,21 @@ export class Preferences {
       await this.snapshot();
     });
     this.revision++;
+    Preferences.changed.fire(this);
   }
 
   private fresh(): SoupPosterior {
     const posterior = new SoupPosterior({ dims: this.policyIds.length });
-    this.policyIds.forEach((id, dim) => {
-      if (id in this.sliders) posterior.observe({ type: "slider", dim, value: this.sliders[id], locked: false });
-    });
+    this.applySliders(posterior);
     return posterior;
+  }
+
+  /** A locked dimension without a slider setting is pinned at 0, the base model; `unlocked` ones are released. */
+  private applySliders(posterior: SoupPosterior, unlocked: readonly string[] = []): void {
+    this.policyIds.forEach((id, dim) => {
+      const locked = this.locked.includes(id);
+      if (id in this.sliders || locked || unlocked.includes(id)) posterior.observe({ type: "slider", dim, value: this.sliders[id] ?? 0, locked });
+    });
   }
 
   private write(job: () => Promise<void>): Promise<void> {

@@ -19,6 +19,14 @@ export interface CompletionSettings {
   multiline: "auto" | "always" | "never";
 }
 
+export interface ChatSettings {
+  maxTokens: number;
+  /** A/B comparisons: offered only on an uncertain, relevant dimension, and never more often than this allows. */
+  comparisons: boolean;
+  comparisonMinAnswers: number;
+  comparisonMinMinutes: number;
+}
+
 export interface LoadSettings {
   modelPath: string;
   /** Empty: the bundled default pack. */
@@ -41,6 +49,9 @@ export interface SoupSettings {
   keepTextsDays: number;
   /** The slider values by basis policy id, for the ids that have a setting. */
   preferences: Record<string, number>;
+  /** Policy ids whose weight is pinned at the slider value (feedback does not move it). */
+  lockedPreferences: string[];
+  chat: ChatSettings;
   /** Empty: off. */
   traceFile: string;
 }
@@ -92,6 +103,13 @@ export function readSettings(policyIds: readonly string[]): SoupSettings {
     episodeMinutes: c.get<number>("exploration.episodeMinutes", 10),
     keepTextsDays: c.get<number>("privacy.keepTextsDays", 30),
     preferences,
+    lockedPreferences: c.get<string[]>("lockedPreferences", []).filter((id) => policyIds.includes(id)),
+    chat: {
+      maxTokens: c.get<number>("chat.maxTokens", 512),
+      comparisons: c.get<boolean>("chat.comparisons.enabled", true),
+      comparisonMinAnswers: c.get<number>("chat.comparisons.minAnswersBetween", 5),
+      comparisonMinMinutes: c.get<number>("chat.comparisons.minMinutesBetween", 10),
+    },
     traceFile: trustedOnly(c, "debug.traceFile"),
   };
 }

@@ -25,6 +25,7 @@ describe("webview protocol: parseFromWebview", () => {
       { type: "lock", id: "concise", locked: true },
       { type: "reset" },
       { type: "reset", id: "concise" },
+      { type: "forget" },
       { type: "export" },
       { type: "import" },
     ];
