@@ -7,7 +7,7 @@ import { Episode } from "../core/editor/episode";
 import { CompletionCache } from "../core/prompt/cache";
 import { ChunkRing, formatChunks } from "../core/prompt/chunks";
 import { CompletionFeedback, type CompletionEvent, type CompletionOutcome } from "../core/prompt/feedback";
-import { shapeCompletion } from "../core/prompt/filter";
+import { isSingleLine, shapeCompletion } from "../core/prompt/filter";
 import { fimWindow } from "../core/prompt/fim";
 import type { EngineController } from "./engine";
 import type { Preferences } from "./preferences";
@@ -69,11 +69,10 @@ export class CompletionProvider implements vscode.InlineCompletionItemProvider, 
     if (!completionsEnabledFor(s.completions, document.languageId)) return undefined;
     const lines = document.getText().split(/\r?\n/);
     const win = fimWindow(lines, position, s.completions);
-    const cursor = {
-      lineSuffix: s.completions.multiline === "always" ? "" : win.lineSuffix,
-      suffix: win.suffix,
-    };
-    const shape = { maxLines: s.completions.multiline === "never" ? 1 : 16 };
+    const multiline = s.completions.multiline;
+    const singleLine = multiline === "never" || (multiline === "auto" && isSingleLine(win.lineSuffix));
+    const cursor = { lineSuffix: multiline === "always" ? "" : win.lineSuffix, suffix: win.suffix };
+    const shape = { maxLines: singleLine ? 1 : 16 };
     const context = formatChunks(
       this.ring.chunks.filter((c) => c.file !== vscode.workspace.asRelativePath(document.uri)),
       document.languageId,
@@ -84,7 +83,7 @@ export class CompletionProvider implements vscode.InlineCompletionItemProvider, 
     let texts = this.cache.lookup(win.prefix, win.suffix);
     if (!texts) {
       if (!(await delay(s.completions.debounceMs, token))) return undefined;
-      const result = await this.generate(prompt, s, token);
+      const result = await this.generate(prompt, s, singleLine, token);
       if (!result) return undefined;
       const candidates = result.candidates ?? [{ text: result.text, features: result.features }];
       texts = candidates.map((c) => c.text);
@@ -114,11 +113,20 @@ export class CompletionProvider implements vscode.InlineCompletionItemProvider, 
     for (const d of this.disposables) d.dispose();
   }
 
-  private async generate(prompt: PromptSpec, s: SoupSettings, token: vscode.CancellationToken): Promise<GenerateResult | null> {
+  private async generate(
+    prompt: PromptSpec,
+    s: SoupSettings,
+    singleLine: boolean,
+    token: vscode.CancellationToken,
+  ): Promise<GenerateResult | null> {
     const abort = new AbortController();
     const cancel = token.onCancellationRequested(() => abort.abort());
     // llama.vscode's t_max_predict_ms: a suggestion that comes later than this is no longer wanted.
-    const budget = setTimeout(() => abort.abort(), s.completions.timeBudgetMs);
+    let overBudget = false;
+    const budget = setTimeout(() => {
+      overBudget = true;
+      abort.abort();
+    }, s.completions.timeBudgetMs);
     const mode: SoupMode = s.soupMode === "auto" ? "rerank" : s.soupMode;
     try {
       return await this.engine.generate(
@@ -129,11 +137,14 @@ export class CompletionProvider implements vscode.InlineCompletionItemProvider, 
           maxTokens: s.completions.maxTokens,
           temperature: mode === "rerank" ? 0.8 : 0.2,
           candidates: s.completions.candidates,
+          // Only the first line will be shown: do not pay for more.
+          ...(singleLine ? { stop: ["\n"] } : {}),
         },
         { signal: abort.signal },
       );
     } catch (e) {
-      if (!abort.signal.aborted) this.log.warn(`completion failed: ${(e as Error).message}`);
+      if (overBudget) this.log.info(`completion dropped: not done within ${s.completions.timeBudgetMs} ms (spectralSoup.completions.timeBudgetMs)`);
+      else if (!abort.signal.aborted) this.log.warn(`completion failed: ${(e as Error).message}`);
       return null;
     } finally {
       clearTimeout(budget);
