@@ -514,16 +514,18 @@ export class SoupEngine {
   private async getLlama(gpu: LoadParams["gpu"]): Promise<Llama> {
     const cached = this.llamaByGpu.get(gpu);
     if (cached) return cached;
+    const unavailable = (why: string) =>
+      new EngineError("bad-model", `GPU backend "${gpu}" is not available on this machine (${why}); set gpu to "auto" or "off"`);
+    let llama: Llama;
     try {
-      const llama = await this.nlc!.getLlama({ gpu: gpu === "off" ? false : gpu, build: "never", progressLogs: false, logLevel: this.nlc!.LlamaLogLevel.error });
-      this.llamaByGpu.set(gpu, llama);
-      return llama;
+      llama = await this.nlc!.getLlama({ gpu: gpu === "off" ? false : gpu, build: "never", progressLogs: false, logLevel: this.nlc!.LlamaLogLevel.error });
     } catch (e) {
-      throw new EngineError(
-        "bad-model",
-        `GPU backend "${gpu}" is not available on this machine (${errorText(e)}); set gpu to "auto" or "off"`,
-      );
+      throw unavailable(errorText(e));
     }
+    // node-llama-cpp may fall back to another backend; a backend the user named must be the one that runs.
+    if (gpu !== "auto" && gpu !== "off" && llama.gpu !== gpu) throw unavailable(`llama.cpp loaded ${llama.gpu || "the CPU backend"} instead`);
+    this.llamaByGpu.set(gpu, llama);
+    return llama;
   }
 
   private require(): Loaded {

@@ -116,6 +116,48 @@ describe("engine (real llama.cpp on generated models)", function () {
     assert.ok(ok.tokens.length > 0);
   });
 
+  it("FIM and chat prompts run in every mode", async () => {
+    const fim = { kind: "fim" as const, prefix: "function add(a, b) {\n  return ", suffix: "\n}\n" };
+    const chat = { kind: "chat" as const, messages: [{ role: "user" as const, content: "Write a function that adds two numbers." }] };
+    for (const p of [fim, chat]) {
+      for (const mode of ["explicit", "parameter", "rerank"] as const) {
+        const r = await client.generate({ prompt: p, mode, weights: { h0: 0.5 }, maxTokens: 8, temperature: 0.5, seed: 4 });
+        assert.ok(r.tokens.length > 0 || r.finishReason === "eog", `${p.kind}/${mode}`);
+      }
+    }
+  });
+
+  it("a prompted expert sees its header: its features differ from the reference policy's", async () => {
+    const c = engineClient();
+    try {
+      await c.load(load(model, [{ id: "commented", kind: "prompted", chat: "Comment every line.", fim: "// Every line has a comment." }]));
+      const r = await c.generate({ prompt, mode: "explicit", weights: { commented: 1 }, maxTokens: 16, temperature: 0 });
+      assert.ok(Math.abs(r.features!.commented) > 1e-3);
+      await assert.rejects(
+        c.generate({ prompt, mode: "parameter", weights: { commented: 1 }, maxTokens: 4, temperature: 0 }),
+        /parameter souping needs adapter policies, but "commented" is a prompted expert/,
+      );
+    } finally {
+      c.dispose();
+    }
+  });
+
+  it("gpu: a backend this machine lacks is a clear error; off runs on the CPU", async () => {
+    const c = engineClient();
+    try {
+      const off = await c.load(load(model, [], { gpu: "off" }));
+      assert.equal(off.backend!.backend, "cpu");
+      try {
+        const st = await c.load(load(model, [], { gpu: "metal" }));
+        assert.equal(st.backend!.backend, "metal");
+      } catch (e) {
+        assert.match((e as Error).message, /GPU backend "metal" is not available on this machine .*set gpu to "auto" or "off"/);
+      }
+    } finally {
+      c.dispose();
+    }
+  });
+
   it("rejects weights for unknown policies, naming them", async () => {
     await assert.rejects(
       client.generate({ prompt, mode: "explicit", weights: { nope: 1 }, maxTokens: 4, temperature: 0 }),
@@ -237,6 +279,13 @@ describe("engine on ../shared/models (stories260K + Sparky LoRA)", function () {
   const prompt = { kind: "raw" as const, text: "Once upon a time" };
   const greedy = (mode: "explicit" | "parameter", w: number) =>
     client.generate({ prompt, mode, weights: { sparky: w }, maxTokens: 24, temperature: 0 });
+
+  it("a FIM prompt on a model without FIM tokens is a clear error", async () => {
+    await assert.rejects(
+      client.generate({ prompt: { kind: "fim", prefix: "a", suffix: "b" }, mode: "parameter", weights: {}, maxTokens: 4, temperature: 0 }),
+      /has no fill-in-the-middle tokens/,
+    );
+  });
 
   it("parameter mode: weight 1 gives Sparky, weight 0 gives Lily", async () => {
     assert.match((await greedy("parameter", 1)).text, /Sparky/);
