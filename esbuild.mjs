@@ -16,6 +16,16 @@ const entries = [
   { entryPoints: ["src/extension/main.ts"], outfile: "dist/extension.js" },
   { entryPoints: ["src/engine/main.ts"], outfile: "dist/engine.js" },
   { entryPoints: ["src/cli/main.ts"], outfile: "dist/cli.js" },
+  // The webview pages run in the browser sandbox of a webview: one self-contained script each (the CSP allows
+  // nothing else), with the web components bundled in.
+  ...["chat", "preferences"].map((page) => ({
+    entryPoints: [`webview/${page}.ts`],
+    outfile: `dist/webview/${page}.js`,
+    platform: "browser",
+    format: "iife",
+    target: "es2022",
+    external: [],
+  })),
 ];
 if (watch) {
   for (const e of entries) await (await esbuild.context({ ...common, ...e })).watch();

@@ -3,8 +3,9 @@
 import * as vscode from "vscode";
 import { formatBytes } from "../core/setup/download";
 import { loadCatalogue } from "../core/prompt/catalogue";
+import { chooseLocalModel, SET_UP_MODEL } from "./modelSetup";
 import type { Preferences } from "./preferences";
-import { SECTION, setCompletionsEnabled } from "./settings";
+import { setCompletionsEnabled } from "./settings";
 
 export const COMMANDS = {
   toggle: "spectralSoup.toggleCompletions",
@@ -22,7 +23,7 @@ export function registerCommands(deps: {
 }): vscode.Disposable[] {
   return [
     vscode.commands.registerCommand(COMMANDS.toggle, () => setCompletionsEnabled(!deps.completionsEnabled())),
-    vscode.commands.registerCommand(COMMANDS.chooseModel, chooseModel),
+    vscode.commands.registerCommand(COMMANDS.chooseModel, chooseLocalModel),
     vscode.commands.registerCommand(COMMANDS.recommendedModels, () => showRecommended(deps.catalogueFile, deps.output)),
     vscode.commands.registerCommand(COMMANDS.resetPreferences, async () => {
       const reset = "Reset";
@@ -42,25 +43,14 @@ export function registerCommands(deps: {
 /** Offered once per activation when no model is configured; never an error, the editor works without one. */
 export async function offerFirstRun(): Promise<void> {
   const choose = "Choose a GGUF file";
-  const recommended = "See recommended models";
+  const recommended = "Download a recommended model";
   const answer = await vscode.window.showInformationMessage(
     "Spectral Soup needs a local GGUF code model for completions. Choose one you have, or pick a recommended one to download.",
     choose,
     recommended,
   );
   if (answer === choose) await vscode.commands.executeCommand(COMMANDS.chooseModel);
-  else if (answer === recommended) await vscode.commands.executeCommand(COMMANDS.recommendedModels);
-}
-
-async function chooseModel(): Promise<void> {
-  const picked = await vscode.window.showOpenDialog({
-    canSelectMany: false,
-    openLabel: "Use this model",
-    filters: { "GGUF models": ["gguf"] },
-  });
-  if (!picked?.[0]) return;
-  // User level: a model file belongs to the machine, not to a project (and workspace values need trust).
-  await vscode.workspace.getConfiguration(SECTION).update("modelPath", picked[0].fsPath, vscode.ConfigurationTarget.Global);
+  else if (answer === recommended) await vscode.commands.executeCommand(SET_UP_MODEL);
 }
 
 async function showRecommended(catalogueFile: string, output: vscode.LogOutputChannel): Promise<void> {

@@ -1,0 +1,242 @@
+// The preferences view: the extension side of webview/preferences.ts. It shows what the workspace posterior learned
+// (mean and std per dimension, and how the means moved over time) next to the user's own slider values, and turns
+// the user's moves into settings: `spectralSoup.preferences.<id>` and `spectralSoup.lockedPreferences`. Settings
+// are the single source of truth for sliders and locks, so the Settings UI and this view stay in sync both ways
+// (a change from either side reaches Preferences through the configuration event, which re-renders the view).
+import { existsSync } from "node:fs";
+import { appendFile, readFile, writeFile } from "node:fs/promises";
+import * as path from "node:path";
+import * as vscode from "vscode";
+import type { BasisPack } from "../core/basis/pack";
+import { exportProfile, importProfile, PROFILE_PATH, type Profile } from "../core/profile/profile";
+import type { DimensionState, FromWebview, WeightSnapshot } from "../../webview/protocol";
+import { COMMANDS } from "./commands";
+import { Preferences } from "./preferences";
+import { SECTION, type SoupSettings } from "./settings";
+import { onValidMessage, post, webviewHtml, webviewOptions } from "./webviewHost";
+
+export const PREFERENCES_VIEW = "spectralSoup.preferences";
+
+const HISTORY_FILE = "weights-history.jsonl";
+/** Points kept for the chart; the file is compacted to this many when it grows to twice as many. */
+const HISTORY_POINTS = 300;
+/** Means closer than this to the last point are not a new point (a slider echo, a no-op refit). */
+const HISTORY_EPSILON = 1e-4;
+
+export class PreferencesView implements vscode.WebviewViewProvider, vscode.Disposable {
+  private view: vscode.WebviewView | undefined;
+  /** The chart's points per preferences folder (a basis change opens another folder's state). */
+  private history: { dir: string; points: WeightSnapshot[] } | undefined;
+  private readonly disposables: vscode.Disposable[] = [];
+
+  constructor(
+    private readonly deps: {
+      extensionUri: vscode.Uri;
+      preferences: () => Preferences;
+      settings: () => SoupSettings;
+      basis: () => Promise<BasisPack | undefined>;
+      log: vscode.LogOutputChannel;
+    },
+  ) {
+    this.disposables.push(
+      Preferences.onDidChange((p) => {
+        // Recorded even while the view is hidden, so the chart has the whole story when it is opened.
+        void this.track(p).then(() => this.postState());
+      }),
+    );
+  }
+
+  resolveWebviewView(view: vscode.WebviewView): void {
+    this.view = view;
+    view.webview.options = webviewOptions(this.deps.extensionUri);
+    view.webview.html = webviewHtml(view.webview, this.deps.extensionUri, "preferences", "Spectral Soup preferences");
+    this.disposables.push(
+      onValidMessage(view.webview, "preferences", this.deps.log, (msg) => this.handle(msg)),
+      view.onDidDispose(() => {
+        this.view = undefined;
+      }),
+    );
+  }
+
+  dispose(): void {
+    for (const d of this.disposables) d.dispose();
+  }
+
+  /** Writes `.vscode/spectral-soup.json` of the first workspace folder (also a palette command). */
+  async exportProfile(): Promise<void> {
+    const file = profileFile();
+    const pack = await this.requireBasis();
+    const dims = await this.dimensions();
+    const profile: Profile = {
+      schema: 1,
+      basis: { id: pack.id, version: pack.version },
+      sliders: Object.fromEntries(dims.map((d) => [d.id, { value: d.slider, locked: d.locked }])),
+      weights: Object.fromEntries(dims.map((d) => [d.id, { mean: round(d.mean), std: round(d.std) }])),
+    };
+    await exportProfile(file, profile);
+    this.deps.log.info(`preference profile exported to ${file}`);
+    const open = "Open";
+    if ((await vscode.window.showInformationMessage(`Spectral Soup: preferences exported to ${PROFILE_PATH}.`, open)) === open) {
+      await vscode.window.showTextDocument(vscode.Uri.file(file));
+    }
+  }
+
+  /**
+   * Reads `.vscode/spectral-soup.json` into this workspace's settings (sliders and locks). Learned weights in the
+   * file are not imported: they describe someone else's feedback, while the sliders are the shared starting point.
+   */
+  async importProfile(): Promise<void> {
+    const file = profileFile();
+    const pack = await this.requireBasis();
+    // Throws a ProfileError naming the file and the field; nothing has been changed at that point.
+    const profile = await importProfile(file, { id: pack.id, version: pack.version, dimensions: pack.policies.map((p) => p.id) });
+    const config = vscode.workspace.getConfiguration(SECTION);
+    const target = vscode.ConfigurationTarget.Workspace;
+    for (const [id, s] of Object.entries(profile.sliders)) await config.update(`preferences.${id}`, s.value, target);
+    const locked = Object.entries(profile.sliders).filter(([, s]) => s.locked).map(([id]) => id);
+    await config.update("lockedPreferences", locked, target);
+    this.deps.log.info(`preference profile imported from ${file}`);
+    vscode.window.showInformationMessage(`Spectral Soup: preferences imported from ${PROFILE_PATH} into this workspace's settings.`);
+  }
+
+  private async handle(msg: FromWebview): Promise<void> {
+    switch (msg.type) {
+      case "ready":
+        await this.track(this.deps.preferences());
+        return this.postState();
+      case "setSlider":
+        return this.setSlider(msg.id, msg.value);
+      case "lock":
+        return this.setLocked(msg.id, msg.locked);
+      case "reset":
+        return this.reset(msg.id);
+      case "forget":
+        // The command asks for confirmation first: a click should not wipe what was learned.
+        await vscode.commands.executeCommand(COMMANDS.resetPreferences);
+        return;
+      case "export":
+        return this.exportProfile();
+      case "import":
+        return this.importProfile();
+      default:
+        this.deps.log.warn(`preferences view: ${msg.type} is a chat message; ignored`);
+    }
+  }
+
+  private async setSlider(id: string, value: number): Promise<void> {
+    this.requireDimension(id);
+    const key = `preferences.${id}`;
+    await vscode.workspace.getConfiguration(SECTION).update(key, value, targetOf(key));
+  }
+
+  private async setLocked(id: string, locked: boolean): Promise<void> {
+    this.requireDimension(id);
+    const current = this.deps.settings().lockedPreferences;
+    const next = locked ? [...new Set([...current, id])] : current.filter((x) => x !== id);
+    await vscode.workspace.getConfiguration(SECTION).update("lockedPreferences", next, targetOf("lockedPreferences"));
+  }
+
+  /** Back to the pack's default: the settings are removed wherever they are set, and locks released. */
+  private async reset(id: string | undefined): Promise<void> {
+    if (id !== undefined) this.requireDimension(id);
+    const config = vscode.workspace.getConfiguration(SECTION);
+    const ids = id === undefined ? this.deps.preferences().policyIds : [id];
+    for (const key of ids.map((i) => `preferences.${i}`)) {
+      const where = config.inspect(key);
+      if (where?.workspaceValue !== undefined) await config.update(key, undefined, vscode.ConfigurationTarget.Workspace);
+      if (where?.globalValue !== undefined) await config.update(key, undefined, vscode.ConfigurationTarget.Global);
+    }
+    const locked = this.deps.settings().lockedPreferences.filter((x) => !ids.includes(x));
+    if (locked.length !== this.deps.settings().lockedPreferences.length) {
+      await config.update("lockedPreferences", locked, targetOf("lockedPreferences"));
+    }
+  }
+
+  private requireDimension(id: string): void {
+    if (!this.deps.preferences().policyIds.includes(id)) throw new Error(`"${id}" is not a dimension of the current basis.`);
+  }
+
+  private async requireBasis(): Promise<BasisPack> {
+    const pack = await this.deps.basis();
+    if (!pack) throw new Error("The basis pack cannot be read (see the engine log), so there are no preferences to share.");
+    return pack;
+  }
+
+  private async dimensions(): Promise<DimensionState[]> {
+    const prefs = this.deps.preferences();
+    const s = this.deps.settings();
+    const pack = await this.deps.basis();
+    const mean = prefs.mean();
+    const std = prefs.std();
+    return prefs.policyIds.map((id) => {
+      const policy = pack?.policies.find((p) => p.id === id);
+      return {
+        id,
+        label: policy?.label ?? id,
+        description: policy?.description ?? "",
+        mean: mean[id]!,
+        std: std[id]!,
+        slider: s.preferences[id] ?? policy?.default ?? 0,
+        locked: s.lockedPreferences.includes(id),
+      };
+    });
+  }
+
+  private async postState(): Promise<void> {
+    if (!this.view) return;
+    const dims = await this.dimensions();
+    void post(this.view.webview, { type: "state", dims, history: this.history?.points ?? [] });
+  }
+
+  /** Adds the current means to the chart's history (in memory and in the workspace's preferences folder). */
+  private async track(p: Preferences): Promise<void> {
+    const file = path.join(p.dir, HISTORY_FILE);
+    if (this.history?.dir !== p.dir) this.history = { dir: p.dir, points: await readHistory(file, p.policyIds) };
+    const points = this.history.points;
+    const weights = p.mean();
+    const last = points.at(-1)?.weights;
+    if (last && p.policyIds.every((id) => Math.abs((last[id] ?? 0) - weights[id]!) < HISTORY_EPSILON)) return;
+    const point: WeightSnapshot = { t: Date.now(), weights };
+    points.push(point);
+    try {
+      if (points.length > 2 * HISTORY_POINTS) {
+        points.splice(0, points.length - HISTORY_POINTS);
+        await writeFile(file, points.map((x) => JSON.stringify(x) + "\n").join(""));
+      } else {
+        await appendFile(file, JSON.stringify(point) + "\n");
+      }
+    } catch (e) {
+      this.deps.log.warn(`cannot write the weights history ${file}: ${(e as Error).message}`);
+    }
+  }
+}
+
+/** The chart's history; lines that are damaged or of another basis are skipped (it is only a picture). */
+async function readHistory(file: string, ids: readonly string[]): Promise<WeightSnapshot[]> {
+  if (!existsSync(file)) return [];
+  const points: WeightSnapshot[] = [];
+  for (const line of (await readFile(file, "utf8")).split("\n")) {
+    try {
+      const p = JSON.parse(line) as WeightSnapshot;
+      if (typeof p.t === "number" && ids.every((id) => typeof p.weights?.[id] === "number")) points.push(p);
+    } catch {
+      // A torn last line after a crash: skip it.
+    }
+  }
+  return points.slice(-HISTORY_POINTS);
+}
+
+/** Where a setting should be written: the workspace if it already sets it (it would win anyway), else the user. */
+function targetOf(key: string): vscode.ConfigurationTarget {
+  return vscode.workspace.getConfiguration(SECTION).inspect(key)?.workspaceValue !== undefined
+    ? vscode.ConfigurationTarget.Workspace
+    : vscode.ConfigurationTarget.Global;
+}
+
+function profileFile(): string {
+  const folder = vscode.workspace.workspaceFolders?.[0];
+  if (!folder) throw new Error(`Open a folder first: the profile is ${PROFILE_PATH} in the workspace.`);
+  return path.join(folder.uri.fsPath, PROFILE_PATH);
+}
+
+const round = (x: number) => Math.round(x * 1e4) / 1e4;

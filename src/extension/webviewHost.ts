@@ -1,0 +1,77 @@
+// What the chat and preferences views share as webview hosts: the page shell with its Content-Security-Policy, and
+// the one gate every message from a page passes through. A page is untrusted (model output is rendered in it), so
+// it may load nothing but the extension's own bundles and styles, run no script without the nonce, reach no
+// network, and anything it posts is validated against webview/protocol.ts before the extension acts on it.
+import { randomBytes } from "node:crypto";
+import * as vscode from "vscode";
+import { parseFromWebview, type FromWebview, type ToWebview } from "../../webview/protocol";
+
+/** Folders a page may load from; everything else (the workspace, node_modules, the network) stays out of reach. */
+export function webviewOptions(extensionUri: vscode.Uri): vscode.WebviewOptions {
+  return {
+    enableScripts: true,
+    enableCommandUris: false,
+    localResourceRoots: [vscode.Uri.joinPath(extensionUri, "media"), vscode.Uri.joinPath(extensionUri, "dist", "webview")],
+  };
+}
+
+/** The page shell: one nonce-tagged script bundle (dist/webview/<name>.js) and the shared stylesheet. */
+export function webviewHtml(webview: vscode.Webview, extensionUri: vscode.Uri, name: "chat" | "preferences", title: string): string {
+  const nonce = randomBytes(16).toString("base64");
+  const script = webview.asWebviewUri(vscode.Uri.joinPath(extensionUri, "dist", "webview", `${name}.js`));
+  const style = webview.asWebviewUri(vscode.Uri.joinPath(extensionUri, "media", "webview.css"));
+  // style-src has no 'unsafe-inline': the web components style themselves through constructable stylesheets,
+  // which CSP does not govern, and the pages set styles only through the CSSOM.
+  const csp = [
+    "default-src 'none'",
+    `style-src ${webview.cspSource}`,
+    `font-src ${webview.cspSource}`,
+    `img-src ${webview.cspSource} data:`,
+    `script-src 'nonce-${nonce}'`,
+  ].join("; ");
+  return `<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="UTF-8">
+<meta http-equiv="Content-Security-Policy" content="${csp}">
+<meta name="viewport" content="width=device-width, initial-scale=1.0">
+<link rel="stylesheet" href="${style}">
+<title>${title}</title>
+</head>
+<body class="page-${name}">
+<main id="app" aria-live="polite"></main>
+<script nonce="${nonce}" src="${script}"></script>
+</body>
+</html>`;
+}
+
+/**
+ * Routes a page's messages to `handle` after validation; a malformed one is logged and dropped. Errors from the
+ * handler are logged and reported to the page, so one failed action never leaves the page waiting.
+ */
+export function onValidMessage(
+  webview: vscode.Webview,
+  view: string,
+  log: vscode.LogOutputChannel,
+  handle: (msg: FromWebview) => Promise<void> | void,
+): vscode.Disposable {
+  return webview.onDidReceiveMessage(async (raw: unknown) => {
+    const msg = parseFromWebview(raw);
+    if ("error" in msg) {
+      log.warn(`${view} view: ignored a malformed message: ${msg.error}`);
+      return;
+    }
+    try {
+      await handle(msg);
+    } catch (e) {
+      const message = e instanceof Error ? e.message : String(e);
+      log.error(`${view} view: ${msg.type} failed: ${message}`);
+      void post(webview, { type: "error", message });
+    }
+  });
+}
+
+/** Typed postMessage; a hidden or disposed view just drops it (it asks for its state again when shown). */
+export function post(webview: vscode.Webview, msg: ToWebview): Thenable<boolean> {
+  return webview.postMessage(msg);
+}

@@ -1,0 +1,148 @@
+// The preferences page (bundled to dist/webview/preferences.js): one row per basis dimension with the learned
+// weight (mean and a +-1 std band) drawn on the same scale as the user's slider, a lock, a reset, and a chart of
+// the learned means over time drawn as inline SVG. Every change goes to the extension, which writes settings and
+// sends the new state back; the page re-renders from that state, so the Settings UI and the page cannot disagree.
+import "@vscode-elements/elements/dist/vscode-button/index.js";
+import "@vscode-elements/elements/dist/vscode-checkbox/index.js";
+import "@vscode-elements/elements/dist/vscode-tab-header/index.js";
+import "@vscode-elements/elements/dist/vscode-tab-panel/index.js";
+import "@vscode-elements/elements/dist/vscode-tabs/index.js";
+import { h, onMessage, send, signed } from "./host";
+import { SLIDER_MAX, SLIDER_MIN, type DimensionState, type ToWebview, type WeightSnapshot } from "./protocol";
+
+const SVG = "http://www.w3.org/2000/svg";
+const SERIES_COLOURS = 8;
+
+const app = document.getElementById("app")!;
+const rows = h("div", { class: "dims" });
+const chart = h("div", { class: "chart" });
+const banner = h("div", { class: "banner", role: "alert", hidden: true });
+app.append(
+  banner,
+  h(
+    "vscode-tabs",
+    { "selected-index": 0 },
+    h("vscode-tab-header", { slot: "header", class: "tab-weights" }, "Weights"),
+    h("vscode-tab-panel", {}, rows),
+    h("vscode-tab-header", { slot: "header", class: "tab-history" }, "Over time"),
+    h("vscode-tab-panel", {}, chart),
+  ),
+  h(
+    "div",
+    { class: "actions" },
+    h("vscode-button", { secondary: true, class: "reset-all", title: "Every slider back to its default, every lock released", onclick: () => send({ type: "reset" }) }, "Reset sliders"),
+    h("vscode-button", { secondary: true, class: "forget", title: "Forget what was learned from feedback in this workspace", onclick: () => send({ type: "forget" }) }, "Forget learned"),
+    h("vscode-button", { secondary: true, class: "export", title: "Write .vscode/spectral-soup.json for the team", onclick: () => send({ type: "export" }) }, "Export profile"),
+    h("vscode-button", { secondary: true, class: "import", title: "Read .vscode/spectral-soup.json into this workspace's settings", onclick: () => send({ type: "import" }) }, "Import profile"),
+  ),
+);
+
+/** Position of a weight on the shared scale, in percent of the track. */
+const at = (w: number) => ((Math.min(SLIDER_MAX, Math.max(SLIDER_MIN, w)) - SLIDER_MIN) / (SLIDER_MAX - SLIDER_MIN)) * 100;
+
+/** The slider being dragged keeps its own value until released (state echoes would make it jump). */
+let dragging: string | undefined;
+
+function dimensionRow(d: DimensionState, i: number): HTMLElement {
+  const band = h("div", { class: "band", title: `learned ${d.mean.toFixed(2)} ± ${d.std.toFixed(2)}` });
+  band.style.left = `${at(d.mean - d.std)}%`;
+  band.style.width = `${at(d.mean + d.std) - at(d.mean - d.std)}%`;
+  const mean = h("div", { class: `mean series-${i % SERIES_COLOURS}` });
+  mean.style.left = `${at(d.mean)}%`;
+  const zero = h("div", { class: "zero", title: "0: the base model" });
+  zero.style.left = `${at(0)}%`;
+  const value = h("span", { class: "value" });
+  const describe = (slider: number) => (value.textContent = `you ${signed(slider)} · learned ${signed(d.mean)} ± ${d.std.toFixed(2)}`);
+  describe(d.slider);
+  const slider = h("input", {
+    type: "range",
+    class: "slider",
+    min: SLIDER_MIN,
+    max: SLIDER_MAX,
+    step: 0.05,
+    "aria-label": `${d.label}: your weight`,
+    oninput: (e: Event) => {
+      dragging = d.id;
+      describe(Number((e.target as HTMLInputElement).value));
+    },
+    onchange: (e: Event) => {
+      dragging = undefined;
+      send({ type: "setSlider", id: d.id, value: Number((e.target as HTMLInputElement).value) });
+    },
+  });
+  slider.value = String(d.slider);
+  const lock = h("vscode-checkbox", { class: "lock", label: "Lock", title: "Pin the weight at your value: feedback stops moving it" }) as HTMLElement & { checked: boolean };
+  lock.checked = d.locked;
+  lock.addEventListener("change", () => send({ type: "lock", id: d.id, locked: lock.checked }));
+  return h(
+    "div",
+    { class: `dim${d.locked ? " locked" : ""}`, "data-id": d.id },
+    h("div", { class: "dim-head" }, h("span", { class: `swatch series-${i % SERIES_COLOURS}` }), h("span", { class: "label", title: d.description }, d.label), value),
+    h("div", { class: "track" }, zero, band, mean, slider),
+    h(
+      "div",
+      { class: "dim-tools" },
+      lock,
+      h("vscode-button", { secondary: true, class: "reset", title: `${d.label}: back to the default`, onclick: () => send({ type: "reset", id: d.id }) }, "Reset"),
+    ),
+  );
+}
+
+function showDimensions(dims: readonly DimensionState[]): void {
+  if (dragging && rows.querySelector(`[data-id="${dragging}"]`)) return;
+  rows.replaceChildren(...(dims.length ? dims.map(dimensionRow) : [h("div", { class: "empty" }, "No basis pack is loaded: there are no preference dimensions.")]));
+}
+
+function svg(tag: string, attrs: Record<string, string | number>): SVGElement {
+  const el = document.createElementNS(SVG, tag);
+  for (const [k, v] of Object.entries(attrs)) el.setAttribute(k, String(v));
+  return el;
+}
+
+/** Learned means over time: one line per dimension on the weight scale, drawn with the theme's chart colours. */
+function showChart(dims: readonly DimensionState[], history: readonly WeightSnapshot[]): void {
+  if (history.length < 2) {
+    chart.replaceChildren(h("div", { class: "empty" }, "The chart fills in as the assistant learns from your feedback."));
+    return;
+  }
+  const width = 300;
+  const height = 120;
+  const t0 = history[0]!.t;
+  const span = Math.max(1, history.at(-1)!.t - t0);
+  // Points are spaced by event order, not wall time: learning happens in bursts, and bursts would collapse.
+  const x = (i: number) => (i / (history.length - 1)) * width;
+  const y = (w: number) => height - (at(w) / 100) * height;
+  const root = svg("svg", { viewBox: `0 0 ${width} ${height}`, class: "chart-svg", role: "img", "aria-label": "Learned weights over time" });
+  root.append(svg("line", { x1: 0, x2: width, y1: y(0), y2: y(0), class: "axis" }));
+  dims.forEach((d, i) => {
+    const points = history.map((p, j) => `${x(j).toFixed(1)},${y(p.weights[d.id] ?? 0).toFixed(1)}`).join(" ");
+    const line = svg("polyline", { points, class: `series series-${i % SERIES_COLOURS}`, fill: "none" });
+    line.append(Object.assign(svg("title", {}), { textContent: d.label }));
+    root.append(line);
+  });
+  const hours = span / 3_600_000;
+  chart.replaceChildren(
+    root,
+    h("div", { class: "chart-caption" }, `${history.length} points over ${hours >= 1 ? `${hours.toFixed(1)} h` : `${Math.max(1, Math.round(span / 60_000))} min`}; 0 is the base model`),
+    h("div", { class: "legend" }, ...dims.map((d, i) => h("span", {}, h("span", { class: `swatch series-${i % SERIES_COLOURS}` }), d.label))),
+  );
+}
+
+function handle(msg: ToWebview): void {
+  switch (msg.type) {
+    case "state":
+      banner.hidden = true;
+      showDimensions(msg.dims);
+      showChart(msg.dims, msg.history);
+      return;
+    case "error":
+      banner.replaceChildren(h("span", {}, msg.message), h("vscode-button", { secondary: true, onclick: () => (banner.hidden = true) }, "Dismiss"));
+      banner.hidden = false;
+      return;
+    default:
+      return;
+  }
+}
+
+onMessage(handle);
+send({ type: "ready" });
