@@ -3,13 +3,14 @@
 // status bar shows, not an activation failure.
 import * as path from "node:path";
 import * as vscode from "vscode";
-import { loadBasisPack } from "../core/basis/pack";
+import { loadBasisPack, type BasisPack } from "../core/basis/pack";
 import { COMMANDS, offerFirstRun, registerCommands } from "./commands";
 import { CompletionProvider } from "./completions";
 import { EngineController } from "./engine";
 import { Preferences } from "./preferences";
 import { affectsLoad, readSettings, SECTION, type SoupSettings } from "./settings";
 import { StatusBar } from "./statusBar";
+import { registerViews } from "./views";
 
 export async function activate(context: vscode.ExtensionContext): Promise<void> {
   const output = vscode.window.createOutputChannel("Spectral Soup", { log: true });
@@ -19,11 +20,24 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   // share one state under the user-level folder.
   const workspaceDir = context.storageUri?.fsPath ?? path.join(context.globalStorageUri.fsPath, "no-workspace");
 
-  let policyIds = await readPolicyIds(readSettings([]).load.basisPack || defaultPack, output);
+  const readBasis = () => readBasisPack(readSettings([]).load.basisPack, defaultPack, output);
+  let basis = await readBasis();
+  let policyIds = basis.policies.map((p) => p.id);
   let settings: SoupSettings = readSettings(policyIds);
-  const openPreferences = (ids: readonly string[]) =>
-    Preferences.open(path.join(workspaceDir, "preferences"), ids, settings.preferences, settings.lockedPreferences, () => settings.keepTextsDays > 0, output);
-  let preferences = await openPreferences(policyIds);
+  const openPreferences = () =>
+    Preferences.open({
+      // The user level lives with the user; each workspace's level under it, keyed by the workspace's identity.
+      storeDir: path.join(context.globalStorageUri.fsPath, "adapt"),
+      workspaceKey: context.storageUri?.toString() ?? "no-workspace",
+      dir: path.join(workspaceDir, "preferences"),
+      basis: { id: basis.id, version: basis.version },
+      policyIds,
+      sliders: settings.preferences,
+      locked: settings.lockedPreferences,
+      keepTexts: settings.keepTextsDays > 0,
+      log: output,
+    });
+  let preferences = await openPreferences();
 
   const engine = new EngineController(context.extensionPath, output, () => settings.traceFile);
   const statusBar = new StatusBar(COMMANDS);
@@ -45,6 +59,10 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     }),
   );
 
+  context.subscriptions.push(
+    ...(await registerViews({ context, workspaceDir, defaultPack, engine, preferences: () => preferences, settings: () => settings, log: output })),
+  );
+
   const load = () => {
     void engine.load(settings.load, defaultPack);
     if (!settings.load.modelPath) void offerFirstRun();
@@ -53,9 +71,10 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     vscode.workspace.onDidChangeConfiguration(async (e) => {
       if (!e.affectsConfiguration(SECTION)) return;
       if (e.affectsConfiguration(`${SECTION}.basisPack`)) {
-        policyIds = await readPolicyIds(readSettings([]).load.basisPack || defaultPack, output);
+        basis = await readBasis();
+        policyIds = basis.policies.map((p) => p.id);
         settings = readSettings(policyIds);
-        preferences = await openPreferences(policyIds);
+        preferences = await openPreferences();
       } else {
         settings = readSettings(policyIds);
         if (e.affectsConfiguration(`${SECTION}.preferences`) || e.affectsConfiguration(`${SECTION}.lockedPreferences`)) {
@@ -80,12 +99,14 @@ export function deactivate(): void {
   // Everything is in context.subscriptions; VS Code disposes it, which stops the engine process.
 }
 
-/** The policy ids of a basis pack, for the preference sliders; none when it cannot be read (logged). */
-async function readPolicyIds(file: string, output: vscode.LogOutputChannel): Promise<string[]> {
-  try {
-    return (await loadBasisPack(file)).policies.map((p) => p.id);
-  } catch (e) {
-    output.error((e as Error).message);
-    return [];
+/** The configured basis pack; the bundled one when it is not set or cannot be read (the error is logged). */
+async function readBasisPack(configured: string, defaultPack: string, output: vscode.LogOutputChannel): Promise<BasisPack> {
+  if (configured) {
+    try {
+      return await loadBasisPack(configured);
+    } catch (e) {
+      output.error(`${(e as Error).message}; using the bundled basis pack`);
+    }
   }
+  return loadBasisPack(defaultPack);
 }

@@ -1,27 +1,34 @@
-// The workspace's learned preferences as the completion provider sees them: soup weights by policy id (a Thompson
-// draw or the mean), phi vectors in basis order, ratings recorded durably, and the slider settings as prior means.
+// The workspace's learned preferences as the completion provider and the views see them: soup weights by policy id
+// (a Thompson draw or the mean), phi vectors in basis order, feedback recorded durably through the adaptation
+// store (the workspace's log and snapshot, and the user level every workspace starts from), and the slider
+// settings as prior means. Settings are the truth for sliders, so they are applied in memory, not logged.
+import { createHash } from "node:crypto";
 import { promises as fs } from "node:fs";
 import * as path from "node:path";
 import * as vscode from "vscode";
 import type { ChoiceFeedback, RatingFeedback } from "../core/adapt/feedback";
-import { SoupPosterior, type PosteriorState } from "../core/adapt/posterior";
+import type { SoupPosterior } from "../core/adapt/posterior";
 import { seededRng, type Rng } from "../core/adapt/rng";
+import { AdaptStore } from "../core/adapt/store";
 
-const LOG = "feedback.jsonl";
-const SNAPSHOT = "posterior.json";
-
-/** What the log keeps: ratings (completions, chat thumbs) and A/B choices (chat). */
+/** What is recorded: ratings (completions, chat thumbs) and A/B choices (chat). */
 type LoggedFeedback = RatingFeedback | ChoiceFeedback;
 
-interface LogLine {
-  time: string;
-  event: LoggedFeedback;
-  /** The suggestion's text, kept only while the privacy setting allows. */
-  text?: string;
+export interface PreferencesOptions {
+  /** The adaptation store's folder: user level, and every workspace's level under it. */
+  storeDir: string;
+  /** Stable identity of the workspace (its storage URI). */
+  workspaceKey: string;
+  /** This workspace's own folder, for what the views keep (the weights history). */
+  dir: string;
+  basis: { id: string; version: string };
+  policyIds: readonly string[];
+  sliders: Record<string, number>;
+  /** Policy ids whose weight is pinned at the slider value. */
+  locked: readonly string[];
+  keepTexts: boolean;
+  log: vscode.LogOutputChannel;
 }
-
-/** phi vectors of an event: one for a rating, winner and loser for a choice. */
-const vectorsOf = (e: LoggedFeedback): number[][] => (e.type === "choice" ? [e.winner, e.loser] : [e.features]);
 
 export class Preferences {
   /**
@@ -32,46 +39,32 @@ export class Preferences {
   static readonly onDidChange = Preferences.changed.event;
   /** Bumped when sliders move or the state is reset: a Thompson draw made before is stale. */
   revision = 0;
+  readonly dir: string;
+  readonly policyIds: readonly string[];
   private readonly rng: Rng = seededRng(Date.now());
-  private posterior: SoupPosterior;
-  /** Serializes writes, so log lines and snapshots land in the order events happened. */
-  private writes: Promise<void> = Promise.resolve();
+  private store: AdaptStore;
+  private sliders: Record<string, number>;
+  private locked: readonly string[];
 
-  private constructor(
-    readonly dir: string,
-    readonly policyIds: readonly string[],
-    private sliders: Record<string, number>,
-    /** Policy ids whose weight is pinned at the slider value. */
-    private locked: readonly string[],
-    private readonly keepTexts: () => boolean,
-    private readonly log: vscode.LogOutputChannel,
-  ) {
-    this.posterior = this.fresh();
+  private constructor(private readonly options: PreferencesOptions) {
+    this.dir = options.dir;
+    this.policyIds = options.policyIds;
+    this.sliders = options.sliders;
+    this.locked = options.locked;
+    this.store = this.openStore();
   }
 
-  /** Opens the workspace's state in `dir`; an unreadable log or snapshot is set aside, never fatal. */
-  static async open(
-    dir: string,
-    policyIds: readonly string[],
-    sliders: Record<string, number>,
-    locked: readonly string[],
-    keepTexts: () => boolean,
-    log: vscode.LogOutputChannel,
-  ): Promise<Preferences> {
-    const p = new Preferences(dir, policyIds, sliders, locked, keepTexts, log);
-    await fs.mkdir(dir, { recursive: true });
-    const events: LoggedFeedback[] = [];
-    try {
-      for (const line of (await fs.readFile(path.join(dir, LOG), "utf8")).split("\n")) {
-        if (line.trim()) events.push((JSON.parse(line) as LogLine).event);
-      }
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== "ENOENT") log.warn(`feedback log unreadable, starting afresh: ${(e as Error).message}`);
-    }
-    p.posterior.observeAll(events.filter((e) => vectorsOf(e).every((v) => v.length === policyIds.length)));
-    log.info(`preferences: ${events.length} feedback events in ${dir}`);
+  /** Opens the workspace's state; damaged logs or snapshots are set aside and reported, never fatal. */
+  static async open(options: PreferencesOptions): Promise<Preferences> {
+    await fs.mkdir(options.dir, { recursive: true });
+    const p = new Preferences(options);
+    options.log.info(`preferences: ${p.store.posterior.eventCount} feedback events for ${options.workspaceKey} in ${options.storeDir}`);
     Preferences.changed.fire(p);
     return p;
+  }
+
+  private get posterior(): SoupPosterior {
+    return this.store.posterior;
   }
 
   /** phi as a vector in basis order (missing policies count 0). */
@@ -106,35 +99,46 @@ export class Preferences {
     this.sliders = sliders;
     this.locked = locked;
     this.applySliders(this.posterior, unlocked);
+    // The snapshot then holds the fit the editor uses now, sliders included.
+    this.store.flush();
     this.revision++;
     Preferences.changed.fire(this);
   }
 
   async record(event: LoggedFeedback, text: string): Promise<void> {
-    this.posterior.observe(event);
-    const line: LogLine = { time: new Date().toISOString(), event, ...(this.keepTexts() ? { text } : {}) };
-    await this.write(async () => {
-      await fs.appendFile(path.join(this.dir, LOG), JSON.stringify(line) + "\n");
-      await this.snapshot();
-    });
+    this.store.record(event, [text]);
     Preferences.changed.fire(this);
   }
 
-  /** Forgets what was learned here (the log and the snapshot); the sliders stay. */
+  /** Forgets what was learned in this workspace (its log and snapshot); the sliders and the user level stay. */
   async reset(): Promise<void> {
-    await this.write(async () => {
-      await fs.rm(path.join(this.dir, LOG), { force: true });
-      this.posterior = this.fresh();
-      await this.snapshot();
-    });
+    await fs.rm(this.workspaceFolder(), { recursive: true, force: true });
+    this.store = this.openStore();
     this.revision++;
     Preferences.changed.fire(this);
   }
 
-  private fresh(): SoupPosterior {
-    const posterior = new SoupPosterior({ dims: this.policyIds.length });
-    this.applySliders(posterior);
-    return posterior;
+  private openStore(): AdaptStore {
+    const o = this.options;
+    const store = AdaptStore.open(o.storeDir, {
+      basis: { ...o.basis, dims: o.policyIds.length },
+      workspace: o.workspaceKey,
+      log: (m) => o.log.warn(m),
+      keepText: o.keepTexts,
+      // Feedback is a few events a minute: a fresh snapshot each time keeps reloads exact and cheap.
+      snapshotEvery: 1,
+    });
+    this.applySliders(store.posterior);
+    return store;
+  }
+
+  /**
+   * The store's folder for this workspace. AdaptStore names it by a hash of the key and has no reset of its own;
+   * this must follow its layout (src/core/adapt/store.ts) until it has one.
+   */
+  private workspaceFolder(): string {
+    const key = createHash("sha256").update(this.options.workspaceKey).digest("hex").slice(0, 16);
+    return path.join(this.options.storeDir, "workspaces", key);
   }
 
   /** A locked dimension without a slider setting is pinned at 0, the base model; `unlocked` ones are released. */
@@ -143,23 +147,5 @@ export class Preferences {
       const locked = this.locked.includes(id);
       if (id in this.sliders || locked || unlocked.includes(id)) posterior.observe({ type: "slider", dim, value: this.sliders[id] ?? 0, locked });
     });
-  }
-
-  private write(job: () => Promise<void>): Promise<void> {
-    const next = this.writes.then(job);
-    this.writes = next.catch((e: unknown) => this.log.warn(`cannot write preferences: ${(e as Error).message}`));
-    return next;
-  }
-
-  /** Written to a temp file and renamed, so a crash never leaves half a snapshot. */
-  private async snapshot(): Promise<void> {
-    const body: { policies: readonly string[]; mean: number[]; state: PosteriorState } = {
-      policies: this.policyIds,
-      mean: this.posterior.mean(),
-      state: this.posterior.state(),
-    };
-    const file = path.join(this.dir, SNAPSHOT);
-    await fs.writeFile(`${file}.tmp`, JSON.stringify(body));
-    await fs.rename(`${file}.tmp`, file);
   }
 }

@@ -13,13 +13,17 @@ import { e2eCache, freePort, prepareProfile, REPO, startCodeServer, tools, type 
 const ENGINE_ITEM = '[id="spectral-soup.spectral-soup.engine"]';
 const GHOST = ".ghost-text-decoration, .ghost-text";
 const READY = /CPU 1 thread/;
-const EXTENSION_DIR = "spectral-soup.spectral-soup";
+const EXTENSION_ID = "spectral-soup.spectral-soup";
 
 const stamp = new Date().toISOString().replace(/[:.]/g, "-");
 const out = path.resolve(process.env.SOUP_E2E_OUT ?? path.join(REPO, "test", "e2e", "out", stamp));
 
+/** A record of the adaptation store's log (src/core/adapt/store.ts). */
 interface FeedbackLine {
   event: { signal: string; up: boolean; features: number[] };
+}
+interface Snapshot {
+  state: { events: number; theta: number[] };
 }
 interface TraceLine {
   method: string;
@@ -166,11 +170,17 @@ async function main(): Promise<number> {
   cpSync(path.join(REPO, "scripts", "sample-workspace"), workspace, { recursive: true });
   const s = new Session(profile, workspace);
 
-  let stateDir = "";
-  const feedback = () => readLines<FeedbackLine>(path.join(stateDir, "feedback.jsonl"));
+  // The store keeps each workspace's log and snapshot under the user-level folder; this profile has one workspace.
+  const workspaces = path.join(profile.userData, "User", "globalStorage", EXTENSION_ID, "adapt", "workspaces");
+  const stateFile = (name: string) => {
+    const dirs = existsSync(workspaces) ? readdirSync(workspaces) : [];
+    if (dirs.length > 1) throw new Error(`expected one workspace in ${workspaces}, found ${dirs.length}`);
+    return dirs.length ? path.join(workspaces, dirs[0], name) : path.join(workspaces, "none", name);
+  };
+  const feedback = () => readLines<FeedbackLine>(stateFile("events.jsonl"));
   const snapshot = () => {
-    const f = path.join(stateDir, "posterior.json");
-    return existsSync(f) ? (JSON.parse(readFileSync(f, "utf8")) as { mean: number[]; state: { events: number } }) : undefined;
+    const f = stateFile("snapshot.json");
+    return existsSync(f) ? (JSON.parse(readFileSync(f, "utf8")) as Snapshot) : undefined;
   };
   const generates = () => readLines<TraceLine>(trace).filter((l) => l.method === "generate");
 
@@ -180,14 +190,7 @@ async function main(): Promise<number> {
       async () => {
         await s.start();
         const text = await s.waitEngine(READY, 120_000);
-        stateDir = await until("the workspace storage folder", 10_000, () => {
-          const root = path.join(profile.userData, "User", "workspaceStorage");
-          const hit = existsSync(root)
-            ? readdirSync(root).map((d) => path.join(root, d, EXTENSION_DIR, "preferences")).find((d) => existsSync(d))
-            : undefined;
-          return hit;
-        });
-        return `status "${text}"; state in ${stateDir}`;
+        return `status "${text}"`;
       },
     ],
     [
@@ -211,7 +214,7 @@ async function main(): Promise<number> {
           const sn = snapshot();
           return sn && sn.state.events > before ? sn : undefined;
         });
-        return `accepted, up=${line.event.up}, phi=[${line.event.features.map((f) => f.toFixed(2)).join(", ")}]; posterior events ${before} -> ${snap.state.events}`;
+        return `accepted in ${path.relative(profile.dir, stateFile(""))}, up=${line.event.up}, phi=[${line.event.features.map((f) => f.toFixed(2)).join(", ")}]; posterior events ${before} -> ${snap.state.events}`;
       },
     ],
     [
@@ -249,7 +252,7 @@ async function main(): Promise<number> {
       "reloading the window keeps the learned state",
       async () => {
         const events = feedback().length;
-        const mean = snapshot()!.mean;
+        const mean = snapshot()!.state.theta; // the MAP: the weights with exploration off
         await s.command("Developer: Reload Window");
         await s.page.waitForSelector(".monaco-workbench .part.statusbar", { timeout: 60_000 });
         await s.waitEngine(READY, 120_000);
