@@ -1,7 +1,10 @@
 // Basis packs: a versioned manifest naming the base model and the K basis policies of a soup.
 // Validation returns every problem with its JSON path so a hand-edited manifest is easy to fix.
-import { promises as fs } from "node:fs";
+import { createHash } from "node:crypto";
+import { createReadStream, promises as fs } from "node:fs";
 import * as path from "node:path";
+import { checkBasisCompatibility } from "../gguf/compat";
+import { writeFileAtomic } from "../profile/atomic";
 
 export type BasisPolicy =
   | {
@@ -57,6 +60,8 @@ export function validateBasisPack(raw: unknown, source: string): BasisPack {
   str(raw, "label", "$");
   if (raw.base !== undefined && !(isObj(raw.base) && typeof raw.base.name === "string")) {
     problems.push("$.base must be {name, sha256?}");
+  } else if (isObj(raw.base) && raw.base.sha256 !== undefined && !(typeof raw.base.sha256 === "string" && /^[0-9a-fA-F]{64}$/.test(raw.base.sha256))) {
+    problems.push("$.base.sha256 must be 64 hex digits");
   }
   if (!Array.isArray(raw.policies) || raw.policies.length === 0) {
     problems.push("$.policies must be a non-empty array (an empty basis has nothing to soup)");
@@ -108,4 +113,46 @@ export async function loadBasisPack(file: string): Promise<BasisPack> {
     ...pack,
     policies: pack.policies.map((p) => (p.kind === "prompted" ? p : { ...p, path: path.resolve(dir, p.path) })),
   };
+}
+
+/** sha256 of a file, streamed (models are gigabytes). */
+export async function fileSha256(file: string): Promise<string> {
+  const hash = createHash("sha256");
+  for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
+  return hash.digest("hex");
+}
+
+/**
+ * Every reason the pack cannot be used with this model file: a base sha256 that differs, and the first policy file
+ * that does not fit the model (the message names the policy, the tensor and the shapes). Empty when compatible.
+ */
+export async function checkPackAgainstModel(pack: BasisPack, modelPath: string): Promise<string[]> {
+  const problems: string[] = [];
+  if (pack.base?.sha256) {
+    const actual = await fileSha256(modelPath);
+    if (actual !== pack.base.sha256.toLowerCase()) {
+      problems.push(`base model: ${path.basename(modelPath)} has sha256 ${actual}, but pack "${pack.id}" was made for ${pack.base.name} (${pack.base.sha256})`);
+    }
+  }
+  const files = pack.policies.flatMap((p) => (p.kind === "prompted" ? [] : [{ id: p.id, path: p.path }]));
+  const result = await checkBasisCompatibility(modelPath, files);
+  if (!result.ok) problems.push(result.message);
+  return problems;
+}
+
+/** The version after `version`: its last number plus one ("1" -> "2", "2.4" -> "2.5"), else `version.1`. */
+export function nextVersion(version: string): string {
+  const m = /^(.*?)(\d+)$/.exec(version);
+  return m ? `${m[1]}${Number(m[2]) + 1}` : `${version}.1`;
+}
+
+/** Writes a manifest atomically, validated first; adapter and model paths are stored relative to its folder. */
+export async function writeBasisPack(file: string, pack: BasisPack): Promise<void> {
+  const dir = path.dirname(path.resolve(file));
+  const stored = {
+    ...pack,
+    policies: pack.policies.map((p) => (p.kind === "prompted" ? p : { ...p, path: path.relative(dir, path.resolve(p.path)).split(path.sep).join("/") })),
+  };
+  validateBasisPack(stored, file);
+  await writeFileAtomic(file, JSON.stringify(stored, null, 2) + "\n");
 }
