@@ -10,6 +10,7 @@ import { checkBasisCompatibility } from "../core/gguf/compat";
 import { isAdapterFile } from "../core/gguf/lora";
 import { readGguf } from "../core/gguf/reader";
 import { logFloor, policyLogProb, sampleToken, soupLogits, softmax, type NextTokenProbs } from "../core/soup/mix";
+import type { DistillTarget } from "./distill";
 import { OutputText } from "./output";
 import { PromptBuilder } from "./prompts";
 import { SoupedAdapters } from "./soupedAdapters";
@@ -217,6 +218,20 @@ export class SoupEngine {
         .sort((a, b) => probs[b] - probs[a])
         .slice(0, top)
         .map((i) => ({ id: tokens[i], text: l.model.detokenize([tokens[i] as Token], true), p: probs[i] })),
+    };
+  }
+
+  /** What distillation reads from the loaded engine (src/engine/distill.ts): the model and one stream per policy. */
+  distillTarget(): DistillTarget {
+    const l = this.require();
+    return {
+      model: l.model,
+      threads: l.threads,
+      vocabSize: l.vocabSize,
+      policies: l.policies,
+      // Each policy's tokens before a raw text: BOS, plus the header for a prompted expert.
+      streams: [l.baseStream, ...this.expertStreams(l)].map((s) => ({ prefix: l.prompts.tokens({ kind: "raw", text: "" }, s.policy), sequence: s.sequence })),
+      distribution: this.distOptions(l),
     };
   }
 
