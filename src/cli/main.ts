@@ -1,6 +1,8 @@
 // The `soup` command line. Every failure prints one line naming the problem and exits non-zero.
 import { adaptCommand, simulateCommand } from "./adapt";
+import { basisCommand } from "./basis";
 import { benchEngine } from "./benchEngine";
+import { distillCommand } from "./distill";
 import { generateCommand } from "./generate";
 import { ggufCommand } from "./gguf";
 import { UsageError } from "./usage";
@@ -14,7 +16,9 @@ const HELP = `usage: soup <command> [options]
   gguf inspect FILE [--json]                                header, metadata and tensors of a GGUF file
   gguf merge --base FILE --out FILE [--type f32|f16|q8_0] [--adapter] EXPERT=WEIGHT ...
   adapt --dims K [--prior w1,...] [--box lo,hi] [--seed S]  posterior over soup weights, JSON lines on stdin
-  simulate [--json] [--users N] [--k K] [--rounds T]        online adaptation on simulated users`;
+  simulate [--json] [--users N] [--k K] [--rounds T]        online adaptation on simulated users
+  distill --model FILE --pack FILE --corpus DIR --out DIR [--rank R] [--positions N]   prompted experts -> head adapters
+  basis check PACK --model FILE | import --pack P --adapter FILE --id ID --model FILE | diagnose --model FILE --pack P`;
 
 async function main(argv: string[]): Promise<number> {
   const out = (line: string) => process.stdout.write(line + "\n");
@@ -29,6 +33,10 @@ async function main(argv: string[]): Promise<number> {
       return adaptCommand(args, { stdin: process.stdin, out });
     case "simulate":
       return simulateCommand(args, out);
+    case "distill":
+      return distillCommand(args, out);
+    case "basis":
+      return basisCommand(args, out);
     case "bench":
       if (args[0] !== "engine") throw new UsageError(`unknown benchmark "${args[0] ?? ""}" (try: soup bench engine)`);
       return benchEngine(args.slice(1), out);

@@ -6,7 +6,9 @@ import { loadBasisPack } from "../../src/core/basis/pack";
 import { distillBasis, type DistillReport } from "../../src/engine/distill";
 import type { NextResult } from "../../src/engine/protocol";
 import { SoupEngine } from "../../src/engine/soupEngine";
-import { headAdapter, STORIES, tinyModel } from "../support/engine";
+import { basisCommand, diagnosePack } from "../../src/cli/basis";
+import { syntheticAdapterCache } from "../../src/core/gguf/synthetic";
+import { headAdapter, MODEL_CACHE, STORIES, TINY, tinyModel } from "../support/engine";
 
 const REPO = path.resolve(__dirname, "../..");
 const signal = new AbortController().signal;
@@ -164,5 +166,50 @@ describe("spectral distillation (real llama.cpp)", function () {
       await engine.unload();
       await distilled.unload();
     }
+  });
+});
+
+describe("basis tools (real llama.cpp on generated models)", function () {
+  this.timeout(300_000);
+  let dir: string;
+  before(async () => {
+    dir = await fs.mkdtemp(path.join(os.tmpdir(), "basis-it-"));
+  });
+  after(() => fs.rm(dir, { recursive: true, force: true }));
+
+  it("diagnose flags a duplicated dimension and a zero-effect one", async () => {
+    const a = await headAdapter(11);
+    const copy = path.join(dir, "copy.gguf");
+    await fs.copyFile(a, copy);
+    const zero = await syntheticAdapterCache(MODEL_CACHE, { seed: 31, base: TINY, target: "head", rank: 4, strength: 0 });
+    const adapter = (id: string, p: string) => ({ id, label: id, description: id, kind: "adapter", path: p, default: 0 });
+    const packPath = path.join(dir, "diag.json");
+    await fs.writeFile(packPath, JSON.stringify({ id: "diag", version: "1", label: "D", policies: [adapter("a", a), adapter("b", await headAdapter(12)), adapter("dup", copy), adapter("zero", zero)] }));
+    const d = await diagnosePack({ modelPath: await tinyModel(), packPath, responses: 24, threads: 1 }, signal);
+    assert.deepEqual(d.redundantPairs.map((p) => [p.a, p.b]), [["a", "dup"]]);
+    assert.deepEqual(d.weakDimensions, ["zero"]);
+    assert.ok(d.effectiveRank < 2.5, `two directions carry the variance (effective rank ${d.effectiveRank})`);
+  });
+
+  it("import validates an adapter against the base, naming the tensor and shapes; check reports a foreign base", async () => {
+    const model = await tinyModel();
+    const packPath = path.join(dir, "imp.json");
+    await fs.writeFile(packPath, JSON.stringify({ id: "imp", version: "1", label: "I", policies: [{ id: "p", label: "P", description: "P", kind: "prompted", chat: "c", fim: "// f", default: 0 }] }));
+    const lines: string[] = [];
+    const out = (l: string) => lines.push(l);
+    const wrong = await syntheticAdapterCache(MODEL_CACHE, { seed: 5, base: { ...TINY, nEmbd: 32 }, target: "head", rank: 4 });
+    await assert.rejects(
+      basisCommand(["import", "--pack", packPath, "--adapter", wrong, "--id", "bad", "--model", model], out),
+      /output\.weight\.lora_a has input size 32 but the base tensor has 64/,
+    );
+    assert.equal(await basisCommand(["import", "--pack", packPath, "--adapter", await headAdapter(12), "--id", "good", "--model", model], out), 0);
+    const pack = await loadBasisPack(packPath);
+    assert.equal(pack.version, "2");
+    assert.deepEqual(pack.policies.map((p) => [p.id, p.kind]), [["p", "prompted"], ["good", "adapter"]]);
+    assert.equal(await basisCommand(["check", packPath, "--model", model], out), 0);
+    assert.match(lines.at(-1)!, /^ok: pack "imp" v2 fits/);
+    await fs.writeFile(packPath, JSON.stringify({ ...pack, base: { name: "other.gguf", sha256: "0".repeat(64) }, policies: pack.policies.map((p) => (p.kind === "prompted" ? p : { ...p, path: "good.gguf" })) }));
+    assert.equal(await basisCommand(["check", packPath, "--model", model], out), 1);
+    assert.match(lines.at(-1)!, /problem: base model: .* has sha256 [0-9a-f]{64}, but pack "imp" was made for other\.gguf/);
   });
 });

@@ -1,0 +1,194 @@
+// `soup basis check|import|diagnose`: is a pack usable with a model, add an adapter trained elsewhere, and is the
+// basis any good (features of calibration responses: spectrum, redundant and weak dimensions).
+import { copyFile } from "node:fs/promises";
+import * as path from "node:path";
+import { parseArgs } from "node:util";
+import type { Token } from "node-llama-cpp";
+import { readCorpus, sampleWindows } from "../core/basis/corpus";
+import { diagnoseBasis, type BasisDiagnosis } from "../core/basis/diagnose";
+import { checkPackAgainstModel, loadBasisPack, nextVersion, writeBasisPack } from "../core/basis/pack";
+import { checkBasisCompatibility } from "../core/gguf/compat";
+import type { PromptSpec } from "../engine/protocol";
+import { SoupEngine } from "../engine/soupEngine";
+import { UsageError } from "./usage";
+
+const USAGE = `usage: soup basis check PACK --model FILE [--json]
+       soup basis import --pack FILE --adapter FILE --id ID --model FILE [--label L] [--description D] [--default W] [--out FILE]
+       soup basis diagnose --model FILE --pack FILE [--calibration DIR|FILE] [--responses N] [--threshold C] [--json]`;
+
+const need = (v: string | undefined, flag: string): string => {
+  if (!v) throw new UsageError(`${flag} is required\n${USAGE}`);
+  return v;
+};
+
+async function check(args: string[], out: (line: string) => void): Promise<number> {
+  const { values: v, positionals } = parseArgs({ args, options: { model: { type: "string" }, json: { type: "boolean" } }, allowPositionals: true });
+  if (positionals.length !== 1) throw new UsageError(`basis check needs one PACK\n${USAGE}`);
+  const pack = await loadBasisPack(positionals[0]);
+  const problems = await checkPackAgainstModel(pack, need(v.model, "--model"));
+  if (v.json) out(JSON.stringify({ pack: pack.id, version: pack.version, ok: problems.length === 0, problems }));
+  else if (problems.length === 0) {
+    out(`ok: pack "${pack.id}" v${pack.version} fits ${path.basename(v.model!)} (${pack.policies.map((p) => `${p.id}: ${p.kind}`).join(", ")})`);
+  } else for (const p of problems) out(`problem: ${p}`);
+  return problems.length ? 1 : 0;
+}
+
+async function importAdapter(args: string[], out: (line: string) => void): Promise<number> {
+  const v = parseArgs({
+    args,
+    options: {
+      pack: { type: "string" },
+      adapter: { type: "string" },
+      id: { type: "string" },
+      model: { type: "string" },
+      label: { type: "string" },
+      description: { type: "string" },
+      default: { type: "string" },
+      out: { type: "string" },
+    },
+  }).values;
+  const packFile = need(v.pack, "--pack");
+  const adapter = path.resolve(need(v.adapter, "--adapter"));
+  const id = need(v.id, "--id");
+  const model = need(v.model, "--model");
+  const pack = await loadBasisPack(packFile);
+  if (pack.policies.some((p) => p.id === id)) throw new UsageError(`pack "${pack.id}" already has a policy "${id}": choose another --id`);
+  const fit = await checkBasisCompatibility(model, [{ id, path: adapter }]);
+  if (!fit.ok) throw new Error(`cannot import: ${fit.message}`);
+  const problems = await checkPackAgainstModel(pack, model);
+  if (problems.length) throw new Error(`cannot import: ${problems.join("; ")}`);
+  const target = path.resolve(v.out ?? packFile);
+  // The adapter travels with the manifest, so the pack folder can be copied to another machine as it is.
+  const stored = path.join(path.dirname(target), `${id}.gguf`);
+  if (stored !== adapter) await copyFile(adapter, stored);
+  const weight = v.default === undefined ? 0 : Number(v.default);
+  if (!Number.isFinite(weight)) throw new UsageError(`--default: expected a number, got "${v.default}"`);
+  const version = nextVersion(pack.version);
+  await writeBasisPack(target, {
+    ...pack,
+    version,
+    policies: [...pack.policies, { id, label: v.label ?? id, description: v.description ?? `Adapter ${path.basename(adapter)}`, kind: "adapter", path: stored, default: weight }],
+  });
+  out(`imported ${path.basename(adapter)} as policy "${id}" into pack "${pack.id}" v${version} (${target})`);
+  return 0;
+}
+
+/** Built-in prompts whose base-model continuations serve as calibration responses when none are given. */
+const DEFAULT_PROMPTS = [
+  "function parseConfig(text) {",
+  "def load_users(path):",
+  "// Returns the sum of the numbers in a list",
+  "class Cache {\n  constructor(size) {",
+  "Once upon a time",
+  "import os\n\ndef main():",
+  "const result = items.map((item) =>",
+  "# Sort the records by date",
+];
+
+export interface DiagnoseOptions {
+  modelPath: string;
+  packPath: string;
+  /** A folder or text file of code (prompt/response pairs cut from it), or a .jsonl of {prompt, response}. */
+  calibration?: string;
+  responses?: number;
+  threshold?: number;
+  threads?: number;
+}
+
+/** Scores calibration responses under every basis policy and diagnoses the features. */
+export async function diagnosePack(o: DiagnoseOptions, signal: AbortSignal): Promise<BasisDiagnosis> {
+  const n = o.responses ?? 48;
+  const engine = new SoupEngine();
+  const status = await engine.load(
+    { modelPath: o.modelPath, gpu: "off", gpuLayers: 0, threads: o.threads, contextSize: 512, basis: { kind: "pack", path: o.packPath } },
+    () => {},
+  );
+  try {
+    const ids = status.basis!.policies.map((p) => p.id);
+    const model = engine.distillTarget().model;
+    const pairs: { prompt: PromptSpec; response: string; tokens?: number[] }[] = [];
+    if (o.calibration?.endsWith(".jsonl")) {
+      const files = await readCorpus(o.calibration);
+      for (const line of files[0].text.split("\n").filter((l) => l.trim())) {
+        const r = JSON.parse(line) as { prompt: string; response: string };
+        pairs.push({ prompt: { kind: "raw", text: r.prompt }, response: r.response });
+      }
+    } else if (o.calibration) {
+      // Windows of the user's text: the first 32 tokens are the prompt, the next 16 the response.
+      for (const w of sampleWindows(await readCorpus(o.calibration), n, 48, 7, (t) => model.tokenize(t))) {
+        pairs.push({ prompt: { kind: "raw", text: model.detokenize(w.slice(0, 32) as Token[]) }, response: "", tokens: w.slice(32) });
+      }
+    } else {
+      for (let i = 0; i < n; i++) {
+        const prompt: PromptSpec = { kind: "raw", text: DEFAULT_PROMPTS[i % DEFAULT_PROMPTS.length] };
+        const r = await engine.generate({ prompt, mode: "explicit", weights: {}, maxTokens: 24, temperature: 1, seed: i }, signal, () => {});
+        if (r.tokens.length) pairs.push({ prompt, response: r.text, tokens: r.tokens });
+      }
+    }
+    const features: number[][] = [];
+    const tokens: number[] = [];
+    for (const p of pairs) {
+      const s = await engine.score({ prompt: p.prompt, response: p.response, responseTokens: p.tokens }, signal);
+      features.push(ids.map((id) => s.features[id]));
+      tokens.push(s.tokens);
+    }
+    return diagnoseBasis(ids, features, tokens, { redundancy: o.threshold });
+  } finally {
+    await engine.unload();
+  }
+}
+
+function printDiagnosis(d: BasisDiagnosis, out: (line: string) => void): void {
+  const k = d.ids.length;
+  out(`${d.responses} calibration responses, ${k} dimensions, effective rank ${d.effectiveRank.toFixed(2)}`);
+  out(`eigenvalues of cov(phi): ${d.eigenvalues.map((e) => e.toPrecision(3)).join(", ")}`);
+  const w = Math.max(...d.ids.map((id) => id.length));
+  out(`${"".padEnd(w)}  mean phi   sd phi     |phi|/token`);
+  d.ids.forEach((id, i) => out(`${id.padEnd(w)}  ${d.mean[i].toFixed(3).padStart(8)}  ${Math.sqrt(d.covariance[i * k + i]).toFixed(3).padStart(8)}  ${d.effectPerToken[i].toExponential(2)}`));
+  for (const p of d.redundantPairs) out(`redundant: ${p.a} and ${p.b} (correlation ${p.correlation.toFixed(3)}): the posterior cannot tell them apart; drop or retrain one`);
+  for (const id of d.weakDimensions) out(`weak: ${id} has almost no effect on responses`);
+  if (!d.redundantPairs.length && !d.weakDimensions.length) out("no redundant or weak dimensions");
+}
+
+async function diagnose(args: string[], out: (line: string) => void): Promise<number> {
+  const v = parseArgs({
+    args,
+    options: {
+      model: { type: "string" },
+      pack: { type: "string" },
+      calibration: { type: "string" },
+      responses: { type: "string" },
+      threshold: { type: "string" },
+      threads: { type: "string" },
+      json: { type: "boolean" },
+    },
+  }).values;
+  const d = await diagnosePack(
+    {
+      modelPath: path.resolve(need(v.model, "--model")),
+      packPath: path.resolve(need(v.pack, "--pack")),
+      calibration: v.calibration && path.resolve(v.calibration),
+      responses: v.responses === undefined ? undefined : Number(v.responses),
+      threshold: v.threshold === undefined ? undefined : Number(v.threshold),
+      threads: v.threads === undefined ? 1 : Number(v.threads),
+    },
+    new AbortController().signal,
+  );
+  if (v.json) out(JSON.stringify(d));
+  else printDiagnosis(d, out);
+  return 0;
+}
+
+export async function basisCommand(args: string[], out: (line: string) => void): Promise<number> {
+  const [sub, ...rest] = args;
+  switch (sub) {
+    case "check":
+      return check(rest, out);
+    case "import":
+      return importAdapter(rest, out);
+    case "diagnose":
+      return diagnose(rest, out);
+    default:
+      throw new UsageError(`unknown basis command "${sub ?? ""}"\n${USAGE}`);
+  }
+}
