@@ -118,6 +118,18 @@ function contributionHint(contributions: readonly Contribution[]): HTMLElement |
   );
 }
 
+/** A thumb drawn inline (no icon font is bundled, and emoji fonts are not everywhere); down is up turned over. */
+function thumbIcon(up: boolean): SVGElement {
+  const svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
+  svg.setAttribute("viewBox", "0 0 16 16");
+  svg.setAttribute("class", `icon${up ? "" : " flip"}`);
+  svg.setAttribute("aria-hidden", "true");
+  const path = document.createElementNS("http://www.w3.org/2000/svg", "path");
+  path.setAttribute("d", "M1.5 7h2.5v7.5H1.5zM5.5 14.5V7l3-5.5c1.2 0 2 .9 1.7 2.2L9.6 6.5h4c.9 0 1.6.9 1.3 1.8l-1.6 5.2c-.2.6-.7 1-1.3 1z");
+  svg.append(path);
+  return svg;
+}
+
 function answerFooter(id: string, contributions: readonly Contribution[], rating: "up" | "down" | undefined): HTMLElement {
   const thumb = (up: boolean) =>
     h(
@@ -135,7 +147,7 @@ function answerFooter(id: string, contributions: readonly Contribution[], rating
           (e.currentTarget as HTMLElement).classList.add("chosen");
         },
       },
-      up ? "👍" : "👎",
+      thumbIcon(up),
     );
   return h(
     "div",
@@ -158,7 +170,7 @@ function showHistory(turns: readonly ChatTurn[]): void {
   log.replaceChildren(
     ...(turns.length
       ? turns.map((t) => (t.role === "user" ? userTurn(t) : assistantTurn(t)))
-      : [h("div", { class: "empty" }, "Ask about your code. Rate answers with 👍 / 👎: the assistant learns what this workspace prefers.")]),
+      : [h("div", { class: "empty" }, "Ask about your code. Rate answers with the thumbs under them: the assistant learns what this workspace prefers.")]),
   );
   scrollDown();
 }

@@ -8,6 +8,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { chromium, type BrowserContext, type Page } from "playwright-core";
 import { syntheticModelCache } from "../../src/core/gguf/synthetic";
+import { viewSteps } from "./chat.e2e";
 import { e2eCache, freePort, prepareProfile, REPO, startCodeServer, tools, type CodeServer, type Profile } from "../../scripts/vscode-server";
 
 const ENGINE_ITEM = '[id="spectral-soup.spectral-soup.engine"]';
@@ -307,6 +308,20 @@ async function main(): Promise<number> {
         return `error shown and logged ("${(await logLine.innerText()).slice(0, 80)}"); recovered: "${text}"`;
       },
     ],
+    // The side bar views (chat, preferences), on the same session: test/e2e/chat.e2e.ts.
+    ...viewSteps({
+      get page() {
+        return s.page;
+      },
+      workspace,
+      userData: profile.userData,
+      userSettingsFile: profile.userSettingsFile,
+      command: (title) => s.command(title),
+      shot: (name) => s.shot(name),
+      updateSettings: (patch) => s.updateSettings(patch),
+      until,
+      generates,
+    }),
   ];
 
   const results: { step: string; ok: boolean | null; ms: number; detail: string }[] = [];
