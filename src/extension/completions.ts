@@ -19,19 +19,16 @@ export const DISMISS_COMMAND = "spectralSoup.dismissCompletion";
 /** Extra context from other files is capped so the current file's own lines dominate the prompt. */
 const MAX_CHUNK_CHARS = 4096;
 
-interface Shown {
-  prompt: PromptSpec;
-}
-
 export class CompletionProvider implements vscode.InlineCompletionItemProvider, vscode.Disposable {
   private readonly cache = new CompletionCache();
   private readonly ring = new ChunkRing();
   private readonly feedback = new CompletionFeedback();
   private readonly episode: Episode<Record<string, number>>;
   /** Prompts of suggestions awaiting their outcome: phi is scored against them when generation gave none. */
-  private readonly prompts = new Map<string, Shown>();
+  private readonly prompts = new Map<string, PromptSpec>();
   private readonly features = new Map<string, number[]>();
   private nextId = 1;
+  private lastEditor = vscode.window.activeTextEditor;
   private drawnFrom: { preferences: Preferences | null; revision: number } = { preferences: null, revision: 0 };
   private readonly disposables: vscode.Disposable[] = [];
 
@@ -98,7 +95,7 @@ export class CompletionProvider implements vscode.InlineCompletionItemProvider, 
 
     const items = shaped.map((text) => {
       const id = `c${this.nextId++}`;
-      this.prompts.set(id, { prompt });
+      this.prompts.set(id, prompt);
       const item = new vscode.InlineCompletionItem(text, new vscode.Range(position, position));
       item.command = { title: "Accepted", command: ACCEPT_COMMAND, arguments: [id] };
       return { id, text, item };
@@ -176,14 +173,22 @@ export class CompletionProvider implements vscode.InlineCompletionItemProvider, 
     if (!editor || e.document !== editor.document || e.contentChanges.length === 0) return;
     // Text the user typed, pasted or accepted at the cursor: feedback decides whether it follows the suggestion.
     for (const change of e.contentChanges) this.observe({ type: "typed", text: change.text });
-    const line = e.contentChanges[0].range.start.line;
-    this.ring.addFromDocument(vscode.workspace.asRelativePath(e.document.uri), e.document.getText().split(/\r?\n/), line);
   }
 
+  /**
+   * The ring of context chunks is refreshed when the user leaves an editor (where they worked) and enters one
+   * (what they look at), not on every keystroke: a chunk costs a copy of the document's lines.
+   */
   private onEditorChange(editor: vscode.TextEditor | undefined): void {
     this.observe({ type: "dismissed" });
-    if (!editor) return;
+    if (this.lastEditor) this.addChunk(this.lastEditor);
+    this.lastEditor = editor;
+    if (editor) this.addChunk(editor);
+  }
+
+  private addChunk(editor: vscode.TextEditor): void {
     const doc = editor.document;
+    if (doc.isClosed || doc.uri.scheme === "output") return;
     this.ring.addFromDocument(vscode.workspace.asRelativePath(doc.uri), doc.getText().split(/\r?\n/), editor.selection.active.line);
   }
 
@@ -193,14 +198,14 @@ export class CompletionProvider implements vscode.InlineCompletionItemProvider, 
   }
 
   private async record(outcome: CompletionOutcome): Promise<void> {
-    const shown = this.prompts.get(outcome.id);
+    const prompt = this.prompts.get(outcome.id);
     this.prompts.delete(outcome.id);
     try {
       let features = outcome.rating.features;
       if (!features) {
         // Parameter mode and cache hits give no phi: score the suggestion now, only because it got feedback.
-        if (!shown) return;
-        const scored = await this.engine.score({ prompt: shown.prompt, response: outcome.text });
+        if (!prompt) return;
+        const scored = await this.engine.score({ prompt, response: outcome.text });
         if (!scored) return;
         features = this.preferences().vector(scored.features);
       }
