@@ -4,6 +4,7 @@
 import * as vscode from "vscode";
 import type { GenerateResult, PromptSpec, SoupMode } from "../engine/protocol";
 import { Episode } from "../core/editor/episode";
+import { completionsEnabledFor } from "../core/editor/settings";
 import { CompletionCache } from "../core/prompt/cache";
 import { ChunkRing, formatChunks } from "../core/prompt/chunks";
 import { CompletionFeedback, type CompletionEvent, type CompletionOutcome } from "../core/prompt/feedback";
@@ -11,7 +12,7 @@ import { isSingleLine, shapeCompletion } from "../core/prompt/filter";
 import { fimWindow } from "../core/prompt/fim";
 import type { EngineController } from "./engine";
 import type { Preferences } from "./preferences";
-import { completionsEnabledFor, type SoupSettings } from "./settings";
+import type { SoupSettings } from "./settings";
 
 export const ACCEPT_COMMAND = "spectralSoup.completionAccepted";
 export const DISMISS_COMMAND = "spectralSoup.dismissCompletion";

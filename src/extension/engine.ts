@@ -5,15 +5,9 @@ import { appendFile } from "node:fs/promises";
 import * as path from "node:path";
 import * as vscode from "vscode";
 import { EngineClient, type RequestOptions } from "../engine/client";
-import { EngineError, type BackendInfo, type GenerateParams, type GenerateResult, type LoadParams, type ScoreParams, type ScoreResult } from "../engine/protocol";
+import { EngineError, type GenerateParams, type GenerateResult, type LoadParams, type ScoreParams, type ScoreResult } from "../engine/protocol";
+import { describeBackend, loadFraction, type EngineState } from "../core/editor/status";
 import type { LoadSettings } from "./settings";
-
-export type EngineState =
-  | { kind: "starting" }
-  | { kind: "no-model" }
-  | { kind: "loading"; fraction: number }
-  | { kind: "ready"; backend: BackendInfo; tokensPerSecond: number | null }
-  | { kind: "error"; message: string };
 
 export class EngineController implements vscode.Disposable {
   private readonly client: EngineClient;
@@ -61,8 +55,7 @@ export class EngineController implements vscode.Disposable {
     this.loaded = this.client
       .load(params, {
         onProgress: (stage, fraction) => {
-          // The model is most of a load; the basis (prompted experts, adapters) is the rest.
-          if (seq === this.loadSeq) this.setState({ kind: "loading", fraction: stage === "model" ? fraction * 0.9 : 0.9 + fraction * 0.1 });
+          if (seq === this.loadSeq) this.setState({ kind: "loading", fraction: loadFraction(stage, fraction) });
         },
       })
       .then(
@@ -124,9 +117,4 @@ export class EngineController implements vscode.Disposable {
     this.current = state;
     this.stateEmitter.fire(state);
   }
-}
-
-export function describeBackend(b: BackendInfo): string {
-  if (b.backend === "cpu") return `CPU ${b.threads} thread${b.threads === 1 ? "" : "s"}`;
-  return `${b.backend.toUpperCase()} ${b.gpuLayers}/${b.totalLayers} layers`;
 }

@@ -2,6 +2,7 @@
 // where a workspace could make the editor run something it chose, so in an untrusted workspace those come from
 // the user's own (global) settings only.
 import * as vscode from "vscode";
+import { parseGpuLayers } from "../core/editor/settings";
 import type { GpuLayers, GpuMode, SoupMode } from "../engine/protocol";
 
 export const SECTION = "spectralSoup";
@@ -64,12 +65,6 @@ function trustedOnly(config: vscode.WorkspaceConfiguration, key: (typeof TRUSTED
   return config.inspect<string>(key)?.globalValue ?? "";
 }
 
-function parseGpuLayers(raw: string): GpuLayers {
-  if (raw === "auto" || raw === "max") return raw;
-  const n = Number(raw);
-  return Number.isInteger(n) && n >= 0 ? n : "auto";
-}
-
 export function readSettings(policyIds: readonly string[]): SoupSettings {
   const c = vscode.workspace.getConfiguration(SECTION);
   const preferences: Record<string, number> = {};
@@ -112,10 +107,6 @@ export function readSettings(policyIds: readonly string[]): SoupSettings {
     },
     traceFile: trustedOnly(c, "debug.traceFile"),
   };
-}
-
-export function completionsEnabledFor(s: CompletionSettings, languageId: string): boolean {
-  return s.enabled && (s.languages[languageId] ?? s.languages["*"] ?? true);
 }
 
 /** True when a configuration change touches something the engine was loaded with. */

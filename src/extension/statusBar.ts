@@ -1,10 +1,11 @@
 // Two status bar items: the engine's state (click: the engine log, where the details of an error are) and the
 // completions on/off switch.
 import * as vscode from "vscode";
-import { describeBackend, type EngineState } from "./engine";
+import { engineStatus, type EngineState } from "../core/editor/status";
 
-export const ENGINE_ITEM_ID = "engine";
-export const TOGGLE_ITEM_ID = "completions";
+// The ids make the items addressable (the DOM id is "<publisher>.<name>.<id>", which the e2e tests use).
+const ENGINE_ITEM_ID = "engine";
+const TOGGLE_ITEM_ID = "completions";
 
 export class StatusBar implements vscode.Disposable {
   private readonly engine = vscode.window.createStatusBarItem(ENGINE_ITEM_ID, vscode.StatusBarAlignment.Right, 100);
@@ -19,35 +20,11 @@ export class StatusBar implements vscode.Disposable {
   }
 
   showEngine(state: EngineState): void {
-    const e = this.engine;
-    e.backgroundColor = undefined;
-    e.command = this.commands.showLog;
-    switch (state.kind) {
-      case "starting":
-        e.text = "$(loading~spin) Soup: starting";
-        e.tooltip = "Spectral Soup: starting the engine";
-        break;
-      case "no-model":
-        e.text = "$(circle-slash) Soup: no model";
-        e.tooltip = "Spectral Soup: no model configured. Click to choose a GGUF file.";
-        e.command = this.commands.chooseModel;
-        break;
-      case "loading":
-        e.text = `$(loading~spin) Soup: loading ${Math.round(state.fraction * 100)}%`;
-        e.tooltip = "Spectral Soup: loading the model";
-        break;
-      case "ready": {
-        const speed = state.tokensPerSecond === null ? "" : ` · ${state.tokensPerSecond.toFixed(0)} tok/s`;
-        e.text = `$(sparkle) Soup: ${describeBackend(state.backend)}${speed}`;
-        e.tooltip = "Spectral Soup: engine ready. Click for the engine log.";
-        break;
-      }
-      case "error":
-        e.text = "$(error) Soup: error";
-        e.tooltip = `Spectral Soup: ${state.message}\nClick for the engine log.`;
-        e.backgroundColor = new vscode.ThemeColor("statusBarItem.errorBackground");
-        break;
-    }
+    const { text, tooltip } = engineStatus(state);
+    this.engine.text = text;
+    this.engine.tooltip = tooltip;
+    this.engine.command = state.kind === "no-model" ? this.commands.chooseModel : this.commands.showLog;
+    this.engine.backgroundColor = state.kind === "error" ? new vscode.ThemeColor("statusBarItem.errorBackground") : undefined;
   }
 
   showCompletions(enabled: boolean): void {

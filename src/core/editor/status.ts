@@ -1,0 +1,46 @@
+// What the status bar says about the engine, as plain data: the VS Code layer only paints it.
+import type { BackendInfo } from "../../engine/protocol";
+
+export type EngineState =
+  | { kind: "starting" }
+  | { kind: "no-model" }
+  | { kind: "loading"; fraction: number }
+  | { kind: "ready"; backend: BackendInfo; tokensPerSecond: number | null }
+  | { kind: "error"; message: string };
+
+export interface StatusText {
+  /** With a leading codicon, e.g. "$(sparkle) Soup: CPU 1 thread · 42 tok/s". */
+  text: string;
+  tooltip: string;
+}
+
+/** "CPU 1 thread", "CUDA 33/33 layers". */
+export function describeBackend(b: BackendInfo): string {
+  if (b.backend === "cpu") return `CPU ${b.threads} thread${b.threads === 1 ? "" : "s"}`;
+  return `${b.backend.toUpperCase()} ${b.gpuLayers}/${b.totalLayers} layers`;
+}
+
+export function engineStatus(state: EngineState): StatusText {
+  switch (state.kind) {
+    case "starting":
+      return { text: "$(loading~spin) Soup: starting", tooltip: "Spectral Soup: starting the engine" };
+    case "no-model":
+      return { text: "$(circle-slash) Soup: no model", tooltip: "Spectral Soup: no model configured. Click to choose a GGUF file." };
+    case "loading":
+      return {
+        text: `$(loading~spin) Soup: loading ${Math.round(Math.min(1, Math.max(0, state.fraction)) * 100)}%`,
+        tooltip: "Spectral Soup: loading the model",
+      };
+    case "ready": {
+      const speed = state.tokensPerSecond === null ? "" : ` · ${state.tokensPerSecond.toFixed(0)} tok/s`;
+      return { text: `$(sparkle) Soup: ${describeBackend(state.backend)}${speed}`, tooltip: "Spectral Soup: engine ready. Click for the engine log." };
+    }
+    case "error":
+      return { text: "$(error) Soup: error", tooltip: `Spectral Soup: ${state.message}\nClick for the engine log.` };
+  }
+}
+
+/** Load progress over the whole load: the model is most of it, the basis (experts, adapters) the rest. */
+export function loadFraction(stage: "model" | "basis", fraction: number): number {
+  return stage === "model" ? fraction * 0.9 : 0.9 + fraction * 0.1;
+}

@@ -1,0 +1,36 @@
+import assert from "node:assert/strict";
+import { describeBackend, engineStatus, loadFraction } from "../../../src/core/editor/status";
+import type { BackendInfo } from "../../../src/engine/protocol";
+
+const cpu: BackendInfo = { backend: "cpu", gpuLayers: 0, totalLayers: 8, threads: 1 };
+
+describe("engine status text", () => {
+  it("names the backend: CPU threads, or GPU layers offloaded", () => {
+    assert.equal(describeBackend(cpu), "CPU 1 thread");
+    assert.equal(describeBackend({ ...cpu, threads: 6 }), "CPU 6 threads");
+    assert.equal(describeBackend({ backend: "cuda", gpuLayers: 33, totalLayers: 33, threads: 4 }), "CUDA 33/33 layers");
+  });
+
+  it("shows ready with the backend and, once measured, tokens per second", () => {
+    assert.equal(engineStatus({ kind: "ready", backend: cpu, tokensPerSecond: null }).text, "$(sparkle) Soup: CPU 1 thread");
+    assert.equal(engineStatus({ kind: "ready", backend: cpu, tokensPerSecond: 41.6 }).text, "$(sparkle) Soup: CPU 1 thread · 42 tok/s");
+  });
+
+  it("shows loading as a whole percentage, clamped", () => {
+    assert.match(engineStatus({ kind: "loading", fraction: 0.456 }).text, /loading 46%$/);
+    assert.match(engineStatus({ kind: "loading", fraction: 1.2 }).text, /loading 100%$/);
+  });
+
+  it("keeps an error's message for the tooltip and points to the log", () => {
+    const s = engineStatus({ kind: "error", message: "model.gguf: file not found" });
+    assert.match(s.text, /error/);
+    assert.match(s.tooltip, /model\.gguf: file not found[\s\S]*engine log/);
+  });
+
+  it("counts the model as most of a load and the basis as the rest", () => {
+    assert.equal(loadFraction("model", 0), 0);
+    assert.equal(loadFraction("model", 1), 0.9);
+    assert.equal(loadFraction("basis", 1), 1);
+    assert.ok(loadFraction("basis", 0) >= loadFraction("model", 1));
+  });
+});
