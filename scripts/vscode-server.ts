@@ -110,7 +110,13 @@ export interface CodeServer {
 /** Starts code-server on 127.0.0.1 and resolves once /healthz answers (or rejects after timeoutMs). */
 export async function startCodeServer(
   profile: Profile,
-  opts: { port: number; log: (line: string) => void; timeoutMs?: number },
+  opts: {
+    port: number;
+    log: (line: string) => void;
+    timeoutMs?: number;
+    /** Keep VS Code's workspace trust on (it is off by default, so that a sample workspace's settings apply). */
+    workspaceTrust?: boolean;
+  },
 ): Promise<CodeServer> {
   const t = tools();
   const xdg = path.join(profile.dir, "xdg");
@@ -122,7 +128,7 @@ export async function startCodeServer(
       "--auth", "none",
       "--disable-telemetry",
       "--disable-update-check",
-      "--disable-workspace-trust",
+      ...(opts.workspaceTrust ? [] : ["--disable-workspace-trust"]),
       "--disable-getting-started-override",
       "--user-data-dir", profile.userData,
       "--extensions-dir", profile.extensions,

@@ -9,7 +9,17 @@ import * as path from "node:path";
 import { chromium, type BrowserContext, type Page } from "playwright-core";
 import { syntheticModelCache } from "../../src/core/gguf/synthetic";
 import { viewSteps } from "./chat.e2e";
-import { e2eCache, freePort, prepareProfile, REPO, startCodeServer, tools, type CodeServer, type Profile } from "../../scripts/vscode-server";
+import {
+  e2eCache,
+  freePort,
+  prepareProfile,
+  QUIET_SETTINGS,
+  REPO,
+  startCodeServer,
+  tools,
+  type CodeServer,
+  type Profile,
+} from "../../scripts/vscode-server";
 
 const ENGINE_ITEM = '[id="spectral-soup.spectral-soup.engine"]';
 const GHOST = ".ghost-text-decoration, .ghost-text";
@@ -59,6 +69,7 @@ class Session {
   constructor(
     readonly profile: Profile,
     readonly workspace: string,
+    private readonly workspaceTrust = false,
   ) {}
 
   get settings(): Record<string, unknown> {
@@ -75,6 +86,7 @@ class Session {
     this.server = await startCodeServer(this.profile, {
       port: await freePort(),
       log: (line) => writeFileSync(log, line + "\n", { flag: "a" }),
+      workspaceTrust: this.workspaceTrust,
     });
     this.browserDir = await mkdtemp(path.join(os.tmpdir(), "soup-e2e-chromium-"));
     this.context = await chromium.launchPersistentContext(this.browserDir, {
@@ -196,6 +208,32 @@ async function main(): Promise<number> {
   const generates = () => readLines<TraceLine>(trace).filter((l) => l.method === "generate");
 
   const steps: [string, () => Promise<string>][] = [
+    [
+      "in an untrusted workspace, a model path from the workspace's settings is not loaded; the user's own is",
+      async () => {
+        // A session of its own: trust on, the workspace opened in restricted mode, its settings naming a model.
+        const dir = await mkdtemp(path.join(os.tmpdir(), "soup-e2e-untrusted-"));
+        const p = await prepareProfile(dir, { "spectralSoup.threads": 1 }, true);
+        const trustOn = { "security.workspace.trust.enabled": true, "security.workspace.trust.startupPrompt": "never", "security.workspace.trust.banner": "never" };
+        writeFileSync(p.userSettingsFile, JSON.stringify({ ...QUIET_SETTINGS, ...trustOn }, null, 2));
+        const ws = path.join(dir, "workspace");
+        cpSync(path.join(REPO, "scripts", "sample-workspace"), ws, { recursive: true });
+        await mkdir(path.join(ws, ".vscode"));
+        writeFileSync(path.join(ws, ".vscode", "settings.json"), JSON.stringify({ "spectralSoup.modelPath": model }));
+        const u = new Session(p, ws, true);
+        try {
+          await u.start();
+          const ignored = await u.waitEngine(/no model/, 60_000);
+          await u.shot("00-untrusted-workspace-model-ignored");
+          u.updateSettings({ "spectralSoup.modelPath": model });
+          const ready = await u.waitEngine(READY, 60_000);
+          return `workspace setting ignored ("${ignored}"); user setting loaded ("${ready}")`;
+        } finally {
+          await u.stop();
+          await rm(dir, { recursive: true, force: true });
+        }
+      },
+    ],
     [
       "first run without a model: a notification with the choices, no errors",
       async () => {
