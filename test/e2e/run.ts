@@ -60,6 +60,14 @@ const readLines = <T>(file: string): T[] =>
         .map((l) => JSON.parse(l) as T)
     : [];
 
+/** Sessions with a code-server and a browser running, stopped on Ctrl+C so that none is left behind. */
+const live = new Set<Session>();
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  process.once(signal, () => {
+    void Promise.all([...live].map((x) => x.stop())).finally(() => process.exit(130));
+  });
+}
+
 class Session {
   page!: Page;
   private context!: BrowserContext;
@@ -82,6 +90,7 @@ class Session {
   }
 
   async start(): Promise<void> {
+    live.add(this);
     const log = path.join(out, "code-server.log");
     this.server = await startCodeServer(this.profile, {
       port: await freePort(),
@@ -104,6 +113,7 @@ class Session {
   }
 
   async stop(): Promise<void> {
+    live.delete(this);
     await this.context?.close().catch(() => undefined);
     await this.server?.stop();
     if (this.browserDir) await rm(this.browserDir, { recursive: true, force: true });
