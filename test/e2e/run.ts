@@ -135,8 +135,8 @@ class Session {
     const input = this.page.locator(".quick-input-widget input");
     await input.waitFor({ state: "visible", timeout: 10_000 });
     await input.fill(`>${title}`);
-    await this.page.locator(".quick-input-list .monaco-list-row", { hasText: title }).first().waitFor({ timeout: 10_000 });
-    await this.page.keyboard.press("Enter");
+    // The row is clicked, not taken with Enter: the first fuzzy match need not be the command asked for.
+    await this.page.locator(".quick-input-list .monaco-list-row", { hasText: title }).first().click({ timeout: 10_000 });
   }
 
   async openFile(name: string): Promise<void> {
@@ -144,8 +144,7 @@ class Session {
     const input = this.page.locator(".quick-input-widget input");
     await input.waitFor({ state: "visible", timeout: 10_000 });
     await input.fill(name);
-    await this.page.locator(".quick-input-list .monaco-list-row", { hasText: name }).first().waitFor({ timeout: 10_000 });
-    await this.page.keyboard.press("Enter");
+    await this.page.locator(".quick-input-list .monaco-list-row", { hasText: name }).first().click({ timeout: 10_000 });
     await this.page.locator(`.tab.active[aria-label*="${name}"]`).waitFor({ timeout: 10_000 });
     await this.page.locator(".editor-instance .view-lines").first().click();
   }
