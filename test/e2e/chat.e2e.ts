@@ -73,12 +73,20 @@ export function viewSteps(h: ViewsHarness): Step[] {
   };
   // Through the theme picker, as a user would (an edit of the settings file is not always noticed in time).
   const theme = async (name: string, cls: string) => {
-    await h.command("Preferences: Color Theme");
     const input = h.page.locator(".quick-input-widget input");
+    const row = (text: string) => h.page.locator(".quick-input-list .monaco-list-row", { hasText: text }).first();
+    // Rows are clicked, not taken with Enter: the best fuzzy match for the command is the marketplace browser.
+    await h.page.keyboard.press("F1");
+    await input.fill(">Preferences: Color Theme");
+    await row("Preferences: Color Theme").click({ timeout: 10_000 });
     await input.fill(name);
-    await h.page.locator(".quick-input-list .monaco-list-row", { hasText: name }).first().waitFor({ timeout: 10_000 });
-    await h.page.keyboard.press("Enter");
+    await row(name).click({ timeout: 10_000 });
     await h.page.locator(`.monaco-workbench.${cls}`).waitFor({ timeout: 20_000 });
+  };
+  /** Focuses a view and waits until the command palette has faded, so screenshots do not catch it. */
+  const focus = async (name: "Chat" | "Preferences") => {
+    await h.command(`Spectral Soup: Focus on ${name} View`);
+    await h.page.locator(".quick-input-widget").waitFor({ state: "hidden", timeout: 10_000 });
   };
   /** Collapses or expands one of the two views, so a screenshot shows the other one whole. */
   const section = async (name: "Chat" | "Preferences", expanded: boolean) => {
@@ -186,17 +194,18 @@ export function viewSteps(h: ViewsHarness): Step[] {
         const shots: string[] = [];
         if (await h.page.locator(".part.panel").isVisible()) await h.command("View: Toggle Panel Visibility");
         for (const [name, cls, tag] of [
-          ["Default Light Modern", "vs", "light"],
-          ["Default Dark Modern", "vs-dark", "dark"],
-          ["Default High Contrast", "hc-black", "hc"],
+          // The picker's labels (the setting values carry a "Default " prefix).
+          ["Light Modern", "vs", "light"],
+          ["Dark Modern", "vs-dark", "dark"],
+          ["Dark High Contrast", "hc-black", "hc"],
         ] as const) {
           await theme(name, cls);
-          await h.command("Spectral Soup: Focus on Chat View");
+          await focus("Chat");
           await section("Preferences", false);
           await h.shot(`views-chat-${tag}`);
           await section("Preferences", true);
           await section("Chat", false);
-          await h.command("Spectral Soup: Focus on Preferences View");
+          await focus("Preferences");
           await h.shot(`views-preferences-${tag}`);
           await prefs.locator("vscode-tab-header.tab-history").click();
           await prefs.locator(".chart svg, .chart .empty").first().waitFor({ timeout: 10_000 });
