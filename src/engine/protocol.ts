@@ -44,7 +44,13 @@ export interface ChatMessage {
 
 export type PromptSpec =
   | { kind: "raw"; text: string }
-  | { kind: "fim"; prefix: string; suffix: string }
+  | {
+      kind: "fim";
+      prefix: string;
+      suffix: string;
+      /** VS Code language id: prompted experts' headers are written in its comment syntax (none if it has none). */
+      language?: string;
+    }
   | { kind: "chat"; messages: ChatMessage[] };
 
 export interface SamplingParams {

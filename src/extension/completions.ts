@@ -76,7 +76,7 @@ export class CompletionProvider implements vscode.InlineCompletionItemProvider, 
       document.languageId,
       MAX_CHUNK_CHARS,
     );
-    const prompt: PromptSpec = { kind: "fim", prefix: context + win.prefix, suffix: win.suffix };
+    const prompt: PromptSpec = { kind: "fim", prefix: context + win.prefix, suffix: win.suffix, language: document.languageId };
 
     let texts = this.cache.lookup(win.prefix, win.suffix);
     if (!texts) {

@@ -133,6 +133,12 @@ describe("engine (real llama.cpp on generated models)", function () {
       await c.load(load(model, [{ id: "commented", kind: "prompted", chat: "Comment every line.", fim: "// Every line has a comment." }]));
       const r = await c.generate({ prompt, mode: "explicit", weights: { commented: 1 }, maxTokens: 16, temperature: 0 });
       assert.ok(Math.abs(r.features!.commented) > 1e-3);
+      // FIM headers follow the file's comment syntax; a language without comments gets none (the expert is pi_0).
+      const fim = (language: string) => ({ kind: "fim" as const, prefix: "x = 1\n", suffix: "\n", language });
+      const py = await c.generate({ prompt: fim("python"), mode: "explicit", weights: { commented: 1 }, maxTokens: 8, temperature: 0 });
+      const txt = await c.generate({ prompt: fim("plaintext"), mode: "explicit", weights: { commented: 1 }, maxTokens: 8, temperature: 0 });
+      assert.ok(Math.abs(py.features!.commented) > 1e-3);
+      assert.equal(txt.features!.commented, 0);
       await assert.rejects(
         c.generate({ prompt, mode: "parameter", weights: { commented: 1 }, maxTokens: 4, temperature: 0 }),
         /parameter souping needs adapter policies, but "commented" is a prompted expert/,
