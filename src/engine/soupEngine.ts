@@ -36,8 +36,6 @@ type Nlc = typeof import("node-llama-cpp");
 const FULL_VOCAB_MAX = 4096;
 /** Otherwise each policy reports its top-k; the union is mixed with a floor for missing tokens. */
 const MIX_TOP_K = 64;
-/** Extra sequences in the base context for rerank candidates decoded in parallel. */
-const RERANK_SEQUENCES = 3;
 
 interface Stream {
   policy?: PolicySpec;
@@ -54,11 +52,10 @@ interface Loaded {
   basisId: string;
   basisVersion: string;
   policies: PolicySpec[];
-  /** Base context: sequence 0 is pi_0, then one per prompted expert, then rerank sequences. */
+  /** Base context: sequence 0 is pi_0, then one per prompted expert. */
   baseContext: LlamaContext;
   baseStream: Stream;
   promptedStreams: Stream[];
-  rerankSequences: LlamaContextSequence[];
   /** One context per adapter expert at scale 1 (explicit mode and scoring). */
   adapterContexts: LlamaContext[];
   adapterStreams: Stream[];
@@ -328,23 +325,17 @@ export class SoupEngine {
   private async rerank(l: Loaded, p: GenerateParams, weights: number[], signal: AbortSignal) {
     const n = Math.max(1, Math.min(p.candidates ?? 3, 16));
     const prompt = l.prompts.tokens(p.prompt);
-    const sequences = [l.baseStream.sequence, ...l.rerankSequences];
-    const t0 = performance.now();
     let promptMs = 0;
     const drafts: { tokens: Token[]; text: string; finish: GenerateResult["finishReason"] }[] = [];
+    // One after another on the reference sequence: the prompt is evaluated once and each later candidate only
+    // replaces the previous one's tokens (parallel sequences would each evaluate the whole prompt again).
     // Candidates beyond the first are sampled (temperature at least 0.7) so they differ.
-    for (let start = 0; start < n; start += sequences.length) {
-      const batch = await Promise.all(
-        sequences.slice(0, Math.min(sequences.length, n - start)).map(async (seq, j) => {
-          const i = start + j;
-          const out = new OutputText(l.model, p.stop ?? []);
-          const settings = i === 0 ? p : { ...p, temperature: Math.max(p.temperature, 0.7), seed: (p.seed ?? 0) + i };
-          const r = await this.nativeDecode(l, seq, prompt, settings, out, signal);
-          if (i === 0) promptMs = r.promptMs;
-          return { tokens: out.tokens, text: out.finish(), finish: r.finish };
-        }),
-      );
-      drafts.push(...batch);
+    for (let i = 0; i < n; i++) {
+      const out = new OutputText(l.model, p.stop ?? []);
+      const settings = i === 0 ? p : { ...p, temperature: Math.max(p.temperature, 0.7), seed: (p.seed ?? 0) + i };
+      const r = await this.nativeDecode(l, l.baseStream.sequence, prompt, settings, out, signal);
+      if (i === 0) promptMs = r.promptMs;
+      drafts.push({ tokens: out.tokens, text: out.finish(), finish: r.finish });
     }
     const unique = drafts.filter((d, i) => d.tokens.length > 0 && drafts.findIndex((e) => e.text === d.text) === i);
     if (unique.length === 0) unique.push(drafts[0]);
@@ -355,7 +346,6 @@ export class SoupEngine {
       candidates.push({ text: d.text, tokens: d.tokens, features: toRecord(l.policies, phi), reward, finish: d.finish });
     }
     candidates.sort((a, b) => b.reward - a.reward);
-    void t0;
     return {
       promptMs,
       finish: candidates[0].finish,
@@ -479,11 +469,10 @@ export class SoupEngine {
     const baseContext = await model.createContext({
       contextSize,
       threads,
-      sequences: 1 + prompted.length + RERANK_SEQUENCES,
+      sequences: 1 + prompted.length,
     });
     const baseStream: Stream = { sequence: baseContext.getSequence() };
     const promptedStreams = prompted.map((policy) => ({ policy, sequence: baseContext.getSequence() }));
-    const rerankSequences = Array.from({ length: RERANK_SEQUENCES }, () => baseContext.getSequence());
     const adapterContexts: LlamaContext[] = [];
     const adapterStreams: Stream[] = [];
     let headOnly = true;
@@ -514,7 +503,6 @@ export class SoupEngine {
       baseContext,
       baseStream,
       promptedStreams,
-      rerankSequences,
       adapterContexts,
       adapterStreams,
       parameterContext,

@@ -8,6 +8,7 @@ import { afterAnswer, afterComparison, decideComparison, DEFAULT_AB_SETTINGS, ty
 import type { ChatHistory } from "../core/chat/history";
 import type { ChatMessage, GenerateParams, PromptSpec, SoupMode } from "../engine/protocol";
 import type { AttachMode, ChatTurn, Contribution, FromWebview } from "../../webview/protocol";
+import { planSoup } from "../core/soup/mode";
 import type { EngineController } from "./engine";
 import type { Preferences } from "./preferences";
 import type { SoupSettings } from "./settings";
@@ -298,7 +299,8 @@ export class ChatView implements vscode.WebviewViewProvider, vscode.Disposable {
     const s = this.deps.settings();
     // Chat streams one answer, so rerank (several whole candidates first) is for completions only; parameter mode
     // computes phi only when asked, and the chat always wants it for the contribution hint.
-    const mode: SoupMode = s.soupMode === "parameter" ? "parameter" : "explicit";
+    const chosen = planSoup(s.soupMode, "chat", this.deps.engine.policies, weights).mode;
+    const mode: SoupMode = chosen === "rerank" ? "explicit" : chosen;
     return { prompt, mode, weights, maxTokens: s.chat.maxTokens, temperature: 0.3, ...(mode === "parameter" ? { withFeatures: true } : {}) };
   }
 

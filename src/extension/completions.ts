@@ -2,7 +2,7 @@
 // text -> what the user did with it -> a rating for the workspace's posterior. Prompt assembly, caching, shaping
 // and the feedback state machine live in src/core/prompt; this file only wires them to editor events.
 import * as vscode from "vscode";
-import type { GenerateResult, PromptSpec, SoupMode } from "../engine/protocol";
+import type { GenerateResult, PromptSpec } from "../engine/protocol";
 import { Episode } from "../core/editor/episode";
 import { completionsEnabledFor } from "../core/editor/settings";
 import { CompletionCache } from "../core/prompt/cache";
@@ -10,6 +10,7 @@ import { ChunkRing, formatChunks } from "../core/prompt/chunks";
 import { CompletionFeedback, type CompletionEvent, type CompletionOutcome } from "../core/prompt/feedback";
 import { isSingleLine, shapeCompletion } from "../core/prompt/filter";
 import { fimWindow } from "../core/prompt/fim";
+import { planSoup, RerankBudget } from "../core/soup/mode";
 import type { EngineController } from "./engine";
 import type { Preferences } from "./preferences";
 import type { SoupSettings } from "./settings";
@@ -22,6 +23,7 @@ const MAX_CHUNK_CHARS = 4096;
 
 export class CompletionProvider implements vscode.InlineCompletionItemProvider, vscode.Disposable {
   private readonly cache = new CompletionCache();
+  private readonly rerankBudget = new RerankBudget();
   private readonly ring = new ChunkRing();
   private readonly feedback = new CompletionFeedback();
   private readonly episode: Episode<Record<string, number>>;
@@ -125,13 +127,15 @@ export class CompletionProvider implements vscode.InlineCompletionItemProvider, 
       overBudget = true;
       abort.abort();
     }, s.completions.timeBudgetMs);
-    const mode: SoupMode = s.soupMode === "auto" ? "rerank" : s.soupMode;
+    const plan = planSoup(s.soupMode, "completion", this.engine.policies, this.weights(), this.rerankBudget.fits(s.completions.timeBudgetMs));
+    const { mode, weights } = plan;
+    const started = performance.now();
     try {
-      return await this.engine.generate(
+      const result = await this.engine.generate(
         {
           prompt,
           mode,
-          weights: this.weights(),
+          weights,
           maxTokens: s.completions.maxTokens,
           temperature: mode === "rerank" ? 0.8 : 0.2,
           candidates: s.completions.candidates,
@@ -140,7 +144,13 @@ export class CompletionProvider implements vscode.InlineCompletionItemProvider, 
         },
         { signal: abort.signal },
       );
+      if (mode === "rerank") this.rerankBudget.observe(performance.now() - started);
+      return result;
     } catch (e) {
+      if (overBudget && mode === "rerank") {
+        this.rerankBudget.observe(s.completions.timeBudgetMs);
+        this.log.info(`reranking under the prompted experts missed the ${s.completions.timeBudgetMs} ms budget: completions soup the adapters only until it fits (distill the basis into head adapters for full personalization at plain speed)`);
+      }
       if (overBudget) this.log.info(`completion dropped: not done within ${s.completions.timeBudgetMs} ms (spectralSoup.completions.timeBudgetMs)`);
       else if (!abort.signal.aborted) this.log.warn(`completion failed: ${(e as Error).message}`);
       return null;

@@ -34,6 +34,9 @@ export class EngineController implements vscode.Disposable {
     return this.current;
   }
 
+  /** The loaded basis' policies and their kinds (what "auto" soup mode decides on). */
+  policies: { id: string; kind: "prompted" | "adapter" }[] = [];
+
   /** Loads the model and basis the settings name; resolves when that load ends, with whether it succeeded. */
   load(settings: LoadSettings, defaultPack: string): Promise<boolean> {
     const seq = ++this.loadSeq;
@@ -63,6 +66,7 @@ export class EngineController implements vscode.Disposable {
           if (seq !== this.loadSeq) return false;
           if (!status.backend) throw new EngineError("internal", "the engine reported no backend after loading");
           this.output.info(`ready: ${describeBackend(status.backend)}, loaded in ${Math.round(status.loadMs)} ms`);
+          this.policies = status.basis?.policies ?? [];
           this.setState({ kind: "ready", backend: status.backend, tokensPerSecond: null });
           return true;
         },
