@@ -39,7 +39,13 @@ export interface SimulationOptions {
   /** Std multiplier of the Thompson draws (1: plain Thompson sampling). */
   thompsonSpread?: number;
   policies?: readonly PolicyName[];
-  posterior?: Omit<PosteriorOptions, "dims" | "prior">;
+  posterior?: Omit<PosteriorOptions, "dims" | "prior" | "featureCovariance">;
+  /**
+   * Whitening preconditioner of the posterior's prior (PosteriorOptions.featureCovariance): "none" (alpha * I, the
+   * default), "true" (the model's Sigma_phi) or a number n: Sigma_phi estimated from n base-model responses per user,
+   * as a basis diagnosis would from a calibration set.
+   */
+  preconditioner?: "none" | "true" | number;
 }
 
 export interface PolicyResult {
@@ -90,6 +96,22 @@ class GaussianUsers {
     this.chol = l;
   }
 
+  /** Sigma_phi = s^2 Sigma, the features' covariance under any soup. */
+  covariance(): number[] {
+    return Array.from(this.sigma, (v) => v * this.scale * this.scale);
+  }
+
+  /** Sample covariance of n base-model responses' features: a calibration set's estimate of Sigma_phi. */
+  calibrate(n: number, rng: Rng): number[] {
+    const k = this.k;
+    const zero = new Array<number>(k).fill(0);
+    const xs = Array.from({ length: n }, () => this.features(zero, rng));
+    const mean = zero.map((_, i) => xs.reduce((a, x) => a + x[i], 0) / n);
+    const cov = new Array<number>(k * k).fill(0);
+    for (const x of xs) for (let i = 0; i < k; i++) for (let j = 0; j < k; j++) cov[i * k + j] += ((x[i] - mean[i]) * (x[j] - mean[j])) / (n - 1);
+    return cov;
+  }
+
   /** (a - b)' Sigma (a - b), unscaled: normalized utility is scale-free. */
   quad(a: ArrayLike<number>, b: ArrayLike<number>): number {
     const k = this.k;
@@ -133,6 +155,7 @@ function runUser(
   model: GaussianUsers,
   wStar: number[],
   stated: number[],
+  featureCovariance: number[] | undefined,
   opts: SimulationOptions,
   rng: Rng,
   timings: number[],
@@ -152,7 +175,7 @@ function runUser(
     for (let t = 0; t < opts.rounds; t++) shown.push(u);
     return { current, shown };
   }
-  const posterior = new SoupPosterior({ ...opts.posterior, dims: k });
+  const posterior = new SoupPosterior({ ...opts.posterior, dims: k, ...(featureCovariance ? { featureCovariance } : {}) });
   if (policy === "thompson+sliders") {
     posterior.observeAll(stated.map((value, dim) => ({ type: "slider", dim, value, locked: false })));
   }
@@ -192,6 +215,10 @@ export function simulate(opts: SimulationOptions): SimulationResult {
   const correlation = opts.correlation ?? 0.3;
   const featureScale = opts.featureScale ?? 1;
   const sliderNoise = opts.sliderNoise ?? 0.3;
+  const preconditioner = opts.preconditioner ?? "none";
+  if (typeof preconditioner === "number" && !(Number.isInteger(preconditioner) && preconditioner >= 2)) {
+    throw new Error("a calibration set needs an integer >= 2 responses");
+  }
   const policies = [...(opts.policies ?? POLICIES)];
   const model = new GaussianUsers(k, correlation, featureScale);
   const [lo, hi] = opts.posterior?.box ?? [-0.5, 2];
@@ -199,12 +226,15 @@ export function simulate(opts: SimulationOptions): SimulationResult {
     const rng = seededRng(opts.seed * 7919 + u);
     const wStar = Array.from({ length: k }, () => rng.next());
     const stated = wStar.map((w) => Math.min(hi, Math.max(lo, w + sliderNoise * rng.normal())));
-    return { wStar, stated };
+    // The calibration set has its own stream, so users' w* and feedback are the same with and without it.
+    const featureCovariance =
+      preconditioner === "none" ? undefined : preconditioner === "true" ? model.covariance() : model.calibrate(preconditioner, seededRng((opts.seed + 2) * 15485863 + u));
+    return { wStar, stated, featureCovariance };
   });
   const timings: number[] = [];
   const results = policies.map((policy, pi): PolicyResult => {
-    const runs = users.map(({ wStar, stated }, u) =>
-      runUser(policy, model, wStar, stated, opts, seededRng((opts.seed + 1) * 104729 + u * 31 + pi), timings),
+    const runs = users.map(({ wStar, stated, featureCovariance }, u) =>
+      runUser(policy, model, wStar, stated, featureCovariance, opts, seededRng((opts.seed + 1) * 104729 + u * 31 + pi), timings),
     );
     const perRound = (t: number) => runs.map((r) => r.current[t]);
     const utility: number[] = [];
@@ -237,7 +267,7 @@ export function simulate(opts: SimulationOptions): SimulationResult {
     };
   });
   return {
-    options: { users: opts.users, k, rounds: opts.rounds, feedback: opts.feedback, seed: opts.seed, featureScale, correlation, sliderNoise, epsilon: opts.epsilon ?? 0.1, thompsonSpread: opts.thompsonSpread ?? DEFAULT_SPREAD, policies },
+    options: { users: opts.users, k, rounds: opts.rounds, feedback: opts.feedback, seed: opts.seed, featureScale, correlation, sliderNoise, epsilon: opts.epsilon ?? 0.1, thompsonSpread: opts.thompsonSpread ?? DEFAULT_SPREAD, preconditioner, policies },
     results,
     updateMs: timings.length ? quantile(timings, 0.5) : 0,
   };
