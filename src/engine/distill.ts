@@ -6,7 +6,7 @@ import { createHash } from "node:crypto";
 import { mkdir, stat } from "node:fs/promises";
 import * as path from "node:path";
 import type { LlamaContextSequence, LlamaEmbeddingContext, LlamaModel, Token } from "node-llama-cpp";
-import { readCorpus, sampleWindows } from "../core/basis/corpus";
+import { readCorpus, sampleWindows, type CorpusFilter } from "../core/basis/corpus";
 import { evaluateHead, fitHeadDelta, refineHeadDelta, writeHeadAdapter, type DistillSample, type HeadEvaluation } from "../core/basis/distill";
 import { fileSha256, loadBasisPack, nextVersion, writeBasisPack, type BasisPack, type BasisPolicy } from "../core/basis/pack";
 import { readDistributions, readHiddenStates, writeDistributions, writeHiddenStates, type PositionDistributions } from "../core/basis/sampleCache";
@@ -33,6 +33,8 @@ export interface DistillOptions {
   packPath: string;
   /** A folder (the workspace) or a file of text. */
   corpus: string;
+  /** Which files of a corpus folder are read (default: every text file). */
+  corpusFilter?: CorpusFilter;
   outDir: string;
   /** Rank of each head adapter (default 8). */
   rank?: number;
@@ -183,7 +185,7 @@ export async function distillBasis(o: DistillOptions, signal: AbortSignal, progr
     const longestPrefix = Math.max(...t.streams.map((s) => s.prefix.length));
     if (longestPrefix + windowTokens >= 512) throw new EngineError("bad-request", `window of ${windowTokens} tokens plus the longest prompt (${longestPrefix}) does not fit 512 tokens`);
     embedding = await t.model.createEmbeddingContext({ contextSize: t.streams[0].prefix.length + windowTokens + 8, threads: t.threads });
-    const files = await readCorpus(o.corpus);
+    const files = await readCorpus(o.corpus, o.corpusFilter);
     const windows = sampleWindows(files, nWindows, windowTokens, o.seed ?? 1, (text) => t.model.tokenize(text)) as Token[][];
 
     const st = await stat(o.modelPath);

@@ -6,7 +6,8 @@ import { loadBasisPack } from "../../src/core/basis/pack";
 import { distillBasis, type DistillReport } from "../../src/engine/distill";
 import type { NextResult } from "../../src/engine/protocol";
 import { SoupEngine } from "../../src/engine/soupEngine";
-import { basisCommand, diagnosePack } from "../../src/cli/basis";
+import { basisCommand } from "../../src/cli/basis";
+import { diagnosePack } from "../../src/engine/diagnose";
 import { syntheticAdapterCache } from "../../src/core/gguf/synthetic";
 import { headAdapter, MODEL_CACHE, STORIES, TINY, tinyModel } from "../support/engine";
 
