@@ -353,12 +353,18 @@ export class SoupEngine {
     };
   }
 
-  /** phi_k = log pi_k(y|x) - log pi_0(y|x) for every basis policy, from one batched pass per policy. */
+  /**
+   * phi_k = log pi_k(y|x) - log pi_0(y|x) for every basis policy, from one batched pass per policy.
+   * A FIM response is scored given the prefix only (an empty suffix): with the suffix, every keystroke moves the
+   * whole suffix and each of the K+1 policies would evaluate it again (measured 11.5x a plain completion for K = 8);
+   * without it, each policy's cached prompt only grows by the typed characters.
+   */
   private async scoreTokens(l: Loaded, prompt: PromptSpec, response: Token[], signal: AbortSignal): Promise<number[]> {
     const streams = [l.baseStream, ...this.expertStreams(l)];
+    const scored: PromptSpec = prompt.kind === "fim" ? { ...prompt, suffix: "" } : prompt;
     const logp = await Promise.all(
       streams.map(async (s) => {
-        const tokens = l.prompts.tokens(prompt, s.policy);
+        const tokens = l.prompts.tokens(scored, s.policy);
         this.checkRoom(l, tokens.length, response.length);
         throwIfAborted(signal);
         const pending = await this.syncPrefix(s.sequence, tokens);
