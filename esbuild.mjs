@@ -1,4 +1,4 @@
-// One esbuild command builds the three bundles: the extension host entry, the engine process and the CLI.
+// One esbuild command builds the bundles: the extension host entry, the engine and basis job processes, the CLI.
 // node-llama-cpp is ESM-only with top-level await, so it stays external and is loaded by import() at run time.
 import * as esbuild from "esbuild";
 
@@ -15,6 +15,8 @@ const common = {
 const entries = [
   { entryPoints: ["src/extension/main.ts"], outfile: "dist/extension.js" },
   { entryPoints: ["src/engine/main.ts"], outfile: "dist/engine.js" },
+  // Distillation and basis diagnostics: a process per job, apart from the engine that serves completions.
+  { entryPoints: ["src/engine/distillProcess.ts"], outfile: "dist/distill.js" },
   { entryPoints: ["src/cli/main.ts"], outfile: "dist/cli.js" },
   // The webview pages run in the browser sandbox of a webview: one self-contained script each (the CSP allows
   // nothing else), with the web components bundled in.

@@ -3,6 +3,7 @@
 import * as path from "node:path";
 import { parseArgs } from "node:util";
 import { distillBasis, type DistillProgress } from "../engine/distill";
+import { formatDuration } from "../engine/distillProtocol";
 import type { GpuMode } from "../engine/protocol";
 import { UsageError } from "./usage";
 
@@ -16,13 +17,11 @@ const count = (s: string | undefined, flag: string, dflt: number, min = 1) => {
   return n;
 };
 
-const clock = (s: number) => (s >= 60 ? `${Math.floor(s / 60)}m${String(Math.round(s % 60)).padStart(2, "0")}s` : `${Math.round(s)}s`);
-
 /** One status line, redrawn in place: a 24-cell bar, the stage, counts and the time left. */
 export function progressLine(p: DistillProgress): string {
   const cells = Math.round((24 * p.done) / Math.max(1, p.total));
   const what = p.stage === "collect" ? `windows${p.cached ? ` (${p.cached} cached)` : ""}` : "experts fitted";
-  return `[${"#".repeat(cells)}${"-".repeat(24 - cells)}] ${p.stage} ${p.done}/${p.total} ${what}  ETA ${p.etaSeconds === null ? "?" : clock(p.etaSeconds)}`;
+  return `[${"#".repeat(cells)}${"-".repeat(24 - cells)}] ${p.stage} ${p.done}/${p.total} ${what}  ETA ${p.etaSeconds === null ? "?" : formatDuration(p.etaSeconds)}`;
 }
 
 export async function distillCommand(args: string[], out: (line: string) => void): Promise<number> {
