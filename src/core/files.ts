@@ -1,13 +1,16 @@
-// Atomic file replacement for small JSON state (profiles, chat history): a crash or a full disk mid-write leaves
-// either the old file or the new one, never a truncated mix.
+// Small state files: atomic replacement (a crash or a full disk mid-write leaves either the old file or the new one,
+// never a truncated mix) and JSON reading with errors that name the file.
 import { randomBytes } from "node:crypto";
-import { mkdir, open, rename, rm } from "node:fs/promises";
+import * as fsSync from "node:fs";
+import { mkdir, open, readFile, rename, rm } from "node:fs/promises";
 import * as path from "node:path";
+
+const tempName = (file: string) => `${file}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`;
 
 export async function writeFileAtomic(file: string, data: string): Promise<void> {
   await mkdir(path.dirname(file), { recursive: true });
   // Unique per write, so two writers in flight never share a temp file.
-  const tmp = `${file}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`;
+  const tmp = tempName(file);
   try {
     const fh = await open(tmp, "w");
     try {
@@ -20,5 +23,38 @@ export async function writeFileAtomic(file: string, data: string): Promise<void>
   } catch (err) {
     await rm(tmp, { force: true });
     throw err;
+  }
+}
+
+/** The synchronous form, for state written on paths that must not yield (the feedback store's appends and snapshots). */
+export function writeFileAtomicSync(file: string, data: string): void {
+  const tmp = tempName(file);
+  try {
+    const fd = fsSync.openSync(tmp, "w");
+    try {
+      fsSync.writeSync(fd, data);
+      fsSync.fsyncSync(fd);
+    } finally {
+      fsSync.closeSync(fd);
+    }
+    fsSync.renameSync(tmp, file);
+  } catch (err) {
+    fsSync.rmSync(tmp, { force: true });
+    throw err;
+  }
+}
+
+/** Reads and parses a JSON file; a failure becomes `makeError` with a message naming the file and the problem. */
+export async function readJsonFile(file: string, what: string, makeError: (message: string) => Error): Promise<unknown> {
+  let text: string;
+  try {
+    text = await readFile(file, "utf8");
+  } catch (e) {
+    throw makeError(`${file}: cannot read ${what} (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
+  }
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    throw makeError(`${file}: not valid JSON (${(e as Error).message})`);
   }
 }

@@ -6,6 +6,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { parseFeedback, type Feedback } from "./feedback";
 import { SoupPosterior, type PosteriorOptions, type PosteriorState } from "./posterior";
+import { writeFileAtomicSync } from "../files";
 
 /** Version of log records and snapshots; a record from a newer version is kept in the log but not used. */
 export const SCHEMA_VERSION = 1;
@@ -55,19 +56,6 @@ export interface StoreOptions {
 
 const sameBasis = (a: { id: string; version: string }, b: { id: string; version: string }) =>
   a.id === b.id && a.version === b.version;
-
-/** Writes a file so that a crash leaves either the old or the new content, never a mix. */
-export function writeAtomic(file: string, content: string): void {
-  const tmp = `${file}.tmp-${process.pid}`;
-  const fd = fs.openSync(tmp, "w");
-  try {
-    fs.writeSync(fd, content);
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
-  fs.renameSync(tmp, file);
-}
 
 /** One log file: its usable events for a basis, with damaged lines set aside in a `.corrupt-<time>` file. */
 class EventLog {
@@ -119,7 +107,7 @@ class EventLog {
     if (damaged.length) {
       const aside = `${this.file}.corrupt-${this.options.now?.() ?? Date.now()}`;
       fs.writeFileSync(aside, damaged.join("\n") + "\n");
-      writeAtomic(this.file, kept.map((l) => l + "\n").join(""));
+      writeFileAtomicSync(this.file, kept.map((l) => l + "\n").join(""));
       log(`${this.file}: ${damaged.length} damaged line(s) set aside in ${aside}; ${kept.length} kept`);
     }
     return usable;
@@ -184,7 +172,7 @@ class Level {
   writeSnapshot(): void {
     const snap: Snapshot = { schema: SCHEMA_VERSION, basis: this.options.basis, state: this.posterior.state() };
     fs.mkdirSync(path.dirname(this.snapshotFile), { recursive: true });
-    writeAtomic(this.snapshotFile, JSON.stringify(snap));
+    writeFileAtomicSync(this.snapshotFile, JSON.stringify(snap));
     this.log.snapshotWritten();
   }
 }

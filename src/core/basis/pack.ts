@@ -1,10 +1,11 @@
 // Basis packs: a versioned manifest naming the base model and the K basis policies of a soup.
 // Validation returns every problem with its JSON path so a hand-edited manifest is easy to fix.
 import { createHash } from "node:crypto";
-import { createReadStream, promises as fs } from "node:fs";
+import { createReadStream } from "node:fs";
 import * as path from "node:path";
+import { readJsonFile } from "../files";
 import { checkBasisCompatibility } from "../gguf/compat";
-import { writeFileAtomic } from "../profile/atomic";
+import { writeFileAtomic } from "../files";
 
 export type BasisPolicy =
   | {
@@ -95,18 +96,7 @@ export function validateBasisPack(raw: unknown, source: string): BasisPack {
 
 /** Reads and validates a manifest; adapter/model paths come back absolute. */
 export async function loadBasisPack(file: string): Promise<BasisPack> {
-  let text: string;
-  try {
-    text = await fs.readFile(file, "utf8");
-  } catch (e) {
-    throw new BasisPackError(`${file}: cannot read basis pack (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
-  }
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text);
-  } catch (e) {
-    throw new BasisPackError(`${file}: not valid JSON (${(e as Error).message})`);
-  }
+  const raw = await readJsonFile(file, "basis pack", (m) => new BasisPackError(m));
   const pack = validateBasisPack(raw, file);
   const dir = path.dirname(file);
   return {

@@ -2,7 +2,7 @@
 // set aside for inspection and a fresh history starts, with a message the extension shows once).
 import { readFile, rename } from "node:fs/promises";
 import { ATTACH_MODES, type ChatTurn, type Contribution } from "../../../webview/protocol";
-import { writeFileAtomic } from "../profile/atomic";
+import { writeFileAtomic } from "../files";
 import { INITIAL_AB_STATE, type AbState } from "./ab";
 
 export interface ChatHistoryOptions {

@@ -3,7 +3,7 @@
 // profile or throws naming the file and the field, and never touches the caller's current profile.
 import { readFile } from "node:fs/promises";
 import { DIMENSION_ID, SLIDER_MAX, SLIDER_MIN } from "../../../webview/protocol";
-import { writeFileAtomic } from "./atomic";
+import { writeFileAtomic } from "../files";
 
 export const PROFILE_SCHEMA = 1;
 /** Relative to the workspace folder. */

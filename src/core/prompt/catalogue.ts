@@ -1,7 +1,7 @@
 // The catalogue of recommended base models: GGUF code models with FIM tokens and a chat template that fit a
 // laptop. Values that could not be checked against the host are null and the entry says verified: false, so
 // the downloader knows when it cannot check a file's size or hash.
-import { promises as fs } from "node:fs";
+import { readJsonFile } from "../files";
 import { FIM_FORMATS, type FimFormat } from "./fim";
 
 export interface CatalogueModel {
@@ -78,17 +78,5 @@ export function validateCatalogue(raw: unknown, source: string): ModelCatalogue 
 }
 
 export async function loadCatalogue(file: string): Promise<ModelCatalogue> {
-  let text: string;
-  try {
-    text = await fs.readFile(file, "utf8");
-  } catch (e) {
-    throw new CatalogueError(`${file}: cannot read model catalogue (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
-  }
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text);
-  } catch (e) {
-    throw new CatalogueError(`${file}: not valid JSON (${(e as Error).message})`);
-  }
-  return validateCatalogue(raw, file);
+  return validateCatalogue(await readJsonFile(file, "model catalogue", (m) => new CatalogueError(m)), file);
 }
