@@ -113,8 +113,10 @@ export class SoupEngine {
     return this.status();
   }
 
-  status(): StatusResult {
+  async status(): Promise<StatusResult> {
     const l = this.loaded;
+    // Only a GPU backend has VRAM to report; getVramState is a native call, cheap enough for a status request.
+    const vramUsedBytes = l && l.llama.gpu !== false ? (await l.llama.getVramState()).used : 0;
     const contexts = l ? [l.baseContext, ...l.adapterContexts, ...(l.parameterContext ? [l.parameterContext] : [])] : [];
     return {
       state: this.loading ? "loading" : l ? "ready" : "idle",
@@ -127,7 +129,7 @@ export class SoupEngine {
         rssBytes: process.memoryUsage().rss,
         modelBytes: l?.model.size ?? 0,
         contextBytes: contexts.reduce((s, c) => s + c.stateSize, 0),
-        vramUsedBytes: 0,
+        vramUsedBytes,
       },
       loadMs: l?.loadMs ?? 0,
     };

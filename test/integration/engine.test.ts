@@ -153,6 +153,11 @@ describe("engine (real llama.cpp on generated models)", function () {
     try {
       const off = await c.load(load(model, [], { gpu: "off" }));
       assert.equal(off.backend!.backend, "cpu");
+      const st = await c.status();
+      assert.equal(st.state, "ready");
+      assert.equal(st.backend!.threads, 1);
+      assert.ok(st.memory.modelBytes > 0 && st.memory.contextBytes > 0 && st.memory.rssBytes > 0);
+      assert.equal(st.memory.vramUsedBytes, 0, "no VRAM on the CPU backend");
       try {
         const st = await c.load(load(model, [], { gpu: "metal" }));
         assert.equal(st.backend!.backend, "metal");
