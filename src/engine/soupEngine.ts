@@ -150,7 +150,9 @@ export class SoupEngine {
       const r = await this.explicitDecode(l, streams, p.prompt, weights, p, out, signal);
       promptMs = r.promptMs;
       finish = r.finish;
-      features = toRecord(l.policies, r.phi);
+      // FIM features are defined on the prefix alone (see scoreTokens); the ones decoding gave for free saw the suffix.
+      const phi = p.prompt.kind === "fim" && out.tokens.length ? await this.scoreTokens(l, p.prompt, out.tokens, signal) : r.phi;
+      features = toRecord(l.policies, phi);
     } else if (p.mode === "parameter") {
       const seq = await this.parameterSequence(l, weights);
       const r = await this.nativeDecode(l, seq, l.prompts.tokens(p.prompt), p, out, signal);

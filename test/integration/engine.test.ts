@@ -92,6 +92,11 @@ describe("engine (real llama.cpp on generated models)", function () {
     assert.ok(r.features && r.tokens.length > 0);
     const s = await client.score({ prompt, response: r.text, responseTokens: r.tokens });
     for (const id of ["h0", "h1", "h2"]) assert.ok(Math.abs(r.features[id] - s.features[id]) <= 1e-3, `${id}: ${r.features[id]} vs ${s.features[id]}`);
+    // FIM: one definition in every mode (the response given the prefix).
+    const fim = { kind: "fim" as const, prefix: "function add(a, b) {\n  return ", suffix: "\n}\n" };
+    const rf = await client.generate({ prompt: fim, mode: "explicit", weights: { h2: 1 }, maxTokens: 12, temperature: 0.8, seed: 6 });
+    const sf = await client.score({ prompt: fim, response: rf.text, responseTokens: rf.tokens });
+    for (const id of ["h0", "h1", "h2"]) assert.ok(Math.abs(rf.features![id] - sf.features[id]) <= 1e-3, `fim ${id}`);
   });
 
   it("streams tokens, honours stop strings, and rerank returns candidates best first", async () => {
