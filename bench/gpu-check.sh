@@ -14,8 +14,9 @@ nlc=node_modules/node-llama-cpp
 if ! node -e 'import("node-llama-cpp").then(async m => { const l = await m.getLlama({gpu: "cuda", build: "never"}); console.log("prebuilt backend:", l.gpu); })' 2>"$out/prebuilt.err"; then
   echo "== no usable prebuilt CUDA binary ($(tail -1 "$out/prebuilt.err")); building from $nlc/llama/gitRelease.bundle"
   command -v nvcc >/dev/null || { echo "nvcc not found: cannot build the CUDA backend"; exit 1; }
-  # node-llama-cpp's own source build, offline: it clones the bundled release instead of downloading.
-  NODE_LLAMA_CPP_SKIP_DOWNLOAD=true npx --no-install node-llama-cpp source build --gpu cuda 2>&1 | tail -20
+  # node-llama-cpp's own source build, offline: `source download` clones the release bundled in the package
+  # (llama/gitRelease.bundle, the default release) instead of GitHub, then builds it with CUDA.
+  npx --no-install node-llama-cpp source download --gpu cuda 2>&1 | tail -20
 fi
 echo "== benchmark, cuda then cpu, same run"
 node bin/soup.js bench engine --gpu cuda --json > "$out/cuda.json"
