@@ -2,13 +2,15 @@
 // weight (mean and a +-1 std band) drawn on the same scale as the user's slider, a lock, a reset, and a chart of
 // the learned means over time drawn as inline SVG. Every change goes to the extension, which writes settings and
 // sends the new state back; the page re-renders from that state, so the Settings UI and the page cannot disagree.
+// The Basis tab describes the basis pack and shows its diagnostics (run on request: they cost inference).
 import "@vscode-elements/elements/dist/vscode-button/index.js";
 import "@vscode-elements/elements/dist/vscode-checkbox/index.js";
+import "@vscode-elements/elements/dist/vscode-progress-ring/index.js";
 import "@vscode-elements/elements/dist/vscode-tab-header/index.js";
 import "@vscode-elements/elements/dist/vscode-tab-panel/index.js";
 import "@vscode-elements/elements/dist/vscode-tabs/index.js";
 import { h, onMessage, send, signed } from "./host";
-import { SLIDER_MAX, SLIDER_MIN, type DimensionState, type ToWebview, type WeightSnapshot } from "./protocol";
+import { SLIDER_MAX, SLIDER_MIN, type BasisDiagnosisView, type BasisInfo, type DiagnosisState, type DimensionState, type ToWebview, type WeightSnapshot } from "./protocol";
 
 const SVG = "http://www.w3.org/2000/svg";
 const SERIES_COLOURS = 8;
@@ -16,6 +18,7 @@ const SERIES_COLOURS = 8;
 const app = document.getElementById("app")!;
 const rows = h("div", { class: "dims" });
 const chart = h("div", { class: "chart" });
+const basis = h("div", { class: "basis" });
 const banner = h("div", { class: "banner", role: "alert", hidden: true });
 app.append(
   banner,
@@ -26,6 +29,8 @@ app.append(
     h("vscode-tab-panel", {}, rows),
     h("vscode-tab-header", { slot: "header", class: "tab-history" }, "Over time"),
     h("vscode-tab-panel", {}, chart),
+    h("vscode-tab-header", { slot: "header", class: "tab-basis" }, "Basis"),
+    h("vscode-tab-panel", {}, basis),
   ),
   h(
     "div",
@@ -128,12 +133,97 @@ function showChart(dims: readonly DimensionState[], history: readonly WeightSnap
   );
 }
 
+const KIND_NAMES = { prompted: "prompted expert", adapter: "head adapter", model: "full model" } as const;
+
+/** Eigenvalues of cov(phi) as bars on a linear scale (largest first): one tall bar means one direction of taste. */
+function eigenChart(values: readonly number[]): SVGElement {
+  const width = 300;
+  const height = 80;
+  const top = Math.max(...values, Number.MIN_VALUE);
+  const total = values.reduce((a, b) => a + b, 0) || 1;
+  const slot = width / values.length;
+  const root = svg("svg", { viewBox: `0 0 ${width} ${height}`, class: "eigen-svg", role: "img", "aria-label": "Eigenvalues of the features' covariance" });
+  values.forEach((v, i) => {
+    const barHeight = Math.max(1, (v / top) * (height - 2));
+    const bar = svg("rect", { x: (i * slot + slot * 0.15).toFixed(1), width: (slot * 0.7).toFixed(1), y: (height - barHeight).toFixed(1), height: barHeight.toFixed(1), class: "eigen-bar" });
+    bar.append(Object.assign(svg("title", {}), { textContent: `λ${i + 1} = ${v.toPrecision(3)} (${((100 * v) / total).toFixed(1)}% of the variance)` }));
+    root.append(bar);
+  });
+  return root;
+}
+
+function diagnosisResult(r: BasisDiagnosisView, label: (id: string) => string): HTMLElement {
+  const when = new Date(r.at).toLocaleTimeString();
+  return h(
+    "div",
+    { class: "diagnosis" },
+    h("div", { class: "effective-rank" }, `Effective rank ${r.effectiveRank.toFixed(2)} of ${r.eigenvalues.length}`),
+    h("div", { class: "note" }, `How many independent directions of taste the basis spans, from ${r.responses} calibration responses (${when}).`),
+    eigenChart(r.eigenvalues),
+    h("div", { class: "chart-caption" }, "Eigenvalues of the covariance of the features φ, largest first"),
+    h("h4", {}, "Redundant pairs"),
+    r.redundantPairs.length
+      ? h("ul", { class: "redundant" }, ...r.redundantPairs.map((p) => h("li", {}, `${label(p.a)} and ${label(p.b)}: correlation ${p.correlation.toFixed(3)}`)))
+      : h("div", { class: "empty redundant-none" }, "None: every dimension moves the features its own way."),
+    h("h4", {}, "Weak dimensions"),
+    r.weakDimensions.length
+      ? h("ul", { class: "weak" }, ...r.weakDimensions.map((id) => h("li", {}, `${label(id)}: almost no effect on responses`)))
+      : h("div", { class: "empty weak-none" }, "None: every dimension changes what the model writes."),
+  );
+}
+
+function showBasis(info: BasisInfo | null, diagnosis: DiagnosisState): void {
+  if (!info) {
+    basis.replaceChildren(h("div", { class: "empty" }, "The basis pack cannot be read (see the engine log)."));
+    return;
+  }
+  const label = (id: string) => info.policies.find((p) => p.id === id)?.label ?? id;
+  const counts = (Object.keys(KIND_NAMES) as (keyof typeof KIND_NAMES)[])
+    .map((kind) => [kind, info.policies.filter((p) => p.kind === kind).length] as const)
+    .filter(([, n]) => n > 0)
+    .map(([kind, n]) => `${n} ${KIND_NAMES[kind]}${n === 1 ? "" : "s"}`);
+  const prompted = info.policies.some((p) => p.kind === "prompted");
+  const running = diagnosis.status === "running";
+  // One wrapper, because h() skips the parts that do not apply and replaceChildren does not.
+  basis.replaceChildren(
+    h(
+      "div",
+      {},
+      h("div", { class: "basis-head" }, h("span", { class: "label" }, info.label), h("span", { class: "value" }, `${info.id} v${info.version} · ${counts.join(", ")}`)),
+      prompted
+        ? h(
+            "div",
+            { class: "hint" },
+            "Prompted experts cost a decode per dimension on every token. Distilled into head adapters on this workspace's code, the soup runs at plain-model speed.",
+          )
+        : null,
+      h(
+        "div",
+        { class: "actions" },
+        h("vscode-button", { class: "diagnose", disabled: running, title: "Score calibration responses under every dimension (runs the model)", onclick: () => send({ type: "diagnose" }) }, "Run diagnostics"),
+        running ? h("vscode-button", { secondary: true, class: "cancel-diagnose", onclick: () => send({ type: "cancelDiagnose" }) }, "Cancel") : null,
+        prompted ? h("vscode-button", { secondary: true, class: "distill", title: "Distill Basis for This Workspace", onclick: () => send({ type: "distill" }) }, "Distill for this workspace") : null,
+      ),
+      diagnosis.status === "none"
+        ? h("div", { class: "empty" }, "Diagnostics show whether dimensions duplicate each other or do nothing. They run the model, so only when asked.")
+        : diagnosis.status === "running"
+          ? h("div", { class: "busy diagnose-running" }, h("vscode-progress-ring"), h("span", {}, "Scoring calibration responses under every dimension…"))
+          : diagnosis.status === "failed"
+            ? h("div", { class: "banner diagnose-failed", role: "alert" }, `Diagnostics failed: ${diagnosis.message}`)
+            : diagnosisResult(diagnosis.result, label),
+    ),
+  );
+}
+
 function handle(msg: ToWebview): void {
   switch (msg.type) {
     case "state":
       banner.hidden = true;
       showDimensions(msg.dims);
       showChart(msg.dims, msg.history);
+      return;
+    case "basis":
+      showBasis(msg.info, msg.diagnosis);
       return;
     case "error":
       banner.replaceChildren(h("span", {}, msg.message), h("vscode-button", { secondary: true, onclick: () => (banner.hidden = true) }, "Dismiss"));

@@ -35,6 +35,34 @@ export interface DimensionState {
   locked: boolean;
 }
 
+/** The basis pack the preferences view's Basis tab describes. */
+export interface BasisInfo {
+  id: string;
+  version: string;
+  label: string;
+  policies: { id: string; label: string; kind: "prompted" | "adapter" | "model" }[];
+}
+
+/** What basis diagnostics found (src/core/basis/diagnose.ts), as the Basis tab shows it. */
+export interface BasisDiagnosisView {
+  /** Epoch ms of the run. */
+  at: number;
+  responses: number;
+  /** exp(entropy of the normalized eigenvalues of cov(phi)): how many directions the basis really spans. */
+  effectiveRank: number;
+  /** Eigenvalues of cov(phi), largest first. */
+  eigenvalues: number[];
+  redundantPairs: { a: string; b: string; correlation: number }[];
+  /** Dimension ids with almost no effect on responses. */
+  weakDimensions: string[];
+}
+
+export type DiagnosisState =
+  | { status: "none" }
+  | { status: "running" }
+  | { status: "failed"; message: string }
+  | { status: "done"; result: BasisDiagnosisView };
+
 /** A point of the weights-over-time chart: epoch ms and the posterior mean per dimension id. */
 export interface WeightSnapshot {
   t: number;
@@ -53,6 +81,8 @@ export type ToWebview =
   | { type: "history"; turns: ChatTurn[] }
   // preferences
   | { type: "state"; dims: DimensionState[]; history: WeightSnapshot[] }
+  /** The Basis tab: the current pack (null when unreadable) and its last diagnostics. */
+  | { type: "basis"; info: BasisInfo | null; diagnosis: DiagnosisState }
   // both
   | { type: "error"; message: string };
 
@@ -77,7 +107,12 @@ export type FromWebview =
   /** Forgets what was learned in this workspace (the feedback log); sliders and locks stay. */
   | { type: "forget" }
   | { type: "export" }
-  | { type: "import" };
+  | { type: "import" }
+  /** Basis diagnostics: run them (they cost inference, so only on request), or stop a run. */
+  | { type: "diagnose" }
+  | { type: "cancelDiagnose" }
+  /** Runs "Distill Basis for This Workspace". */
+  | { type: "distill" };
 
 export type FromWebviewType = FromWebview["type"];
 
@@ -138,6 +173,9 @@ const SCHEMA: { readonly [T in FromWebviewType]: Readonly<Record<FieldsOf<T>, Ch
   forget: {},
   export: {},
   import: {},
+  diagnose: {},
+  cancelDiagnose: {},
+  distill: {},
 };
 
 function isType(t: unknown): t is FromWebviewType {

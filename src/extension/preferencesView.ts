@@ -3,14 +3,17 @@
 // the user's moves into settings: `spectralSoup.preferences.<id>` and `spectralSoup.lockedPreferences`. Settings
 // are the single source of truth for sliders and locks, so the Settings UI and this view stay in sync both ways
 // (a change from either side reaches Preferences through the configuration event, which re-renders the view).
+// Its Basis tab describes the current basis pack and, on request, runs basis diagnostics in a job process.
 import { existsSync } from "node:fs";
 import { appendFile, readFile, writeFile } from "node:fs/promises";
 import * as path from "node:path";
 import * as vscode from "vscode";
+import type { BasisDiagnosis } from "../core/basis/diagnose";
 import type { BasisPack } from "../core/basis/pack";
 import { exportProfile, importProfile, PROFILE_PATH, type Profile } from "../core/profile/profile";
-import type { DimensionState, FromWebview, WeightSnapshot } from "../../webview/protocol";
+import type { BasisInfo, DiagnosisState, DimensionState, FromWebview, WeightSnapshot } from "../../webview/protocol";
 import { COMMANDS } from "./commands";
+import { DISTILL_COMMAND, type BasisJobs } from "./distill";
 import { Preferences } from "./preferences";
 import { SECTION, type SoupSettings } from "./settings";
 import { onValidMessage, post, webviewHtml, webviewOptions } from "./webviewHost";
@@ -28,6 +31,8 @@ export class PreferencesView implements vscode.WebviewViewProvider, vscode.Dispo
   /** The chart's points per preferences folder (a basis change opens another folder's state). */
   private history: { dir: string; points: WeightSnapshot[] } | undefined;
   private readonly disposables: vscode.Disposable[] = [];
+  /** The Basis tab's diagnostics, for the pack (id and version) they were run on: another pack shows none. */
+  private diagnosis: { pack: string; state: DiagnosisState } | undefined;
 
   constructor(
     private readonly deps: {
@@ -35,6 +40,7 @@ export class PreferencesView implements vscode.WebviewViewProvider, vscode.Dispo
       preferences: () => Preferences;
       settings: () => SoupSettings;
       basis: () => Promise<BasisPack | undefined>;
+      basisJobs: BasisJobs;
       log: vscode.LogOutputChannel;
     },
   ) {
@@ -118,9 +124,60 @@ export class PreferencesView implements vscode.WebviewViewProvider, vscode.Dispo
         return this.exportProfile();
       case "import":
         return this.importProfile();
+      case "diagnose":
+        return this.diagnose();
+      case "cancelDiagnose":
+        this.deps.basisJobs.cancelDiagnose();
+        return;
+      case "distill":
+        await vscode.commands.executeCommand(DISTILL_COMMAND);
+        return;
       default:
         this.deps.log.warn(`preferences view: ${msg.type} is a chat message; ignored`);
     }
+  }
+
+  /**
+   * Runs basis diagnostics in a job process (they cost inference: only when asked) and shows the result, or why
+   * it failed, in the Basis tab; the failure is logged too.
+   */
+  private async diagnose(): Promise<void> {
+    // A second click while running would only be refused by the job runner and hide the running state.
+    if (this.diagnosis?.state.status === "running") return;
+    const pack = await this.deps.basis();
+    const key = pack ? packKey(pack) : "";
+    const show = (state: DiagnosisState) => {
+      this.diagnosis = { pack: key, state };
+      return this.postBasis();
+    };
+    await show({ status: "running" });
+    let result: { pack: BasisPack; diagnosis: BasisDiagnosis };
+    try {
+      result = await this.deps.basisJobs.diagnose();
+    } catch (e) {
+      const message = e instanceof Error ? e.message : String(e);
+      this.deps.log.error(`basis diagnostics failed: ${message}`);
+      return show({ status: "failed", message });
+    }
+    const d = result.diagnosis;
+    this.diagnosis = {
+      pack: packKey(result.pack),
+      state: {
+        status: "done",
+        result: { at: Date.now(), responses: d.responses, effectiveRank: d.effectiveRank, eigenvalues: d.eigenvalues, redundantPairs: d.redundantPairs, weakDimensions: d.weakDimensions },
+      },
+    };
+    return this.postBasis();
+  }
+
+  private async postBasis(): Promise<void> {
+    if (!this.view) return;
+    const pack = await this.deps.basis();
+    const info: BasisInfo | null = pack
+      ? { id: pack.id, version: pack.version, label: pack.label, policies: pack.policies.map((p) => ({ id: p.id, label: p.label, kind: p.kind })) }
+      : null;
+    const diagnosis: DiagnosisState = pack && this.diagnosis?.pack === packKey(pack) ? this.diagnosis.state : { status: "none" };
+    void post(this.view.webview, { type: "basis", info, diagnosis });
   }
 
   private async setSlider(id: string, value: number): Promise<void> {
@@ -186,6 +243,8 @@ export class PreferencesView implements vscode.WebviewViewProvider, vscode.Dispo
     if (!this.view) return;
     const dims = await this.dimensions();
     void post(this.view.webview, { type: "state", dims, history: this.history?.points ?? [] });
+    // A basis change opens new Preferences, which lands here: the Basis tab follows it.
+    await this.postBasis();
   }
 
   /** Adds the current means to the chart's history (in memory and in the workspace's preferences folder). */
@@ -240,3 +299,5 @@ function profileFile(): string {
 }
 
 const round = (x: number) => Math.round(x * 1e4) / 1e4;
+
+const packKey = (pack: BasisPack) => `${pack.id}@${pack.version}`;

@@ -1,4 +1,5 @@
-// Registers the side bar's two webview views (chat, preferences), their commands and "Set Up Model". One call from
+// Registers the side bar's two webview views (chat, preferences), their commands, "Set Up Model" and "Distill Basis
+// for This Workspace" (whose jobs the preferences view's Basis tab shares). One call from
 // activation; everything it needs from the rest of the extension comes in as getters, because the settings and
 // the workspace's Preferences are replaced when the user changes them.
 import * as path from "node:path";
@@ -6,6 +7,7 @@ import * as vscode from "vscode";
 import { loadBasisPack, type BasisPack } from "../core/basis/pack";
 import { ChatHistory } from "../core/chat/history";
 import { CHAT_VIEW, ChatView } from "./chatView";
+import { BasisJobs, DISTILL_COMMAND } from "./distill";
 import type { EngineController } from "./engine";
 import { SET_UP_MODEL, setUpModel } from "./modelSetup";
 import type { Preferences } from "./preferences";
@@ -37,7 +39,8 @@ export async function registerViews(deps: {
   const basis = basisLoader(() => deps.settings().load.basisPack || deps.defaultPack, log);
   const labels = async () => Object.fromEntries((await basis())?.policies.map((p) => [p.id, p.label]) ?? []);
   const chat = new ChatView({ extensionUri: context.extensionUri, history, engine: deps.engine, preferences: deps.preferences, settings: deps.settings, labels, log });
-  const prefs = new PreferencesView({ extensionUri: context.extensionUri, preferences: deps.preferences, settings: deps.settings, basis, log });
+  const basisJobs = new BasisJobs({ extensionPath: context.extensionPath, storageDir: context.globalStorageUri.fsPath, defaultPack: deps.defaultPack, settings: deps.settings, log });
+  const prefs = new PreferencesView({ extensionUri: context.extensionUri, preferences: deps.preferences, settings: deps.settings, basis, basisJobs, log });
   // Commands run outside the webview gate, so their errors are shown here.
   const guarded = (f: () => Promise<void>) => () =>
     f().catch((e: unknown) => {
@@ -53,6 +56,8 @@ export async function registerViews(deps: {
     vscode.commands.registerCommand(VIEW_COMMANDS.clearChat, guarded(() => chat.clear())),
     vscode.commands.registerCommand(VIEW_COMMANDS.exportProfile, guarded(() => prefs.exportProfile())),
     vscode.commands.registerCommand(VIEW_COMMANDS.importProfile, guarded(() => prefs.importProfile())),
+    basisJobs,
+    vscode.commands.registerCommand(DISTILL_COMMAND, guarded(() => basisJobs.distill())),
     vscode.commands.registerCommand(
       SET_UP_MODEL,
       guarded(() => setUpModel(path.join(context.extensionPath, "models", "catalogue.json"), context.globalStorageUri.fsPath, log)),

@@ -28,6 +28,9 @@ describe("webview protocol: parseFromWebview", () => {
       { type: "forget" },
       { type: "export" },
       { type: "import" },
+      { type: "diagnose" },
+      { type: "cancelDiagnose" },
+      { type: "distill" },
     ];
     for (const msg of good) assert.deepEqual(parseFromWebview(msg), msg);
   });
@@ -55,6 +58,9 @@ describe("webview protocol: parseFromWebview", () => {
     rejected({ type: "choose", comparisonId: "c1", pick: "c" }, /choose\.pick must be one of/);
     rejected({ type: "insert", code: 42 }, /insert\.code must be a string/);
     rejected({ type: "stop", now: true }, /stop: unexpected field "now"/);
+    rejected({ type: "diagnose", responses: 10_000 }, /diagnose: unexpected field "responses"/);
+    rejected({ type: "distill", corpus: "/" }, /distill: unexpected field "corpus"/);
+    rejected({ type: "cancelDiagnose", all: true }, /cancelDiagnose: unexpected field "all"/);
     rejected({ type: "rate", answerId: "a1", up: true, weight: 100 }, /unexpected field "weight"/);
   });
 
