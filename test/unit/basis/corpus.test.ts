@@ -43,6 +43,8 @@ describe("corpus: the workspace file filter", () => {
       assert.deepEqual(rel(await readCorpus(root, WORKSPACE_CORPUS)), ["src/a.ts", "src/b.py"]);
       // Without a filter every text file outside skipped folders is read (the CLI's corpus folders).
       assert.deepEqual(rel(await readCorpus(root)), ["README.md", "src/a.ts", "src/b.py"]);
+      // Over budget: one of the two source files (20 and 24 bytes), whichever comes first in hash order.
+      await fs.rm(path.join(root, "src/bin.ts"));
       assert.equal((await readCorpus(root, { ...WORKSPACE_CORPUS, maxTotalBytes: 25 })).length, 1);
       await write("docs/guide.md", "# guide\n");
       await assert.rejects(readCorpus(path.join(root, "docs"), WORKSPACE_CORPUS), /no source files to learn from/);
