@@ -99,7 +99,8 @@ export class BasisJobs implements vscode.Disposable {
     const diagnosis = await this.exclusive("diagnose", undefined, (o) => diagnoseInProcess({ modelPath: model, packPath, ...calibration, threads }, o));
     this.deps.log.info(
       `basis diagnostics of "${pack.id}" v${pack.version}: effective rank ${diagnosis.effectiveRank.toFixed(2)} of ${diagnosis.ids.length}, ` +
-        `redundant ${JSON.stringify(diagnosis.redundantPairs)}, weak ${JSON.stringify(diagnosis.weakDimensions)}`,
+        `redundant pairs: ${diagnosis.redundantPairs.map((p) => `${p.a}/${p.b} (${p.correlation.toFixed(2)})`).join(", ") || "none"}; ` +
+        `weak: ${diagnosis.weakDimensions.join(", ") || "none"}`,
     );
     return { pack, diagnosis };
   }

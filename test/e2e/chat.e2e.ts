@@ -189,6 +189,25 @@ export function viewSteps(h: ViewsHarness): Step[] {
       },
     ],
     [
+      "the Basis tab runs diagnostics on request in a job process and shows the effective rank and eigenvalue bars",
+      async () => {
+        await focus("Preferences");
+        await prefs.locator("vscode-tab-header.tab-basis").click();
+        await prefs.locator(".basis .basis-head").waitFor({ timeout: 10_000 });
+        await prefs.locator(".basis vscode-button.diagnose").click();
+        const outcome = prefs.locator(".basis .effective-rank, .basis .diagnose-failed").first();
+        await outcome.waitFor({ timeout: 180_000 });
+        if (await prefs.locator(".basis .diagnose-failed").count()) throw new Error(await outcome.innerText());
+        const bars = await prefs.locator(".basis .eigen-svg .eigen-bar").count();
+        const dims = await prefs.locator(".dim").count();
+        if (bars !== dims) throw new Error(`${bars} eigenvalue bars for ${dims} dimensions`);
+        await h.shot("views-preferences-basis");
+        const found = (await prefs.locator(".basis .diagnosis").innerText()).replace(/\s+/g, " ");
+        await prefs.locator("vscode-tab-header.tab-weights").click();
+        return `${bars} bars; ${found.slice(0, 160)}`;
+      },
+    ],
+    [
       "screenshots of chat and preferences in light, dark and high-contrast themes",
       async () => {
         const shots: string[] = [];
