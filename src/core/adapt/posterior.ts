@@ -19,14 +19,6 @@ export interface PosteriorOptions {
   /** Prior precision on each weight when no prior is given. */
   alpha?: number;
   /**
-   * Whitening preconditioner (issue 6): the covariance Sigma_phi of the features across responses (row-major K x K,
-   * e.g. a basis diagnosis' calibration covariance). When given and no prior is, the prior precision is
-   * alpha * Sigma_phi instead of alpha * I: isotropic in whitened coordinates z = Sigma_phi^1/2 w, i.e. every
-   * direction of w gets the same prior spread of its logit w . phi. Fitting in z with the box mapped back gives the
-   * same MAP and Laplace posterior (Newton is affine-invariant), so the prior is all a preconditioner changes.
-   */
-  featureCovariance?: number[];
-  /**
    * Prior precision of a dimension once its slider is moved: a stated weight is trusted more than a pack default
    * (10: the stated value is right to about +-0.3).
    */
@@ -128,16 +120,6 @@ export class SoupPosterior {
       if (mean.length !== k || precision.length !== k * k) throw new Error("prior shape does not match dims");
       this.priorMean.set(mean.map((m) => this.clip(m)));
       this.priorPrecision.set(precision);
-    } else if (options.featureCovariance) {
-      const cov = options.featureCovariance;
-      if (cov.length !== k * k || !cov.every(Number.isFinite)) throw new Error("featureCovariance must be K x K and finite");
-      // A small ridge (1e-3 of the mean variance) keeps the prior proper where the calibration set never moved phi.
-      let trace = 0;
-      for (let i = 0; i < k; i++) trace += cov[i * k + i];
-      const ridge = 1e-3 * Math.max(trace / k, 1e-12);
-      for (let i = 0; i < k; i++) {
-        for (let j = 0; j < k; j++) this.priorPrecision[i * k + j] = this.alpha * (0.5 * (cov[i * k + j] + cov[j * k + i]) + (i === j ? ridge : 0));
-      }
     } else {
       for (let i = 0; i < k; i++) this.priorPrecision[i * k + i] = this.alpha;
     }

@@ -3,7 +3,7 @@
 // N(mu_0, Sigma)); a user with hidden w* has utility J(w) = w*.(mu_0 + Sigma w) - 0.5 w' Sigma w (reward minus KL),
 // maximized at w = w*, rates with P(up) = sigmoid(b + w*.phi) and chooses with P(A > B) = sigmoid(w*.(phiA - phiB)).
 import { cholesky } from "./linalg";
-import { SoupPosterior, type PosteriorOptions } from "./posterior";
+import { SoupPosterior, type GaussianPrior, type PosteriorOptions } from "./posterior";
 import { seededRng, type Rng } from "./rng";
 
 export type FeedbackKind = "rating" | "choice";
@@ -39,13 +39,12 @@ export interface SimulationOptions {
   /** Std multiplier of the Thompson draws (1: plain Thompson sampling). */
   thompsonSpread?: number;
   policies?: readonly PolicyName[];
-  posterior?: Omit<PosteriorOptions, "dims" | "prior" | "featureCovariance">;
+  posterior?: Omit<PosteriorOptions, "dims" | "prior">;
   /**
-   * Whitening preconditioner of the posterior's prior (PosteriorOptions.featureCovariance): "none" (alpha * I, the
-   * default), "true" (the model's Sigma_phi) or a number n: Sigma_phi estimated from n base-model responses per user,
-   * as a basis diagnosis would from a calibration set.
+   * A prior on w per user (index 0..users-1) for the posterior policies, instead of N(0, alpha^-1 I): lets a
+   * benchmark compare priors on the same users (bench/whitening.ts). Sliders still override their dimension's mean.
    */
-  preconditioner?: "none" | "true" | number;
+  prior?: (user: number) => GaussianPrior;
 }
 
 export interface PolicyResult {
@@ -65,7 +64,7 @@ export interface PolicyResult {
 }
 
 export interface SimulationResult {
-  options: Required<Omit<SimulationOptions, "posterior" | "policies">> & { policies: PolicyName[] };
+  options: Required<Omit<SimulationOptions, "posterior" | "policies" | "prior">> & { policies: PolicyName[] };
   results: PolicyResult[];
   /** Median wall time of one posterior update, milliseconds. */
   updateMs: number;
@@ -94,22 +93,6 @@ class GaussianUsers {
     const l = cholesky(this.sigma, k);
     if (!l) throw new Error("correlation must keep Sigma positive definite");
     this.chol = l;
-  }
-
-  /** Sigma_phi = s^2 Sigma, the features' covariance under any soup. */
-  covariance(): number[] {
-    return Array.from(this.sigma, (v) => v * this.scale * this.scale);
-  }
-
-  /** Sample covariance of n base-model responses' features: a calibration set's estimate of Sigma_phi. */
-  calibrate(n: number, rng: Rng): number[] {
-    const k = this.k;
-    const zero = new Array<number>(k).fill(0);
-    const xs = Array.from({ length: n }, () => this.features(zero, rng));
-    const mean = zero.map((_, i) => xs.reduce((a, x) => a + x[i], 0) / n);
-    const cov = new Array<number>(k * k).fill(0);
-    for (const x of xs) for (let i = 0; i < k; i++) for (let j = 0; j < k; j++) cov[i * k + j] += ((x[i] - mean[i]) * (x[j] - mean[j])) / (n - 1);
-    return cov;
   }
 
   /** (a - b)' Sigma (a - b), unscaled: normalized utility is scale-free. */
@@ -155,7 +138,7 @@ function runUser(
   model: GaussianUsers,
   wStar: number[],
   stated: number[],
-  featureCovariance: number[] | undefined,
+  prior: GaussianPrior | undefined,
   opts: SimulationOptions,
   rng: Rng,
   timings: number[],
@@ -175,7 +158,7 @@ function runUser(
     for (let t = 0; t < opts.rounds; t++) shown.push(u);
     return { current, shown };
   }
-  const posterior = new SoupPosterior({ ...opts.posterior, dims: k, ...(featureCovariance ? { featureCovariance } : {}) });
+  const posterior = new SoupPosterior({ ...opts.posterior, dims: k, ...(prior ? { prior } : {}) });
   if (policy === "thompson+sliders") {
     posterior.observeAll(stated.map((value, dim) => ({ type: "slider", dim, value, locked: false })));
   }
@@ -215,10 +198,6 @@ export function simulate(opts: SimulationOptions): SimulationResult {
   const correlation = opts.correlation ?? 0.3;
   const featureScale = opts.featureScale ?? 1;
   const sliderNoise = opts.sliderNoise ?? 0.3;
-  const preconditioner = opts.preconditioner ?? "none";
-  if (typeof preconditioner === "number" && !(Number.isInteger(preconditioner) && preconditioner >= 2)) {
-    throw new Error("a calibration set needs an integer >= 2 responses");
-  }
   const policies = [...(opts.policies ?? POLICIES)];
   const model = new GaussianUsers(k, correlation, featureScale);
   const [lo, hi] = opts.posterior?.box ?? [-0.5, 2];
@@ -226,15 +205,12 @@ export function simulate(opts: SimulationOptions): SimulationResult {
     const rng = seededRng(opts.seed * 7919 + u);
     const wStar = Array.from({ length: k }, () => rng.next());
     const stated = wStar.map((w) => Math.min(hi, Math.max(lo, w + sliderNoise * rng.normal())));
-    // The calibration set has its own stream, so users' w* and feedback are the same with and without it.
-    const featureCovariance =
-      preconditioner === "none" ? undefined : preconditioner === "true" ? model.covariance() : model.calibrate(preconditioner, seededRng((opts.seed + 2) * 15485863 + u));
-    return { wStar, stated, featureCovariance };
+    return { wStar, stated };
   });
   const timings: number[] = [];
   const results = policies.map((policy, pi): PolicyResult => {
-    const runs = users.map(({ wStar, stated, featureCovariance }, u) =>
-      runUser(policy, model, wStar, stated, featureCovariance, opts, seededRng((opts.seed + 1) * 104729 + u * 31 + pi), timings),
+    const runs = users.map(({ wStar, stated }, u) =>
+      runUser(policy, model, wStar, stated, opts.prior?.(u), opts, seededRng((opts.seed + 1) * 104729 + u * 31 + pi), timings),
     );
     const perRound = (t: number) => runs.map((r) => r.current[t]);
     const utility: number[] = [];
@@ -267,7 +243,7 @@ export function simulate(opts: SimulationOptions): SimulationResult {
     };
   });
   return {
-    options: { users: opts.users, k, rounds: opts.rounds, feedback: opts.feedback, seed: opts.seed, featureScale, correlation, sliderNoise, epsilon: opts.epsilon ?? 0.1, thompsonSpread: opts.thompsonSpread ?? DEFAULT_SPREAD, preconditioner, policies },
+    options: { users: opts.users, k, rounds: opts.rounds, feedback: opts.feedback, seed: opts.seed, featureScale, correlation, sliderNoise, epsilon: opts.epsilon ?? 0.1, thompsonSpread: opts.thompsonSpread ?? DEFAULT_SPREAD, policies },
     results,
     updateMs: timings.length ? quantile(timings, 0.5) : 0,
   };
