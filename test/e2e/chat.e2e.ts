@@ -236,5 +236,28 @@ export function viewSteps(h: ViewsHarness): Step[] {
         return `saved views-{chat,preferences,preferences-chart}-{${shots.join(",")}}.png`;
       },
     ],
+    [
+      "Distill Basis for This Workspace: progress notification, then the offered pack (in global storage) is set and loaded",
+      async () => {
+        await h.command("Spectral Soup: Distill Basis for This Workspace");
+        const toast = (text: string) => h.page.locator(".notifications-toasts .notification-list-item", { hasText: text }).first();
+        const sawProgress = await toast("distilling the basis")
+          .waitFor({ timeout: 30_000 })
+          .then(() => true, () => false);
+        const offer = toast("distilled into head adapters");
+        await offer.waitFor({ timeout: 300_000 });
+        await h.shot("views-distill-offer");
+        await offer.locator(".monaco-button", { hasText: "Use the distilled basis" }).click();
+        const pack = await h.until("spectralSoup.basisPack in the user's settings", 20_000, () => settingsValue("spectralSoup.basisPack") as string | undefined);
+        if (!pack.includes(`${path.sep}globalStorage${path.sep}`) || pack.startsWith(h.workspace)) throw new Error(`the distilled pack ${pack} is not in the extension's global storage`);
+        const kinds = (JSON.parse(readFileSync(pack, "utf8")) as { policies: { kind: string }[] }).policies.map((p) => p.kind);
+        if (!kinds.every((k) => k === "adapter")) throw new Error(`distilled pack kinds: ${kinds.join(", ")}`);
+        // The engine reloads with the new pack, and the Basis tab describes it.
+        await h.until("the Basis tab to describe the head adapters", 120_000, async () =>
+          /\b8 head adapters\b/.test((await prefs.locator(".basis .basis-head").textContent().catch(() => "")) ?? "") ? true : undefined,
+        );
+        return `progress notification ${sawProgress ? "seen" : "not caught"}; ${pack} with ${kinds.length} adapters in use`;
+      },
+    ],
   ];
 }
