@@ -1,6 +1,6 @@
 // Which way to soup when the user leaves the mode on "auto". Adapter policies soup in the parameters at plain-model
 // speed (one decode per token), so they win whenever every policy that has weight is an adapter. Prompted experts
-// need K+1 decodes per token (explicit) or scoring N candidates under K+1 prompts (rerank, measured 12x a plain
+// need K+1 decodes per token (explicit) or scoring N candidates under K+1 prompts (rerank, measured 5x a plain
 // completion for K = 8 on a CPU): completions, which must arrive within a keystroke's budget, rerank while that
 // fits; chat, which streams one answer the user waits for anyway, steers every token (explicit).
 import type { SoupMode } from "../../engine/protocol";
