@@ -41,6 +41,7 @@ function run(m: Request): void {
       send({ type: "error", id: m.id, code: err.code, message: err.message });
     } finally {
       controllers.delete(m.id);
+      engine.afterRequest();
     }
   };
   if (m.method === "status") void task();

@@ -65,6 +65,8 @@ interface Loaded {
   /** Whether the parameter context runs one souped adapter (or none) rather than K separate ones. */
   parameterSouped: boolean;
   souped: SoupedAdapters | null;
+  /** A souped adapter to write once the current request is done. */
+  pendingSoup: (() => void) | null;
   /** Adapters that touch only output.weight leave the KV cache unchanged when their scales change. */
   headOnlyAdapters: boolean;
   loadMs: number;
@@ -245,8 +247,19 @@ export class SoupEngine {
     }
   }
 
-  /** Waits for background work (souped adapters being written) so measurements see the steady state. */
+  /** Starts background work a request left for when it was done (writing a souped adapter). */
+  afterRequest(): void {
+    const l = this.loaded;
+    const pending = l?.pendingSoup;
+    if (l && pending) {
+      l.pendingSoup = null;
+      pending();
+    }
+  }
+
+  /** Runs and waits for background work, so measurements see the steady state. */
   async settled(): Promise<void> {
+    this.afterRequest();
     await this.loaded?.souped?.settled();
   }
 
@@ -450,7 +463,8 @@ export class SoupEngine {
       await setAdapterScales(ctx, zero ? [] : souped ? [{ filePath: souped, scale: 1 }] : adapters);
       l.parameterScalesKey = key;
       l.parameterSouped = zero || souped !== undefined;
-      if (!l.parameterSouped) l.souped!.build(key, adapters, () => l.parameterScalesKey);
+      // Written after this request, so its first tokens do not share the main thread with the write.
+      if (!l.parameterSouped) l.pendingSoup = () => l.souped!.build(key, adapters, () => l.parameterScalesKey);
       // KV entries computed under other scales are stale unless only the output head changed.
       if (!l.headOnlyAdapters) await seq.clearHistory();
     } else if (!l.parameterSouped && souped) {
@@ -519,6 +533,7 @@ export class SoupEngine {
       parameterScalesKey: adapters.map(() => 0).join(","),
       parameterSouped: true,
       souped: parameterContext ? new SoupedAdapters(model, parameterContext, this.log) : null,
+      pendingSoup: null,
       headOnlyAdapters: headOnly,
       loadMs: performance.now() - t0,
     };
