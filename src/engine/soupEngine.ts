@@ -4,19 +4,24 @@
 //  rerank    - N candidates from pi_0, each scored by r_w(y) = w . phi(y), best first
 // Sequences keep their KV state between requests; each request reuses the longest matching prefix.
 import type { Llama, LlamaContext, LlamaContextSequence, LlamaModel, Token } from "node-llama-cpp";
-import { loadBasisPack } from "../core/basis/pack";
 import { mulberry32 } from "../core/random";
-import { checkBasisCompatibility } from "../core/gguf/compat";
-import { isAdapterFile } from "../core/gguf/lora";
-import { readGguf } from "../core/gguf/reader";
 import { logFloor, policyLogProb, sampleToken, soupLogits, softmax, type NextTokenProbs } from "../core/soup/mix";
 import type { DistillTarget } from "./distill";
+import {
+  backendInfo,
+  checkAdapters,
+  checkModelFile,
+  createLoaded,
+  errorText,
+  resolveBasis,
+  type Loaded,
+  type Nlc,
+  type ProgressSink,
+  type Stream,
+} from "./loaded";
 import { OutputText } from "./output";
-import { PromptBuilder } from "./prompts";
-import { SoupedAdapters } from "./soupedAdapters";
 import {
   EngineError,
-  type BackendInfo,
   type Candidate,
   type GenerateParams,
   type GenerateResult,
@@ -30,49 +35,10 @@ import {
   type StatusResult,
 } from "./protocol";
 
-type Nlc = typeof import("node-llama-cpp");
-
 /** Vocabularies up to this size get full next-token distributions (exact mixing and features). */
 const FULL_VOCAB_MAX = 4096;
 /** Otherwise each policy reports its top-k; the union is mixed with a floor for missing tokens. */
 const MIX_TOP_K = 64;
-
-interface Stream {
-  policy?: PolicySpec;
-  sequence: LlamaContextSequence;
-}
-
-interface Loaded {
-  params: LoadParams;
-  llama: Llama;
-  model: LlamaModel;
-  prompts: PromptBuilder;
-  threads: number;
-  vocabSize: number;
-  basisId: string;
-  basisVersion: string;
-  policies: PolicySpec[];
-  /** Base context: sequence 0 is pi_0, then one per prompted expert. */
-  baseContext: LlamaContext;
-  baseStream: Stream;
-  promptedStreams: Stream[];
-  /** One context per adapter expert at scale 1 (explicit mode and scoring). */
-  adapterContexts: LlamaContext[];
-  adapterStreams: Stream[];
-  /** One context with every adapter, scales set per request (parameter mode). */
-  parameterContext: LlamaContext | null;
-  parameterScalesKey: string;
-  /** Whether the parameter context runs one souped adapter (or none) rather than K separate ones. */
-  parameterSouped: boolean;
-  souped: SoupedAdapters | null;
-  /** A souped adapter to write once the current request is done. */
-  pendingSoup: (() => void) | null;
-  /** Adapters that touch only output.weight leave the KV cache unchanged when their scales change. */
-  headOnlyAdapters: boolean;
-  loadMs: number;
-}
-
-export type ProgressSink = (stage: "model" | "basis", fraction: number) => void;
 
 export class SoupEngine {
   constructor(private readonly log: (message: string) => void = () => {}) {}
@@ -104,7 +70,7 @@ export class SoupEngine {
         throw new EngineError("bad-model", `${params.modelPath}: llama.cpp could not load this model (${errorText(e)})`);
       }
       try {
-        this.loaded = await this.createContexts(params, llama, model, threads, basis, t0, progress);
+        this.loaded = await createLoaded(this.nlc, this.log, params, llama, model, threads, basis, t0, progress);
       } catch (e) {
         await model.dispose();
         throw e;
@@ -475,70 +441,6 @@ export class SoupEngine {
     return seq;
   }
 
-  // ---- loading -------------------------------------------------------------------------------------
-
-  private async createContexts(
-    params: LoadParams,
-    llama: Llama,
-    model: LlamaModel,
-    threads: number,
-    basis: { id: string; version: string; policies: PolicySpec[] },
-    t0: number,
-    progress: ProgressSink,
-  ): Promise<Loaded> {
-    const nlc = this.nlc!;
-    const prompted = basis.policies.filter((p) => p.kind === "prompted");
-    const adapters = basis.policies.filter((p): p is Extract<PolicySpec, { kind: "adapter" }> => p.kind === "adapter");
-    const contextSize = Math.min(params.contextSize, model.trainContextSize || params.contextSize);
-    const baseContext = await model.createContext({
-      contextSize,
-      threads,
-      sequences: 1 + prompted.length,
-    });
-    const baseStream: Stream = { sequence: baseContext.getSequence() };
-    const promptedStreams = prompted.map((policy) => ({ policy, sequence: baseContext.getSequence() }));
-    const adapterContexts: LlamaContext[] = [];
-    const adapterStreams: Stream[] = [];
-    let headOnly = true;
-    for (const [i, a] of adapters.entries()) {
-      headOnly &&= await isHeadOnlyAdapter(nlc, a.path);
-      let ctx: LlamaContext;
-      try {
-        ctx = await model.createContext({ contextSize, threads, lora: { adapters: [{ filePath: a.path, scale: 1 }] } });
-      } catch (e) {
-        throw new EngineError("bad-basis", `adapter "${a.id}" (${a.path}): llama.cpp rejected it for this model (${errorText(e)})`);
-      }
-      adapterContexts.push(ctx);
-      adapterStreams.push({ policy: a, sequence: ctx.getSequence() });
-      progress("basis", (i + 1) / adapters.length);
-    }
-    // Starts with no adapter: all weights are 0 until a request says otherwise.
-    const parameterContext = adapters.length ? await model.createContext({ contextSize, threads }) : null;
-    return {
-      params,
-      llama,
-      model,
-      prompts: new PromptBuilder(nlc, model, params.modelPath),
-      threads,
-      vocabSize: vocabularySize(model),
-      basisId: basis.id,
-      basisVersion: basis.version,
-      policies: [...prompted, ...adapters],
-      baseContext,
-      baseStream,
-      promptedStreams,
-      adapterContexts,
-      adapterStreams,
-      parameterContext,
-      parameterScalesKey: adapters.map(() => 0).join(","),
-      parameterSouped: true,
-      souped: parameterContext ? new SoupedAdapters(model, parameterContext, this.log) : null,
-      pendingSoup: null,
-      headOnlyAdapters: headOnly,
-      loadMs: performance.now() - t0,
-    };
-  }
-
   private async getLlama(gpu: LoadParams["gpu"]): Promise<Llama> {
     const cached = this.llamaByGpu.get(gpu);
     if (cached) return cached;
@@ -611,33 +513,12 @@ async function setAdapterScales(ctx: LlamaContext, adapters: { filePath: string;
   await internal._setLoras(adapters);
 }
 
-async function isHeadOnlyAdapter(nlc: Nlc, file: string): Promise<boolean> {
-  const info = await nlc.readGgufFileInfo(file);
-  return (info.fullTensorInfo ?? []).every((t) => t.name.startsWith("output.weight."));
-}
-
-function vocabularySize(model: LlamaModel): number {
-  const tokens = model.fileInfo.metadata.tokenizer?.ggml?.tokens;
-  if (!Array.isArray(tokens) || tokens.length === 0) throw new EngineError("bad-model", "the model has no tokenizer vocabulary");
-  return tokens.length;
-}
-
 function tokenLogProb(probs: NextTokenProbs, vocabSize: number, token: Token): number {
   return policyLogProb(probs, logFloor(probs, vocabSize), token);
 }
 
 function toRecord(policies: PolicySpec[], values: number[]): Record<string, number> {
   return Object.fromEntries(policies.map((p, k) => [p.id, values[k]]));
-}
-
-function backendInfo(l: Loaded): BackendInfo {
-  const gpu = l.llama.gpu;
-  return {
-    backend: gpu === false ? "cpu" : gpu,
-    gpuLayers: l.model.gpuLayers,
-    totalLayers: l.model.fileInsights.totalLayers,
-    threads: l.threads,
-  };
 }
 
 function checkSampling(p: GenerateParams): void {
@@ -649,47 +530,3 @@ function throwIfAborted(signal: AbortSignal): void {
   if (signal.aborted) throw new EngineError("cancelled", "request cancelled");
 }
 
-function errorText(e: unknown): string {
-  return e instanceof Error ? e.message : String(e);
-}
-
-/** Reads the GGUF header and tensor index first, so a bad file gets a message naming the file and the problem. */
-async function checkModelFile(file: string): Promise<void> {
-  let gguf;
-  try {
-    gguf = await readGguf(file);
-  } catch (e) {
-    throw new EngineError("bad-model", errorText(e));
-  }
-  if (isAdapterFile(gguf)) throw new EngineError("bad-model", `${file}: this is a LoRA adapter, not a model: give it as a basis policy`);
-}
-
-/** Adapters must fit the base model (architecture, tensor shapes): the message names the first mismatch. */
-async function checkAdapters(modelPath: string, policies: PolicySpec[]): Promise<void> {
-  const adapters = policies.flatMap((p) => (p.kind === "adapter" ? [{ id: p.id, path: p.path }] : []));
-  if (adapters.length === 0) return;
-  const result = await checkBasisCompatibility(modelPath, adapters);
-  if (!result.ok) throw new EngineError("bad-basis", result.message);
-}
-
-async function resolveBasis(params: LoadParams): Promise<{ id: string; version: string; policies: PolicySpec[] }> {
-  if (params.basis.kind === "policies") {
-    const { id, version, policies } = params.basis;
-    return { id, version, policies };
-  }
-  let pack;
-  try {
-    pack = await loadBasisPack(params.basis.path);
-  } catch (e) {
-    throw new EngineError("bad-basis", errorText(e));
-  }
-  const policies: PolicySpec[] = pack.policies.map((p) => {
-    if (p.kind === "prompted") return { id: p.id, kind: "prompted", chat: p.chat, fim: p.fim };
-    if (p.kind === "adapter") return { id: p.id, kind: "adapter", path: p.path };
-    throw new EngineError(
-      "bad-basis",
-      `${params.basis.kind === "pack" ? params.basis.path : ""}: policy "${p.id}" is a full model; the engine runs prompted and adapter policies (merge it with "soup gguf merge" or distill it)`,
-    );
-  });
-  return { id: pack.id, version: pack.version, policies };
-}
