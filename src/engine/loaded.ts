@@ -35,6 +35,7 @@ export interface Loaded {
   adapterStreams: Stream[];
   /** One context with every adapter, scales set per request (parameter mode). */
   parameterContext: LlamaContext | null;
+  parameterSequence: LlamaContextSequence | null;
   parameterScalesKey: string;
   /** Whether the parameter context runs one souped adapter (or none) rather than K separate ones. */
   parameterSouped: boolean;
@@ -103,6 +104,7 @@ export async function createLoaded(
     adapterContexts,
     adapterStreams,
     parameterContext,
+    parameterSequence: parameterContext?.getSequence() ?? null,
     parameterScalesKey: adapters.map(() => 0).join(","),
     parameterSouped: true,
     souped: parameterContext ? new SoupedAdapters(model, parameterContext, log) : null,

@@ -402,17 +402,6 @@ export class SoupEngine {
   }
 
   private async parameterSequence(l: Loaded, weights: number[]): Promise<LlamaContextSequence> {
-    const ctx = l.parameterContext;
-    if (!ctx) {
-      if (weights.some((w) => w !== 0)) {
-        const p = l.policies.find((q, k) => q.kind === "prompted" && weights[k] !== 0);
-        throw new EngineError(
-          "bad-request",
-          `parameter souping needs adapter policies, but "${p?.id}" is a prompted expert: use explicit or rerank mode, or distill it into a head adapter`,
-        );
-      }
-      return l.baseStream.sequence;
-    }
     const prompted = l.policies.find((q, k) => q.kind === "prompted" && weights[k] !== 0);
     if (prompted) {
       throw new EngineError(
@@ -420,9 +409,11 @@ export class SoupEngine {
         `parameter souping cannot apply prompted expert "${prompted.id}": give it weight 0, use explicit or rerank mode, or distill it into a head adapter`,
       );
     }
+    const ctx = l.parameterContext;
+    const seq = l.parameterSequence;
+    if (!ctx || !seq) return l.baseStream.sequence;
     const adapters = l.policies.flatMap((q, k) => (q.kind === "adapter" ? [{ filePath: q.path, scale: weights[k] }] : []));
     const key = adapters.map((a) => a.scale).join(",");
-    const seq = parameterSeq(ctx);
     const souped = l.souped!.get(key);
     if (key !== l.parameterScalesKey) {
       const zero = adapters.every((a) => a.scale === 0);
@@ -494,15 +485,6 @@ export class SoupEngine {
     }
   }
 }
-
-function parameterSeq(ctx: LlamaContext): LlamaContextSequence {
-  const cached = parameterSequences.get(ctx);
-  if (cached) return cached;
-  const seq = ctx.getSequence();
-  parameterSequences.set(ctx, seq);
-  return seq;
-}
-const parameterSequences = new WeakMap<LlamaContext, LlamaContextSequence>();
 
 /** Changes LoRA scales on a live context (an internal node-llama-cpp call measured at 0.1 ms, see notes). */
 async function setAdapterScales(ctx: LlamaContext, adapters: { filePath: string; scale: number }[]): Promise<void> {

@@ -146,7 +146,7 @@ describe("engine (real llama.cpp on generated models)", function () {
       assert.equal(txt.features!.commented, 0);
       await assert.rejects(
         c.generate({ prompt, mode: "parameter", weights: { commented: 1 }, maxTokens: 4, temperature: 0 }),
-        /parameter souping needs adapter policies, but "commented" is a prompted expert/,
+        /parameter souping cannot apply prompted expert "commented"/,
       );
     } finally {
       c.dispose();
