@@ -12,7 +12,7 @@ import { planSoup } from "../core/soup/mode";
 import type { EngineController } from "./engine";
 import type { Preferences } from "./preferences";
 import type { SoupSettings } from "./settings";
-import { onValidMessage, post, webviewHtml, webviewOptions } from "./webviewHost";
+import { hostPage, post } from "./webviewHost";
 
 export const CHAT_VIEW = "spectralSoup.chat";
 
@@ -61,11 +61,9 @@ export class ChatView implements vscode.WebviewViewProvider, vscode.Disposable {
 
   resolveWebviewView(view: vscode.WebviewView): void {
     this.view = view;
-    view.webview.options = webviewOptions(this.deps.extensionUri);
-    view.webview.html = webviewHtml(view.webview, this.deps.extensionUri, "chat", "Spectral Soup chat");
+    const page = { extensionUri: this.deps.extensionUri, name: "chat" as const, title: "Spectral Soup chat", log: this.deps.log };
     this.disposables.push(
-      onValidMessage(view.webview, "chat", this.deps.log, (msg) => this.handle(msg)),
-      view.onDidDispose(() => {
+      ...hostPage(view, page, (msg) => this.handle(msg), () => {
         this.view = undefined;
       }),
     );

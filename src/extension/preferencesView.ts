@@ -16,7 +16,7 @@ import { COMMANDS } from "./commands";
 import { DISTILL_COMMAND, type BasisJobs } from "./distill";
 import { Preferences } from "./preferences";
 import { SECTION, type SoupSettings } from "./settings";
-import { onValidMessage, post, webviewHtml, webviewOptions } from "./webviewHost";
+import { hostPage, post } from "./webviewHost";
 
 export const PREFERENCES_VIEW = "spectralSoup.preferences";
 
@@ -54,11 +54,9 @@ export class PreferencesView implements vscode.WebviewViewProvider, vscode.Dispo
 
   resolveWebviewView(view: vscode.WebviewView): void {
     this.view = view;
-    view.webview.options = webviewOptions(this.deps.extensionUri);
-    view.webview.html = webviewHtml(view.webview, this.deps.extensionUri, "preferences", "Spectral Soup preferences");
+    const page = { extensionUri: this.deps.extensionUri, name: "preferences" as const, title: "Spectral Soup preferences", log: this.deps.log };
     this.disposables.push(
-      onValidMessage(view.webview, "preferences", this.deps.log, (msg) => this.handle(msg)),
-      view.onDidDispose(() => {
+      ...hostPage(view, page, (msg) => this.handle(msg), () => {
         this.view = undefined;
       }),
     );

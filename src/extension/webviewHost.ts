@@ -6,8 +6,20 @@ import { randomBytes } from "node:crypto";
 import * as vscode from "vscode";
 import { parseFromWebview, type FromWebview, type ToWebview } from "../../webview/protocol";
 
+/** Makes a webview view one of our pages: locked-down options, the page shell, validated messages. */
+export function hostPage(
+  view: vscode.WebviewView,
+  page: { extensionUri: vscode.Uri; name: "chat" | "preferences"; title: string; log: vscode.LogOutputChannel },
+  handle: (msg: FromWebview) => Promise<void> | void,
+  onDispose: () => void,
+): vscode.Disposable[] {
+  view.webview.options = webviewOptions(page.extensionUri);
+  view.webview.html = webviewHtml(view.webview, page.extensionUri, page.name, page.title);
+  return [onValidMessage(view.webview, page.name, page.log, handle), view.onDidDispose(onDispose)];
+}
+
 /** Folders a page may load from; everything else (the workspace, node_modules, the network) stays out of reach. */
-export function webviewOptions(extensionUri: vscode.Uri): vscode.WebviewOptions {
+function webviewOptions(extensionUri: vscode.Uri): vscode.WebviewOptions {
   return {
     enableScripts: true,
     enableCommandUris: false,
@@ -16,7 +28,7 @@ export function webviewOptions(extensionUri: vscode.Uri): vscode.WebviewOptions 
 }
 
 /** The page shell: one nonce-tagged script bundle (dist/webview/<name>.js) and the shared stylesheet. */
-export function webviewHtml(webview: vscode.Webview, extensionUri: vscode.Uri, name: "chat" | "preferences", title: string): string {
+function webviewHtml(webview: vscode.Webview, extensionUri: vscode.Uri, name: "chat" | "preferences", title: string): string {
   const nonce = randomBytes(16).toString("base64");
   const script = webview.asWebviewUri(vscode.Uri.joinPath(extensionUri, "dist", "webview", `${name}.js`));
   const style = webview.asWebviewUri(vscode.Uri.joinPath(extensionUri, "media", "webview.css"));
@@ -49,7 +61,7 @@ export function webviewHtml(webview: vscode.Webview, extensionUri: vscode.Uri, n
  * Routes a page's messages to `handle` after validation; a malformed one is logged and dropped. Errors from the
  * handler are logged and reported to the page, so one failed action never leaves the page waiting.
  */
-export function onValidMessage(
+function onValidMessage(
   webview: vscode.Webview,
   view: string,
   log: vscode.LogOutputChannel,
