@@ -3,7 +3,7 @@
 import * as path from "node:path";
 import { parseArgs } from "node:util";
 import { distillBasis, type DistillProgress } from "../engine/distill";
-import { formatDuration } from "../engine/distillProtocol";
+import { formatDuration } from "../engine/basisJobProtocol";
 import type { GpuMode } from "../engine/protocol";
 import { UsageError } from "./usage";
 

@@ -1,13 +1,15 @@
 // The chat side panel: the extension side of webview/chat.ts. Answers come from the same souped engine and
 // personalized weights as completions; thumbs become rating events and A/B picks choice events for the workspace
 // posterior, with the phi the engine returned for exactly that text. History and the A/B scheduler's state live in
-// ChatHistory (per workspace, survives reloads); what the panel may show or send is webview/protocol.ts.
+// ChatHistory (per workspace, survives reloads); what the panel may show or send is webview/protocol/chat.ts.
 import { randomUUID } from "node:crypto";
 import * as vscode from "vscode";
 import { afterAnswer, afterComparison, decideComparison, DEFAULT_AB_SETTINGS, type DimensionUncertainty } from "../core/chat/ab";
 import type { ChatHistory } from "../core/chat/history";
-import type { ChatMessage, GenerateParams, PromptSpec, SoupMode } from "../engine/protocol";
-import type { AttachMode, ChatTurn, Contribution, FromWebview } from "../../webview/protocol";
+import type { AttachMode, ChatTurn, Contribution } from "../shared/chat";
+import type { ChatMessage, GenerateParams, PromptSpec } from "../shared/generation";
+import type { SoupMode } from "../shared/soup";
+import { parseFromChat, type FromChat, type ToChat } from "../../webview/protocol/chat";
 import { planSoup } from "../core/soup/mode";
 import type { EngineController } from "./engine";
 import type { Preferences } from "./preferences";
@@ -61,7 +63,7 @@ export class ChatView implements vscode.WebviewViewProvider, vscode.Disposable {
 
   resolveWebviewView(view: vscode.WebviewView): void {
     this.view = view;
-    const page = { extensionUri: this.deps.extensionUri, name: "chat" as const, title: "Spectral Soup chat", log: this.deps.log };
+    const page = { extensionUri: this.deps.extensionUri, name: "chat" as const, title: "Spectral Soup chat", log: this.deps.log, parse: parseFromChat };
     this.disposables.push(
       ...hostPage(view, page, (msg) => this.handle(msg), () => {
         this.view = undefined;
@@ -82,7 +84,7 @@ export class ChatView implements vscode.WebviewViewProvider, vscode.Disposable {
     for (const d of this.disposables) d.dispose();
   }
 
-  private async handle(msg: FromWebview): Promise<void> {
+  private async handle(msg: FromChat): Promise<void> {
     switch (msg.type) {
       case "ready":
         this.postHistory();
@@ -106,8 +108,6 @@ export class ChatView implements vscode.WebviewViewProvider, vscode.Disposable {
       case "insert":
       case "replace":
         return this.edit(msg.code, msg.type);
-      default:
-        this.deps.log.warn(`chat view: ${msg.type} is a preferences message; ignored`);
     }
   }
 
@@ -155,7 +155,7 @@ export class ChatView implements vscode.WebviewViewProvider, vscode.Disposable {
   private async stream(prompt: PromptSpec, weights: Record<string, number>, signal: AbortSignal): Promise<void> {
     const view = this.view?.webview;
     const answerId = randomUUID();
-    if (view) void post(view, { type: "answerStart", answerId });
+    if (view) void post<ToChat>(view, { type: "answerStart", answerId });
     let text = "";
     let features: number[] | null = null;
     let stopped = false;
@@ -164,7 +164,7 @@ export class ChatView implements vscode.WebviewViewProvider, vscode.Disposable {
         signal,
         onToken: (t) => {
           text += t;
-          if (this.view) void post(this.view.webview, { type: "answerDelta", answerId, text: t });
+          if (this.view) void post<ToChat>(this.view.webview, { type: "answerDelta", answerId, text: t });
         },
       });
       if (!result) throw new Error("No model is loaded: run “Spectral Soup: Set Up Model” first.");
@@ -172,21 +172,21 @@ export class ChatView implements vscode.WebviewViewProvider, vscode.Disposable {
       features = result.features ? this.deps.preferences().vector(result.features) : null;
     } catch (e) {
       if (!signal.aborted) {
-        if (this.view) void post(this.view.webview, { type: "answerEnd", answerId, contributions: [], stopped: true });
+        if (this.view) void post<ToChat>(this.view.webview, { type: "answerEnd", answerId, contributions: [], stopped: true });
         throw e;
       }
       stopped = true;
     }
     const contributions = await this.contributions(features, weights);
     this.answers.set(answerId, { prompt, features });
-    if (this.view) void post(this.view.webview, { type: "answerEnd", answerId, contributions, stopped });
+    if (this.view) void post<ToChat>(this.view.webview, { type: "answerEnd", answerId, contributions, stopped });
     await this.deps.history.append({ role: "assistant", answerId, text, contributions });
     await this.deps.history.setAb(afterAnswer(this.deps.history.ab));
   }
 
   /** Two answers from two Thompson draws, shown side by side; the pick becomes a choice event. */
   private async compare(prompt: PromptSpec, dimension: string, signal: AbortSignal): Promise<void> {
-    if (this.view) void post(this.view.webview, { type: "busy", busy: true });
+    if (this.view) void post<ToChat>(this.view.webview, { type: "busy", busy: true });
     try {
       const side = async (): Promise<Side> => {
         const weights = this.deps.preferences().weights(true);
@@ -203,7 +203,7 @@ export class ChatView implements vscode.WebviewViewProvider, vscode.Disposable {
       await this.deps.history.setAb(afterComparison(Date.now()));
       const label = (await this.deps.labels())[dimension] ?? dimension;
       if (this.view) {
-        void post(this.view.webview, {
+        void post<ToChat>(this.view.webview, {
           type: "comparison",
           comparisonId: this.comparison.id,
           dimension: label,
@@ -214,7 +214,7 @@ export class ChatView implements vscode.WebviewViewProvider, vscode.Disposable {
     } catch (e) {
       if (!signal.aborted) throw e;
     } finally {
-      if (this.view) void post(this.view.webview, { type: "busy", busy: false });
+      if (this.view) void post<ToChat>(this.view.webview, { type: "busy", busy: false });
     }
   }
 
@@ -325,6 +325,6 @@ export class ChatView implements vscode.WebviewViewProvider, vscode.Disposable {
   }
 
   private postHistory(): void {
-    if (this.view) void post(this.view.webview, { type: "history", turns: [...this.deps.history.turns] });
+    if (this.view) void post<ToChat>(this.view.webview, { type: "history", turns: [...this.deps.history.turns] });
   }
 }

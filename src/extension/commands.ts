@@ -2,7 +2,7 @@
 // model (a GGUF file on disk, or one of the recommended models of the catalogue).
 import * as vscode from "vscode";
 import { formatBytes } from "../core/setup/download";
-import { loadCatalogue } from "../core/prompt/catalogue";
+import { loadCatalogue } from "../core/setup/catalogue";
 import { chooseLocalModel, SET_UP_MODEL } from "./modelSetup";
 import type { Preferences } from "./preferences";
 import { setCompletionsEnabled } from "./settings";

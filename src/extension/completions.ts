@@ -3,13 +3,13 @@
 // and the feedback state machine live in src/core/prompt; this file only wires them to editor events.
 import * as vscode from "vscode";
 import type { GenerateResult, PromptSpec } from "../engine/protocol";
-import { Episode } from "../core/editor/episode";
-import { completionsEnabledFor } from "../core/editor/settings";
-import { CompletionCache } from "../core/prompt/cache";
-import { ChunkRing, formatChunks } from "../core/prompt/chunks";
-import { CompletionFeedback, type CompletionEvent, type CompletionOutcome } from "../core/prompt/feedback";
-import { isSingleLine, shapeCompletion } from "../core/prompt/filter";
-import { fimWindow } from "../core/prompt/fim";
+import { Episode } from "../core/soup/episode";
+import { completionsEnabledFor } from "../core/completion/settings";
+import { CompletionCache } from "../core/completion/cache";
+import { ChunkRing, formatChunks } from "../core/completion/chunks";
+import { CompletionFeedback, type CompletionEvent, type CompletionOutcome } from "../core/completion/feedback";
+import { isSingleLine, shapeCompletion } from "../core/completion/filter";
+import { fimWindow } from "../core/completion/fim";
 import { planSoup, RerankBudget } from "../core/soup/mode";
 import type { EngineController } from "./engine";
 import type { Preferences } from "./preferences";

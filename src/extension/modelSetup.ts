@@ -6,7 +6,7 @@
 import { existsSync } from "node:fs";
 import * as path from "node:path";
 import * as vscode from "vscode";
-import { loadCatalogue, type CatalogueModel } from "../core/prompt/catalogue";
+import { loadCatalogue, type CatalogueModel } from "../core/setup/catalogue";
 import { DownloadError, downloadModel, formatBytes, sha256File } from "../core/setup/download";
 import { validateLocalModel } from "../core/setup/localModel";
 import { SECTION } from "./settings";

@@ -11,9 +11,9 @@ import * as vscode from "vscode";
 import type { BasisDiagnosis } from "../core/basis/diagnose";
 import type { BasisPack } from "../core/basis/pack";
 import { exportProfile, importProfile, PROFILE_PATH, type Profile } from "../core/profile/profile";
-import type { BasisInfo, DiagnosisState, DimensionState, FromWebview, WeightSnapshot } from "../../webview/protocol";
+import { parseFromPreferences, type BasisInfo, type DiagnosisState, type DimensionState, type FromPreferences, type ToPreferences, type WeightSnapshot } from "../../webview/protocol/preferences";
 import { COMMANDS } from "./commands";
-import { DISTILL_COMMAND, type BasisJobs } from "./distill";
+import { DISTILL_COMMAND, type BasisJobs } from "./basisJobs";
 import { Preferences } from "./preferences";
 import { SECTION, type SoupSettings } from "./settings";
 import { hostPage, post } from "./webviewHost";
@@ -54,7 +54,7 @@ export class PreferencesView implements vscode.WebviewViewProvider, vscode.Dispo
 
   resolveWebviewView(view: vscode.WebviewView): void {
     this.view = view;
-    const page = { extensionUri: this.deps.extensionUri, name: "preferences" as const, title: "Spectral Soup preferences", log: this.deps.log };
+    const page = { extensionUri: this.deps.extensionUri, name: "preferences" as const, title: "Spectral Soup preferences", log: this.deps.log, parse: parseFromPreferences };
     this.disposables.push(
       ...hostPage(view, page, (msg) => this.handle(msg), () => {
         this.view = undefined;
@@ -103,7 +103,7 @@ export class PreferencesView implements vscode.WebviewViewProvider, vscode.Dispo
     vscode.window.showInformationMessage(`Spectral Soup: preferences imported from ${PROFILE_PATH} into this workspace's settings.`);
   }
 
-  private async handle(msg: FromWebview): Promise<void> {
+  private async handle(msg: FromPreferences): Promise<void> {
     switch (msg.type) {
       case "ready":
         await this.track(this.deps.preferences());
@@ -130,8 +130,6 @@ export class PreferencesView implements vscode.WebviewViewProvider, vscode.Dispo
       case "distill":
         await vscode.commands.executeCommand(DISTILL_COMMAND);
         return;
-      default:
-        this.deps.log.warn(`preferences view: ${msg.type} is a chat message; ignored`);
     }
   }
 
@@ -175,7 +173,7 @@ export class PreferencesView implements vscode.WebviewViewProvider, vscode.Dispo
       ? { id: pack.id, version: pack.version, label: pack.label, policies: pack.policies.map((p) => ({ id: p.id, label: p.label, kind: p.kind })) }
       : null;
     const diagnosis: DiagnosisState = pack && this.diagnosis?.pack === packKey(pack) ? this.diagnosis.state : { status: "none" };
-    void post(this.view.webview, { type: "basis", info, diagnosis });
+    void post<ToPreferences>(this.view.webview, { type: "basis", info, diagnosis });
   }
 
   private async setSlider(id: string, value: number): Promise<void> {
@@ -240,7 +238,7 @@ export class PreferencesView implements vscode.WebviewViewProvider, vscode.Dispo
   private async postState(): Promise<void> {
     if (!this.view) return;
     const dims = await this.dimensions();
-    void post(this.view.webview, { type: "state", dims, history: this.history?.points ?? [] });
+    void post<ToPreferences>(this.view.webview, { type: "state", dims, history: this.history?.points ?? [] });
     // A basis change opens new Preferences, which lands here: the Basis tab follows it.
     await this.postBasis();
   }

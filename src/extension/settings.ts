@@ -2,23 +2,10 @@
 // where a workspace could make the editor run something it chose, so in an untrusted workspace those come from
 // the user's own (global) settings only.
 import * as vscode from "vscode";
-import { parseGpuLayers } from "../core/editor/settings";
-import type { GpuLayers, GpuMode, SoupMode } from "../engine/protocol";
+import type { CompletionSettings } from "../core/completion/settings";
+import { parseGpuLayers, type GpuLayers, type GpuMode, type SoupMode } from "../shared/soup";
 
 export const SECTION = "spectralSoup";
-
-export interface CompletionSettings {
-  enabled: boolean;
-  /** languageId -> on/off; "*" is the default for languages not listed. */
-  languages: Record<string, boolean>;
-  debounceMs: number;
-  prefixLines: number;
-  suffixLines: number;
-  maxTokens: number;
-  timeBudgetMs: number;
-  candidates: number;
-  multiline: "auto" | "always" | "never";
-}
 
 export interface ChatSettings {
   maxTokens: number;

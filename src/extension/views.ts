@@ -7,7 +7,7 @@ import * as vscode from "vscode";
 import { loadBasisPack, type BasisPack } from "../core/basis/pack";
 import { ChatHistory } from "../core/chat/history";
 import { CHAT_VIEW, ChatView } from "./chatView";
-import { BasisJobs, DISTILL_COMMAND } from "./distill";
+import { BasisJobs, DISTILL_COMMAND } from "./basisJobs";
 import type { EngineController } from "./engine";
 import { SET_UP_MODEL, setUpModel } from "./modelSetup";
 import type { Preferences } from "./preferences";

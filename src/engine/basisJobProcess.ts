@@ -1,11 +1,11 @@
-// Entry of a basis job process (child_process.fork; bundled as dist/distill.js): runs one distillation or one
+// Entry of a basis job process (child_process.fork; bundled as dist/basisJobs.js): runs one distillation or one
 // diagnostics job with its own copy of the model, reports progress, and exits. A process of its own because the
 // engine process serves completions one request at a time and must stay responsive, and the extension host must
 // never block. Cancel aborts the job at its next check; the windows already collected stay in the cache (each
 // written atomically), so the next run resumes from them.
 import { diagnosePack } from "./diagnose";
 import { distillBasis } from "./distill";
-import { parseToBasisProcess, type BasisJob, type BasisJobResult, type FromBasisProcess } from "./distillProtocol";
+import { parseToBasisProcess, type BasisJob, type BasisJobResult, type FromBasisProcess } from "./basisJobProtocol";
 import { EngineError } from "./protocol";
 
 const ac = new AbortController();

@@ -1,6 +1,6 @@
 import * as assert from "node:assert/strict";
 import { WORKSPACE_CORPUS } from "../../../src/core/basis/corpus";
-import { distillFraction, formatDuration, parseToBasisProcess, type ToBasisProcess } from "../../../src/engine/distillProtocol";
+import { distillFraction, formatDuration, parseToBasisProcess, type ToBasisProcess } from "../../../src/engine/basisJobProtocol";
 
 function rejected(msg: unknown, pattern: RegExp): void {
   const r = parseToBasisProcess(msg);

@@ -1,4 +1,4 @@
-// The typed message protocol between the extension (or a test) and the basis job process (distillProcess.ts): one
+// The typed message protocol between the extension (or a test) and the basis job process (basisJobProcess.ts): one
 // job per process, distillation or diagnostics. Both are long model work that must neither block the extension
 // host nor queue behind completions in the engine process, so they get a process of their own. The process
 // validates what it is sent (paths, counts) before loading anything; what it sends back is typed, not validated,
@@ -7,7 +7,9 @@ import * as path from "node:path";
 import type { BasisDiagnosis } from "../core/basis/diagnose";
 import type { DiagnoseOptions } from "./diagnose";
 import type { DistillOptions, DistillProgress, DistillReport } from "./distill";
-import type { EngineErrorCode, GpuMode } from "./protocol";
+import { fields, fraction, integer, isObj, nonNegative, object, oneOf, strings, type Check } from "../shared/check";
+import { GPU_MODES } from "../shared/soup";
+import type { EngineErrorCode } from "./protocol";
 
 export type BasisJob = { kind: "distill"; options: DistillOptions } | { kind: "diagnose"; options: DiagnoseOptions };
 
@@ -23,37 +25,8 @@ export type FromBasisProcess =
   | { type: "result"; result: BasisJobResult }
   | { type: "failed"; code: EngineErrorCode; message: string };
 
-type Check = (v: unknown) => string | undefined;
-
 const absolutePath: Check = (v) => (typeof v === "string" && v.length > 0 && path.isAbsolute(v) ? undefined : "must be an absolute path");
-const integer =
-  (min: number): Check =>
-  (v) =>
-    typeof v === "number" && Number.isInteger(v) && v >= min ? undefined : `must be an integer >= ${min}`;
-const fraction: Check = (v) => (typeof v === "number" && v > 0 && v < 1 ? undefined : "must be a number in (0, 1)");
-const positive: Check = (v) => (typeof v === "number" && Number.isFinite(v) && v >= 0 ? undefined : "must be a finite number >= 0");
-const strings: Check = (v) => (Array.isArray(v) && v.every((x) => typeof x === "string") ? undefined : "must be a list of strings");
-const GPU_MODES: readonly GpuMode[] = ["auto", "cuda", "vulkan", "metal", "off"];
-const gpu: Check = (v) => (typeof v === "string" && (GPU_MODES as readonly string[]).includes(v) ? undefined : `must be one of ${GPU_MODES.join(", ")}`);
-const corpusFilter: Check = (v) => {
-  if (typeof v !== "object" || v === null) return "must be an object";
-  const f = v as Record<string, unknown>;
-  return fields(f, { extensions: strings, maxTotalBytes: integer(1) }, ["extensions", "maxTotalBytes"]);
-};
-
-/** Checks every listed field (required ones must be present) and rejects fields that are not listed. */
-function fields(o: Record<string, unknown>, schema: Record<string, Check>, required: readonly string[]): string | undefined {
-  for (const key of Object.keys(o)) if (!Object.prototype.hasOwnProperty.call(schema, key)) return `unexpected field "${key.slice(0, 40)}"`;
-  for (const [key, check] of Object.entries(schema)) {
-    if (o[key] === undefined) {
-      if (required.includes(key)) return `${key} is required`;
-      continue;
-    }
-    const problem = check(o[key]);
-    if (problem) return `${key} ${problem}`;
-  }
-  return undefined;
-}
+const corpusFilter = object({ extensions: strings, maxTotalBytes: integer(1) }, ["extensions", "maxTotalBytes"]);
 
 /** Field checks per job kind, typed from the options so a new option without a check fails to compile. */
 const DISTILL: Record<keyof DistillOptions, Check> = {
@@ -68,11 +41,11 @@ const DISTILL: Record<keyof DistillOptions, Check> = {
   perWindow: integer(1),
   heldOut: fraction,
   refineSteps: integer(0),
-  ridge: positive,
+  ridge: nonNegative,
   seed: integer(0),
   cacheDir: absolutePath,
   threads: integer(1),
-  gpu,
+  gpu: oneOf(GPU_MODES),
   only: strings,
 };
 const DIAGNOSE: Record<keyof DiagnoseOptions, Check> = {
@@ -87,22 +60,20 @@ const DIAGNOSE: Record<keyof DiagnoseOptions, Check> = {
 
 /** Validates a message sent to the process; returns it typed, or why it was rejected. */
 export function parseToBasisProcess(msg: unknown): ToBasisProcess | { error: string } {
-  if (typeof msg !== "object" || msg === null || Array.isArray(msg)) return { error: "message must be an object" };
-  const m = msg as Record<string, unknown>;
+  if (!isObj(msg)) return { error: "message must be an object" };
+  const m = msg;
   if (m.type === "cancel") return Object.keys(m).length === 1 ? { type: "cancel" } : { error: "cancel takes no fields" };
   if (m.type !== "start") return { error: `unknown message type ${JSON.stringify(String(m.type).slice(0, 40))}` };
-  const job = m.job as Record<string, unknown> | undefined;
-  if (typeof job !== "object" || job === null) return { error: "start.job must be an object" };
+  const job = m.job;
+  if (!isObj(job)) return { error: "start.job must be an object" };
   if (job.kind !== "distill" && job.kind !== "diagnose") return { error: 'start.job.kind must be "distill" or "diagnose"' };
   const options = job.options;
-  if (typeof options !== "object" || options === null) return { error: "start.job.options must be an object" };
+  if (!isObj(options)) return { error: "start.job.options must be an object" };
   const problem =
-    job.kind === "distill"
-      ? fields(options as Record<string, unknown>, DISTILL, ["modelPath", "packPath", "corpus", "outDir"])
-      : fields(options as Record<string, unknown>, DIAGNOSE, ["modelPath", "packPath"]);
+    job.kind === "distill" ? fields(options, DISTILL, ["modelPath", "packPath", "corpus", "outDir"]) : fields(options, DIAGNOSE, ["modelPath", "packPath"]);
   if (problem) return { error: `${job.kind} options: ${problem}` };
   // Every field of the options was checked against the schema of this job kind, which mirrors its type.
-  return { type: "start", job: { kind: job.kind, options } as BasisJob };
+  return { type: "start", job: { kind: job.kind, options } as unknown as BasisJob };
 }
 
 /**

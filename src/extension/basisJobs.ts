@@ -1,6 +1,6 @@
 // Basis jobs from the editor: "Distill Basis for This Workspace" (the current pack's prompted experts become head
 // adapters learned on the workspace's own code, so parameter souping runs at plain-model speed) and the
-// preferences view's basis diagnostics. Each job runs in a process of its own (src/engine/distillProcess.ts):
+// preferences view's basis diagnostics. Each job runs in a process of its own (src/engine/basisJobProcess.ts):
 // the engine keeps serving completions and the extension host never blocks. One job at a time, since each loads
 // its own copy of the model. Everything is written under the extension's global storage, never the workspace.
 import { createHash } from "node:crypto";
@@ -10,8 +10,8 @@ import type { BasisDiagnosis } from "../core/basis/diagnose";
 import { WORKSPACE_CORPUS } from "../core/basis/corpus";
 import { loadBasisPack, nextVersion, type BasisPack } from "../core/basis/pack";
 import type { DistillProgress, DistillReport } from "../engine/distill";
-import { diagnoseInProcess, distillInProcess, type BasisJobOptions } from "../engine/distillClient";
-import { distillFraction, formatDuration } from "../engine/distillProtocol";
+import { diagnoseInProcess, distillInProcess, type BasisJobOptions } from "../engine/basisJobClient";
+import { distillFraction, formatDuration } from "../engine/basisJobProtocol";
 import { EngineError } from "../engine/protocol";
 import { SET_UP_MODEL } from "./modelSetup";
 import { SECTION, type SoupSettings } from "./settings";
@@ -132,7 +132,7 @@ export class BasisJobs implements vscode.Disposable {
     const sub = token?.onCancellationRequested(() => cancel.abort());
     try {
       return await job({
-        entry: path.join(this.deps.extensionPath, "dist", "distill.js"),
+        entry: path.join(this.deps.extensionPath, "dist", "basisJobs.js"),
         signal: cancel.signal,
         onLog: (level, message) => this.deps.log[level](`${kind}: ${message}`),
       });

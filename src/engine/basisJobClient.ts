@@ -1,4 +1,4 @@
-// The parent side of a basis job process (distillProcess.ts): forks it for one job, relays progress and log lines,
+// The parent side of a basis job process (basisJobProcess.ts): forks it for one job, relays progress and log lines,
 // cancels through the AbortSignal, and resolves with the job's typed result. No vscode here, so the integration
 // tests drive the same code path the extension does.
 import { fork } from "node:child_process";
@@ -6,11 +6,11 @@ import * as path from "node:path";
 import type { BasisDiagnosis } from "../core/basis/diagnose";
 import type { DiagnoseOptions } from "./diagnose";
 import type { DistillOptions, DistillProgress, DistillReport } from "./distill";
-import type { BasisJob, BasisJobResult, FromBasisProcess, ToBasisProcess } from "./distillProtocol";
+import type { BasisJob, BasisJobResult, FromBasisProcess, ToBasisProcess } from "./basisJobProtocol";
 import { EngineError } from "./protocol";
 
 export interface BasisJobOptions {
-  /** The process entry; defaults to dist/distill.js next to this bundle. */
+  /** The process entry; defaults to dist/basisJobs.js next to this bundle. */
   entry?: string;
   /** Extra Node flags (tests run the TypeScript entry through tsx). */
   execArgv?: string[];
@@ -24,7 +24,7 @@ export interface BasisJobOptions {
 /** Runs one job in a fresh process; rejects with an EngineError ("cancelled" when the signal stopped it). */
 function runBasisJob(job: BasisJob, o: BasisJobOptions): Promise<BasisJobResult> {
   if (o.signal?.aborted) return Promise.reject(new EngineError("cancelled", `${job.kind} cancelled`));
-  const child = fork(o.entry ?? path.join(__dirname, "distill.js"), [], {
+  const child = fork(o.entry ?? path.join(__dirname, "basisJobs.js"), [], {
     execArgv: o.execArgv ?? [],
     stdio: ["ignore", "pipe", "pipe", "ipc"],
     serialization: "advanced",
