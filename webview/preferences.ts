@@ -175,11 +175,7 @@ function diagnosisResult(r: BasisDiagnosisView, label: (id: string) => string): 
   );
 }
 
-function showBasis(info: BasisInfo | null, diagnosis: DiagnosisState): void {
-  if (!info) {
-    basis.replaceChildren(h("div", { class: "empty" }, "The basis pack cannot be read (see the engine log)."));
-    return;
-  }
+function showBasis(info: BasisInfo, diagnosis: DiagnosisState): void {
   const label = (id: string) => info.policies.find((p) => p.id === id)?.label ?? id;
   const counts = (Object.keys(KIND_NAMES) as (keyof typeof KIND_NAMES)[])
     .map((kind) => [kind, info.policies.filter((p) => p.kind === kind).length] as const)

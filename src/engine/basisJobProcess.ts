@@ -5,8 +5,8 @@
 // written atomically), so the next run resumes from them.
 import { diagnosePack } from "./diagnose";
 import { distillBasis } from "./distill";
-import { parseToBasisProcess, type BasisJob, type BasisJobResult, type FromBasisProcess } from "./basisJobProtocol";
-import { EngineError } from "./protocol";
+import { parseToBasisProcess, type BasisJobMethods, type FromBasisProcess } from "./basisJobProtocol";
+import { answer, type Handlers, type RpcRequest } from "./rpc";
 
 const ac = new AbortController();
 let started = false;
@@ -18,37 +18,29 @@ function send(m: FromBasisProcess): Promise<void> {
   });
 }
 
-async function run(job: BasisJob): Promise<BasisJobResult> {
-  switch (job.kind) {
-    case "distill":
-      return { kind: "distill", report: await distillBasis(job.options, ac.signal, (progress) => void send({ type: "progress", progress })) };
-    case "diagnose":
-      return { kind: "diagnose", diagnosis: await diagnosePack(job.options, ac.signal) };
-  }
-}
+const handlers: Handlers<BasisJobMethods, { id: number }> = {
+  distill: (options, { id }) => distillBasis(options, ac.signal, (progress) => void send({ type: "progress", id, progress })),
+  diagnose: (options) => diagnosePack(options, ac.signal),
+};
 
-async function start(job: BasisJob): Promise<void> {
-  let code = 0;
-  try {
-    await send({ type: "log", level: "info", message: `${job.kind} started (pid ${process.pid})` });
-    await send({ type: "result", result: await run(job) });
-  } catch (e) {
-    const err = e instanceof EngineError ? e : new EngineError(ac.signal.aborted ? "cancelled" : "internal", e instanceof Error ? e.message : String(e));
-    await send({ type: "failed", code: err.code, message: err.message });
-    code = 1;
-  }
+async function start(request: RpcRequest<BasisJobMethods>): Promise<void> {
+  await send({ type: "log", level: "info", message: `${request.method} started (pid ${process.pid})` });
+  let reply = await answer(handlers, request, { id: request.id });
+  // A job stopped by cancel may fail with whatever its interrupted step threw: it was cancelled.
+  if (reply.type === "error" && reply.code === "internal" && ac.signal.aborted) reply = { ...reply, code: "cancelled" };
+  await send(reply);
   // llama.cpp's native handles can keep the event loop alive after unloading: the job is over, so leave.
-  process.exit(code);
+  process.exit(reply.type === "error" ? 1 : 0);
 }
 
 process.on("message", (raw) => {
   const m = parseToBasisProcess(raw);
-  if ("error" in m) void send({ type: "failed", code: "bad-request", message: m.error }).then(() => !started && process.exit(1));
+  if ("error" in m) void send({ type: "error", id: 0, code: "bad-request", message: m.error }).then(() => !started && process.exit(1));
   else if (m.type === "cancel") ac.abort();
-  else if (started) void send({ type: "log", level: "warn", message: "a basis job process runs one job; a second start was ignored" });
+  else if (started) void send({ type: "log", level: "warn", message: "a basis job process runs one job; a second request was ignored" });
   else {
     started = true;
-    void start(m.job);
+    void start(m);
   }
 });
 // The parent went away (the window closed): nobody is waiting for the result.

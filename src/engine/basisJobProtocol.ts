@@ -9,21 +9,20 @@ import type { DiagnoseOptions } from "./diagnose";
 import type { DistillOptions, DistillProgress, DistillReport } from "./distill";
 import { fields, fraction, integer, isObj, nonNegative, object, oneOf, strings, type Check } from "../shared/check";
 import { GPU_MODES } from "../shared/soup";
-import type { EngineErrorCode } from "./protocol";
+import type { RpcCancel, RpcError, RpcLog, RpcRequest, RpcResult } from "./rpc";
 
-export type BasisJob = { kind: "distill"; options: DistillOptions } | { kind: "diagnose"; options: DiagnoseOptions };
+/** A job process's methods (one request per process): each job's options and what it returns. */
+export type BasisJobMethods = {
+  distill: { params: DistillOptions; result: DistillReport };
+  diagnose: { params: DiagnoseOptions; result: BasisDiagnosis };
+};
+export type BasisJobKind = keyof BasisJobMethods;
 
-export type BasisJobResult = { kind: "distill"; report: DistillReport } | { kind: "diagnose"; diagnosis: BasisDiagnosis };
-
-/** Parent -> process: the job (first message), and cancel (the job stops at its next check, caches kept). */
-export type ToBasisProcess = { type: "start"; job: BasisJob } | { type: "cancel" };
+/** Parent -> process: the job's request (first message), and cancel (the job stops at its next check, caches kept). */
+export type ToBasisProcess = RpcRequest<BasisJobMethods> | RpcCancel;
 
 /** Process -> parent. */
-export type FromBasisProcess =
-  | { type: "progress"; progress: DistillProgress }
-  | { type: "log"; level: "info" | "warn" | "error"; message: string }
-  | { type: "result"; result: BasisJobResult }
-  | { type: "failed"; code: EngineErrorCode; message: string };
+export type FromBasisProcess = RpcResult<BasisJobMethods> | RpcError | { type: "progress"; id: number; progress: DistillProgress } | RpcLog;
 
 const absolutePath: Check = (v) => (typeof v === "string" && v.length > 0 && path.isAbsolute(v) ? undefined : "must be an absolute path");
 const corpusFilter = object({ extensions: strings, maxTotalBytes: integer(1) }, ["extensions", "maxTotalBytes"]);
@@ -58,22 +57,29 @@ const DIAGNOSE: Record<keyof DiagnoseOptions, Check> = {
   threads: integer(1),
 };
 
+const PARAMS: { readonly [K in BasisJobKind]: { schema: Record<string, Check>; required: readonly string[] } } = {
+  distill: { schema: DISTILL, required: ["modelPath", "packPath", "corpus", "outDir"] },
+  diagnose: { schema: DIAGNOSE, required: ["modelPath", "packPath"] },
+};
+const requestId = integer(1);
+
 /** Validates a message sent to the process; returns it typed, or why it was rejected. */
 export function parseToBasisProcess(msg: unknown): ToBasisProcess | { error: string } {
   if (!isObj(msg)) return { error: "message must be an object" };
-  const m = msg;
-  if (m.type === "cancel") return Object.keys(m).length === 1 ? { type: "cancel" } : { error: "cancel takes no fields" };
-  if (m.type !== "start") return { error: `unknown message type ${JSON.stringify(String(m.type).slice(0, 40))}` };
-  const job = m.job;
-  if (!isObj(job)) return { error: "start.job must be an object" };
-  if (job.kind !== "distill" && job.kind !== "diagnose") return { error: 'start.job.kind must be "distill" or "diagnose"' };
-  const options = job.options;
-  if (!isObj(options)) return { error: "start.job.options must be an object" };
-  const problem =
-    job.kind === "distill" ? fields(options, DISTILL, ["modelPath", "packPath", "corpus", "outDir"]) : fields(options, DIAGNOSE, ["modelPath", "packPath"]);
-  if (problem) return { error: `${job.kind} options: ${problem}` };
-  // Every field of the options was checked against the schema of this job kind, which mirrors its type.
-  return { type: "start", job: { kind: job.kind, options } as unknown as BasisJob };
+  if (msg.type === "cancel") {
+    const problem = fields(msg, { type: () => undefined, id: requestId });
+    return problem ? { error: `cancel: ${problem}` } : { type: "cancel", id: msg.id as number };
+  }
+  if (msg.type !== "request") return { error: `unknown message type ${JSON.stringify(String(msg.type).slice(0, 40))}` };
+  const method = msg.method;
+  if (method !== "distill" && method !== "diagnose") return { error: 'request.method must be "distill" or "diagnose"' };
+  const problem = fields(msg, { type: () => undefined, id: requestId, method: () => undefined, params: (v) => (isObj(v) ? undefined : "must be an object") });
+  if (problem) return { error: `request.${problem}` };
+  const params = msg.params as Record<string, unknown>;
+  const bad = fields(params, PARAMS[method].schema, PARAMS[method].required);
+  if (bad) return { error: `${method} options: ${bad}` };
+  // Every field of the params was checked against the schema of this method, which mirrors its options type.
+  return msg as ToBasisProcess;
 }
 
 /**

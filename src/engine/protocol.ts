@@ -1,13 +1,15 @@
-// The typed message protocol between the extension (or CLI) and the engine process.
-// Every message crossing the process boundary is one of the unions below; the method table
-// `EngineMethods` ties each request's params to its result so the client is typed end to end.
+// The engine process's methods and messages (the RPC convention of rpc.ts): the method table `EngineMethods` ties
+// each request's params to its result, so the server's handlers (main.ts) and the client (client.ts) are typed per
+// method.
 
 import type { GenerateParams, GenerateResult, PromptSpec, ScoreParams, ScoreResult, BackendInfo } from "../shared/generation";
 import type { GpuLayers, GpuMode } from "../shared/soup";
+import type { RpcCancel, RpcError, RpcLog, RpcRequest, RpcResult } from "./rpc";
 
 // The data the methods carry is the shared vocabulary; engine code names it through this module.
 export type * from "../shared/generation";
 export type { GpuLayers, GpuMode, PolicyKind, SoupMode } from "../shared/soup";
+export { EngineError, type EngineErrorCode } from "./rpc";
 
 /** A basis policy as the engine runs it (resolved from a pack manifest or given directly). */
 export type PolicySpec =
@@ -61,42 +63,21 @@ export interface StatusResult {
 }
 
 /** Request method -> params and result. */
-export interface EngineMethods {
+export type EngineMethods = {
   load: { params: LoadParams; result: StatusResult };
   generate: { params: GenerateParams; result: GenerateResult };
   score: { params: ScoreParams; result: ScoreResult };
   next: { params: NextParams; result: NextResult };
   status: { params: Record<string, never>; result: StatusResult };
-}
+};
 export type EngineMethod = keyof EngineMethods;
 
-export type ClientMessage =
-  | { [M in EngineMethod]: { type: "request"; id: number; method: M; params: EngineMethods[M]["params"] } }[EngineMethod]
-  | { type: "cancel"; id: number };
-
-export type EngineErrorCode =
-  | "bad-request"
-  | "bad-model"
-  | "bad-basis"
-  | "not-loaded"
-  | "cancelled"
-  | "engine-crashed"
-  | "internal";
+export type ClientMessage = RpcRequest<EngineMethods> | RpcCancel;
 
 export type EngineMessage =
-  | { type: "result"; id: number; result: EngineMethods[EngineMethod]["result"] }
-  | { type: "error"; id: number; code: EngineErrorCode; message: string }
+  | RpcResult<EngineMethods>
+  | RpcError
   /** Streamed text of a generate request, in order. */
   | { type: "token"; id: number; text: string }
   | { type: "progress"; id: number; stage: "model" | "basis"; fraction: number }
-  | { type: "log"; level: "info" | "warn" | "error"; message: string };
-
-export class EngineError extends Error {
-  constructor(
-    readonly code: EngineErrorCode,
-    message: string,
-  ) {
-    super(message);
-    this.name = "EngineError";
-  }
-}
+  | RpcLog;

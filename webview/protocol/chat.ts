@@ -1,26 +1,12 @@
 // The chat page's protocol with the extension (src/extension/chatView.ts <-> webview/chat.ts).
-import { ATTACH_MODES, type AttachMode, type ChatTurn, type Contribution } from "../../src/shared/chat";
+import { ATTACH_MODES, type AttachMode, type ChatUpdate } from "../../src/shared/chat";
 import { bool, matches, oneOf, parseMessage, text, type MessageSchema } from "../../src/shared/check";
 import { MESSAGE_ID, type PageError, type Ready } from "./page";
 
 export const MAX_PROMPT_CHARS = 100_000;
 export const MAX_CODE_CHARS = 1_000_000;
 
-export interface ComparisonSide {
-  answerId: string;
-  text: string;
-}
-
-export type ToChat =
-  | { type: "answerStart"; answerId: string }
-  | { type: "answerDelta"; answerId: string; text: string }
-  | { type: "answerEnd"; answerId: string; contributions: Contribution[]; stopped: boolean }
-  /** `dimension`: the label of the uncertain dimension the question is meant to settle (shown to the user). */
-  | { type: "comparison"; comparisonId: string; dimension: string; a: ComparisonSide; b: ComparisonSide }
-  /** Work without a streaming answer (an A/B pair being generated) is running or ended: shows or hides stop. */
-  | { type: "busy"; busy: boolean }
-  | { type: "history"; turns: ChatTurn[] }
-  | PageError;
+export type ToChat = ChatUpdate | PageError;
 
 export type FromChat =
   | Ready

@@ -51,8 +51,8 @@ export interface WeightSnapshot {
 
 export type ToPreferences =
   | { type: "state"; dims: DimensionState[]; history: WeightSnapshot[] }
-  /** The Basis tab: the current pack (null when unreadable) and its last diagnostics. */
-  | { type: "basis"; info: BasisInfo | null; diagnosis: DiagnosisState }
+  /** The Basis tab: the basis in use and its last diagnostics. */
+  | { type: "basis"; info: BasisInfo; diagnosis: DiagnosisState }
   | PageError;
 
 export type FromPreferences =

@@ -11,15 +11,17 @@ function rejected(msg: unknown, pattern: RegExp): void {
 describe("basis job protocol", () => {
   const distill = { modelPath: "/m/model.gguf", packPath: "/p/pack.json", corpus: "/w", outDir: "/s/out" };
 
-  it("accepts well-formed starts and cancel unchanged", () => {
+  it("accepts well-formed requests and cancel unchanged", () => {
     const good: ToBasisProcess[] = [
-      { type: "cancel" },
-      { type: "start", job: { kind: "distill", options: distill } },
+      { type: "cancel", id: 1 },
+      { type: "request", id: 1, method: "distill", params: distill },
       {
-        type: "start",
-        job: { kind: "distill", options: { ...distill, corpusFilter: WORKSPACE_CORPUS, rank: 8, positions: 1000, heldOut: 0.2, refineSteps: 0, ridge: 0.1, seed: 0, cacheDir: "/c", threads: 1, gpu: "auto", only: ["concise"] } },
+        type: "request",
+        id: 2,
+        method: "distill",
+        params: { ...distill, corpusFilter: WORKSPACE_CORPUS, rank: 8, positions: 1000, heldOut: 0.2, refineSteps: 0, ridge: 0.1, seed: 0, cacheDir: "/c", threads: 1, gpu: "auto", only: ["concise"] },
       },
-      { type: "start", job: { kind: "diagnose", options: { modelPath: "/m", packPath: "/p", calibration: "/w", calibrationFilter: WORKSPACE_CORPUS, responses: 48, threshold: 0.95, threads: 2 } } },
+      { type: "request", id: 1, method: "diagnose", params: { modelPath: "/m", packPath: "/p", calibration: "/w", calibrationFilter: WORKSPACE_CORPUS, responses: 48, threshold: 0.95, threads: 2 } },
     ];
     for (const m of good) assert.deepEqual(parseToBasisProcess(m), m);
   });
@@ -27,20 +29,21 @@ describe("basis job protocol", () => {
   it("rejects unknown types and kinds, missing, relative, mistyped and extra fields", () => {
     rejected(null, /must be an object/);
     rejected({ type: "command", command: "distill" }, /unknown message type "command"/);
-    rejected({ type: "cancel", now: true }, /cancel takes no fields/);
-    rejected({ type: "start" }, /start\.job must be an object/);
-    rejected({ type: "start", job: { kind: "train", options: {} } }, /kind must be "distill" or "diagnose"/);
-    rejected({ type: "start", job: { kind: "distill", options: { ...distill, outDir: undefined } } }, /distill options: outDir is required/);
-    rejected({ type: "start", job: { kind: "distill", options: { ...distill, corpus: "src" } } }, /corpus must be an absolute path/);
-    rejected({ type: "start", job: { kind: "distill", options: { ...distill, rank: 0 } } }, /rank must be an integer >= 1/);
-    rejected({ type: "start", job: { kind: "distill", options: { ...distill, positions: 10.5 } } }, /positions must be an integer/);
-    rejected({ type: "start", job: { kind: "distill", options: { ...distill, heldOut: 1 } } }, /heldOut must be a number in \(0, 1\)/);
-    rejected({ type: "start", job: { kind: "distill", options: { ...distill, gpu: "tpu" } } }, /gpu must be one of/);
-    rejected({ type: "start", job: { kind: "distill", options: { ...distill, corpusFilter: { extensions: [".ts"] } } } }, /corpusFilter maxTotalBytes is required/);
-    rejected({ type: "start", job: { kind: "distill", options: { ...distill, corpusFilter: { extensions: [1], maxTotalBytes: 9 } } } }, /corpusFilter extensions must be a list of strings/);
-    rejected({ type: "start", job: { kind: "distill", options: { ...distill, shell: "rm -rf /" } } }, /unexpected field "shell"/);
-    rejected({ type: "start", job: { kind: "diagnose", options: { modelPath: "/m" } } }, /diagnose options: packPath is required/);
-    rejected({ type: "start", job: { kind: "diagnose", options: { modelPath: "/m", packPath: "/p", outDir: "/o" } } }, /unexpected field "outDir"/);
+    rejected({ type: "cancel", id: 1, now: true }, /cancel: unexpected field "now"/);
+    rejected({ type: "cancel" }, /cancel: id must be an integer/);
+    rejected({ type: "request", id: 1, method: "distill" }, /request\.params must be an object/);
+    rejected({ type: "request", id: 1, method: "train", params: {} }, /method must be "distill" or "diagnose"/);
+    rejected({ type: "request", id: 1, method: "distill", params: { ...distill, outDir: undefined } }, /distill options: outDir is required/);
+    rejected({ type: "request", id: 1, method: "distill", params: { ...distill, corpus: "src" } }, /corpus must be an absolute path/);
+    rejected({ type: "request", id: 1, method: "distill", params: { ...distill, rank: 0 } }, /rank must be an integer >= 1/);
+    rejected({ type: "request", id: 1, method: "distill", params: { ...distill, positions: 10.5 } }, /positions must be an integer/);
+    rejected({ type: "request", id: 1, method: "distill", params: { ...distill, heldOut: 1 } }, /heldOut must be a number in \(0, 1\)/);
+    rejected({ type: "request", id: 1, method: "distill", params: { ...distill, gpu: "tpu" } }, /gpu must be one of/);
+    rejected({ type: "request", id: 1, method: "distill", params: { ...distill, corpusFilter: { extensions: [".ts"] } } }, /corpusFilter maxTotalBytes is required/);
+    rejected({ type: "request", id: 1, method: "distill", params: { ...distill, corpusFilter: { extensions: [1], maxTotalBytes: 9 } } }, /corpusFilter extensions must be a list of strings/);
+    rejected({ type: "request", id: 1, method: "distill", params: { ...distill, shell: "rm -rf /" } }, /unexpected field "shell"/);
+    rejected({ type: "request", id: 1, method: "diagnose", params: { modelPath: "/m" } }, /diagnose options: packPath is required/);
+    rejected({ type: "request", id: 1, method: "diagnose", params: { modelPath: "/m", packPath: "/p", outDir: "/o" } }, /unexpected field "outDir"/);
   });
 
   it("maps progress to one overall fraction and formats times left", () => {
