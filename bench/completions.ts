@@ -44,7 +44,10 @@ function sampleDocument(): string[] {
   return lines;
 }
 
-/** The engine process as the session's generator, counting requests and timing the scoring of feedback. */
+/**
+ * The engine process as the session's generator, counting requests and timing the scoring of feedback. Plain
+ * completion has no basis, so no phi: it scores nothing (its session records no feedback off the measured path).
+ */
 class EngineGenerator implements Generator {
   generated = 0;
   readonly scoreMs: number[] = [];
@@ -56,7 +59,8 @@ class EngineGenerator implements Generator {
     this.generated++;
     return this.client.generate(params, options);
   }
-  async score(params: ScoreParams): Promise<ScoreResult> {
+  async score(params: ScoreParams): Promise<ScoreResult | null> {
+    if (!this.policies.length) return null;
     const t0 = performance.now();
     const r = await this.client.score(params);
     this.scoreMs.push(performance.now() - t0);
@@ -134,8 +138,8 @@ async function measure(plain: EngineGenerator, client: EngineClient, store: Adap
       if (!rest?.length) throw new Error("cache miss while typing through a suggestion");
       lines[at + 1] = lines[at + 1]!.slice(0, -1);
       // After the user acts: the shown completion's phi (free in rerank, scored in parameter mode) becomes a rating.
-      if (i % 3 === 0) session.observe({ type: "dismissed" });
-      else session.accepted(rest[0]!.id);
+      // Accepting (Tab) inserts the rest at the cursor, which the editor reports as typed text.
+      session.observe(i % 3 === 0 ? { type: "dismissed" } : { type: "typed", text: rest[0]!.text });
       await session.settled();
     }
     if (ms.plain != null) plainMs.push(ms.plain);

@@ -1,11 +1,9 @@
 // Basis packs: a versioned manifest naming the base model and the K basis policies of a soup.
 // Validation returns every problem with its JSON path so a hand-edited manifest is easy to fix.
-import { createHash } from "node:crypto";
-import { createReadStream } from "node:fs";
 import * as path from "node:path";
 import { isObj } from "../../shared/check";
 import { POLICY_ID } from "../../shared/soup";
-import { readJsonFile, writeFileAtomic } from "../files";
+import { readJsonFile, sha256File, writeFileAtomic } from "../files";
 import { checkBasisCompatibility } from "../gguf/compat";
 
 export type BasisPolicy =
@@ -104,12 +102,6 @@ export async function loadBasisPack(file: string): Promise<BasisPack> {
 }
 
 /** sha256 of a file, streamed (models are gigabytes). */
-export async function fileSha256(file: string): Promise<string> {
-  const hash = createHash("sha256");
-  for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
-  return hash.digest("hex");
-}
-
 /**
  * Every reason the pack cannot be used with this model file: a base sha256 that differs, and the first policy file
  * that does not fit the model (the message names the policy, the tensor and the shapes). Empty when compatible.
@@ -117,7 +109,7 @@ export async function fileSha256(file: string): Promise<string> {
 export async function checkPackAgainstModel(pack: BasisPack, modelPath: string): Promise<string[]> {
   const problems: string[] = [];
   if (pack.base?.sha256) {
-    const actual = await fileSha256(modelPath);
+    const actual = await sha256File(modelPath);
     if (actual !== pack.base.sha256.toLowerCase()) {
       problems.push(`base model: ${path.basename(modelPath)} has sha256 ${actual}, but pack "${pack.id}" was made for ${pack.base.name} (${pack.base.sha256})`);
     }
