@@ -3,7 +3,7 @@
 // completion cache, the debounce, one-line or multi-line, the soup plan with its rerank budget, the time budget,
 // shaping, and the feedback state machine. Written against the Generator and WeightSource interfaces, so the
 // editor, the benchmark and the unit tests drive the same code.
-import type { PromptSpec, GenerateResult } from "../../shared/generation";
+import type { GenerateResult, PromptSpec } from "../../shared/generation";
 import type { SoupMode } from "../../shared/soup";
 import { Episode } from "../soup/episode";
 import { planSoup, RerankBudget } from "../soup/mode";
@@ -63,6 +63,8 @@ export class CompletionSession {
   private readonly prompts = new Map<string, PromptSpec>();
   private readonly features = new Map<string, number[]>();
   private nextId = 1;
+  /** Feedback is recorded in order, one outcome after the other. */
+  private recording: Promise<void> = Promise.resolve();
   private readonly now: () => number;
 
   constructor(private readonly o: CompletionSessionOptions) {
@@ -144,8 +146,6 @@ export class CompletionSession {
   settled(): Promise<void> {
     return this.recording;
   }
-
-  private recording: Promise<void> = Promise.resolve();
 
   private async generate(prompt: PromptSpec, s: CompletionSessionSettings, singleLine: boolean, signal: AbortSignal): Promise<GenerateResult | null> {
     const abort = new AbortController();
