@@ -5,6 +5,7 @@ import { loadBasisPack } from "../core/basis/pack";
 import { checkBasisCompatibility } from "../core/gguf/compat";
 import { isAdapterFile } from "../core/gguf/lora";
 import { readGguf } from "../core/gguf/reader";
+import { modelProblem } from "../core/gguf/validate";
 import { PromptBuilder } from "./prompts";
 import { EngineError, type BackendInfo, type LoadParams, type PolicySpec } from "./protocol";
 import { SoupedAdapters } from "./soupedAdapters";
@@ -139,7 +140,10 @@ export function errorText(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
 
-/** Reads the GGUF header and tensor index first, so a bad file gets a message naming the file and the problem. */
+/**
+ * Reads the GGUF header and tensor index and checks what llama.cpp's loader assumes, so a bad file gets a message
+ * naming the file and the problem instead of crashing the engine inside llama.cpp.
+ */
 export async function checkModelFile(file: string): Promise<void> {
   let gguf;
   try {
@@ -148,6 +152,8 @@ export async function checkModelFile(file: string): Promise<void> {
     throw new EngineError("bad-model", errorText(e));
   }
   if (isAdapterFile(gguf)) throw new EngineError("bad-model", `${file}: this is a LoRA adapter, not a model: give it as a basis policy`);
+  const problem = modelProblem(gguf);
+  if (problem) throw new EngineError("bad-model", `${file}: ${problem}`);
 }
 
 /** Adapters must fit the base model (architecture, tensor shapes): the message names the first mismatch. */
