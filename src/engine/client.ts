@@ -45,6 +45,8 @@ const MAX_BACKOFF_MS = 8000;
 const STDERR_LINES = 8;
 /** After dispose(), how long an engine may take to exit on SIGTERM before it is killed. */
 const KILL_AFTER_MS = 3000;
+/** Crashes in a row, with no request answered between them, after which the last load is no longer replayed. */
+const MAX_REPLAYS = 3;
 
 /** A load that crashed the engine: not replayed, and refused when asked again for the same files. */
 interface CrashedLoad {
@@ -179,6 +181,8 @@ export class EngineClient {
         },
       });
       if (method === "load") this.loadInFlight = params as LoadParams;
+      // What llama.cpp says from here on is about this request.
+      if (method !== "status") this.stderrTail.get(child)?.splice(0);
       this.send(child, { type: "request", id, method, params } as ClientMessage, id);
     });
   }
@@ -296,6 +300,11 @@ export class EngineClient {
       // The files are the likely cause: replaying this load would crash again, so it waits for a different one.
       reason = `the engine crashed while loading ${describeLoad(crashed)} (${signal ?? `exit code ${code}`})${said}; choose another model or fix the file`;
       this.crashedLoad = { key: loadKey(crashed), message: reason };
+      this.lastLoad = null;
+      errorCode = "bad-model";
+    } else if (this.lastLoad && this.crashes >= MAX_REPLAYS) {
+      reason = `the engine crashed ${this.crashes} times in a row serving ${describeLoad(this.lastLoad)} (${signal ?? `exit code ${code}`})${said}; it is not loaded again until a new load is asked for`;
+      this.crashedLoad = { key: loadKey(this.lastLoad), message: reason };
       this.lastLoad = null;
       errorCode = "bad-model";
     } else {

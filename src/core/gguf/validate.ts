@@ -45,7 +45,7 @@ const INTEGER_TYPES = new Set([
 const FLOAT_TYPES = new Set([GgufValueType.FLOAT32, GgufValueType.FLOAT64]);
 
 const typeName = (t: GgmlType) => GgmlType[t] ?? `type ${t}`;
-const show = (v: GgufScalar | GgufScalar[]) => (Array.isArray(v) ? `an array of ${v.length}` : JSON.stringify(typeof v === "bigint" ? v.toString() : v));
+const show = (v: GgufScalar | GgufScalar[]) => (Array.isArray(v) ? `an array of ${v.length}` : typeof v === "string" ? JSON.stringify(v) : String(v));
 
 class Problem extends Error {}
 const fail = (message: string): never => {
