@@ -6,6 +6,7 @@ import { checkBasisCompatibility } from "../core/gguf/compat";
 import { isAdapterFile } from "../core/gguf/lora";
 import { readGguf } from "../core/gguf/reader";
 import { modelProblem } from "../core/gguf/validate";
+import { llamaFailure, llamaLogMark } from "./llamaLog";
 import { PromptBuilder } from "./prompts";
 import { EngineError, type BackendInfo, type LoadParams, type PolicySpec } from "./protocol";
 import { SoupedAdapters } from "./soupedAdapters";
@@ -78,10 +79,11 @@ export async function createLoaded(
   for (const [i, a] of adapters.entries()) {
     headOnly &&= await isHeadOnlyAdapter(nlc, a.path);
     let ctx: LlamaContext;
+    const mark = llamaLogMark();
     try {
       ctx = await model.createContext({ contextSize, threads, lora: { adapters: [{ filePath: a.path, scale: 1 }] } });
     } catch (e) {
-      throw new EngineError("bad-basis", `adapter "${a.id}" (${a.path}): llama.cpp rejected it for this model (${errorText(e)})`);
+      throw new EngineError("bad-basis", `adapter "${a.id}" (${a.path}): llama.cpp rejected it for this model (${llamaFailure(e, mark)})`);
     }
     adapterContexts.push(ctx);
     adapterStreams.push({ policy: a, sequence: ctx.getSequence() });

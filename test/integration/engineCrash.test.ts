@@ -3,6 +3,12 @@
 // every process the client started. Real engine processes; crashes are SIGKILLs at chosen moments.
 import * as assert from "node:assert/strict";
 import { execFileSync, type ChildProcess } from "node:child_process";
+import { mkdtemp, rm } from "node:fs/promises";
+import * as os from "node:os";
+import * as path from "node:path";
+import { readGguf, readTensorBytes } from "../../src/core/gguf/reader";
+import { GgmlType } from "../../src/core/gguf/types";
+import { writeGguf } from "../../src/core/gguf/writer";
 import type { LoadParams, PolicySpec } from "../../src/engine/protocol";
 import { syntheticModelCache } from "../../src/core/gguf/synthetic";
 import { engineClient, headAdapter, MODEL_CACHE, TINY, tinyModel } from "../support/engine";
@@ -73,6 +79,25 @@ describe("engine client after crashes (real engine processes)", function () {
       assert.ok(r.tokens.length > 0);
     } finally {
       c.dispose();
+    }
+  });
+
+  it("a model llama.cpp rejects says why, not just \"Failed to load model\"", async () => {
+    const f = await readGguf(model);
+    const tensors = [];
+    for (const t of f.tensors) tensors.push({ name: t.name, dims: t.dims, ggmlType: t.type, bytes: await readTensorBytes(f, t.name) });
+    // A tensor the llama loader does not create: our checks let it pass, llama.cpp counts tensors and refuses.
+    tensors.push({ name: "blk.0.extra.weight", dims: [32], ggmlType: GgmlType.F32, bytes: new Uint8Array(128) });
+    const dir = await mkdtemp(path.join(os.tmpdir(), "soup-reject-"));
+    const file = path.join(dir, "extra-tensor.gguf");
+    await writeGguf(file, { metadata: [...f.metadata.values()], tensors });
+    const c = engineClient();
+    try {
+      await assert.rejects(c.load(load(file)), /extra-tensor\.gguf: llama\.cpp could not load this model \(Failed to load model: .*wrong number of tensors/);
+      assert.ok(c.running, "a rejection is not a crash");
+    } finally {
+      c.dispose();
+      await rm(dir, { recursive: true, force: true });
     }
   });
 
