@@ -4,6 +4,7 @@
 import { fork } from "node:child_process";
 import * as path from "node:path";
 import type { BasisDiagnosis } from "../core/basis/diagnose";
+import type { LocalModelCheck } from "../core/setup/localModel";
 import type { DiagnoseOptions } from "./diagnose";
 import type { DistillOptions, DistillProgress, DistillReport } from "./distill";
 import type { BasisJob, BasisJobResult, FromBasisProcess, ToBasisProcess } from "./distillProtocol";
@@ -77,6 +78,28 @@ export async function distillInProcess(options: DistillOptions, o: BasisJobOptio
   const r = await runBasisJob({ kind: "distill", options }, o);
   if (r.kind !== "distill") throw new EngineError("internal", `asked to distill, the process answered ${r.kind}`);
   return r.report;
+}
+
+/** A local model check that runs longer than this is stopped (the reader reads headers in bounded chunks). */
+const CHECK_TIMEOUT_MS = 60_000;
+
+/**
+ * Checks a user-chosen model file (validateLocalModel) in a process of its own, so that no file, however it is
+ * made, is parsed inside the extension host. A crash or a timeout of that process is a failed check, with a message.
+ */
+export async function checkModelInProcess(modelPath: string, o: BasisJobOptions = {}): Promise<LocalModelCheck> {
+  const timeout = AbortSignal.timeout(CHECK_TIMEOUT_MS);
+  const signal = o.signal ? AbortSignal.any([o.signal, timeout]) : timeout;
+  try {
+    const r = await runBasisJob({ kind: "checkModel", options: { modelPath } }, { killAfterMs: 1000, ...o, signal });
+    if (r.kind !== "checkModel") throw new EngineError("internal", `asked to check a model, the process answered ${r.kind}`);
+    return r.check;
+  } catch (e) {
+    if (!(e instanceof EngineError)) throw e;
+    if (timeout.aborted) return { ok: false, message: `${modelPath}: checking this file took more than ${CHECK_TIMEOUT_MS / 1000} s; it is not a model this extension can use` };
+    if (e.code === "cancelled") throw e;
+    return { ok: false, message: `${modelPath}: the check of this file failed (${e.message}); choose a GGUF model file` };
+  }
 }
 
 /** Diagnoses a basis in a process of its own (src/engine/diagnose.ts diagnosePack). */

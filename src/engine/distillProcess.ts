@@ -3,6 +3,7 @@
 // engine process serves completions one request at a time and must stay responsive, and the extension host must
 // never block. Cancel aborts the job at its next check; the windows already collected stay in the cache (each
 // written atomically), so the next run resumes from them.
+import { validateLocalModel } from "../core/setup/localModel";
 import { diagnosePack } from "./diagnose";
 import { distillBasis } from "./distill";
 import { parseToBasisProcess, type BasisJob, type BasisJobResult, type FromBasisProcess } from "./distillProtocol";
@@ -24,6 +25,8 @@ async function run(job: BasisJob): Promise<BasisJobResult> {
       return { kind: "distill", report: await distillBasis(job.options, ac.signal, (progress) => void send({ type: "progress", progress })) };
     case "diagnose":
       return { kind: "diagnose", diagnosis: await diagnosePack(job.options, ac.signal) };
+    case "checkModel":
+      return { kind: "checkModel", check: await validateLocalModel(job.options.modelPath) };
   }
 }
 

@@ -5,13 +5,21 @@
 // as the engine's messages are (src/engine/client.ts).
 import * as path from "node:path";
 import type { BasisDiagnosis } from "../core/basis/diagnose";
+import type { LocalModelCheck } from "../core/setup/localModel";
 import type { DiagnoseOptions } from "./diagnose";
 import type { DistillOptions, DistillProgress, DistillReport } from "./distill";
 import type { EngineErrorCode, GpuMode } from "./protocol";
 
-export type BasisJob = { kind: "distill"; options: DistillOptions } | { kind: "diagnose"; options: DiagnoseOptions };
+/** checkModel: a user-chosen GGUF is parsed here rather than in the extension host, where a bug would kill the editor. */
+export type BasisJob =
+  | { kind: "distill"; options: DistillOptions }
+  | { kind: "diagnose"; options: DiagnoseOptions }
+  | { kind: "checkModel"; options: { modelPath: string } };
 
-export type BasisJobResult = { kind: "distill"; report: DistillReport } | { kind: "diagnose"; diagnosis: BasisDiagnosis };
+export type BasisJobResult =
+  | { kind: "distill"; report: DistillReport }
+  | { kind: "diagnose"; diagnosis: BasisDiagnosis }
+  | { kind: "checkModel"; check: LocalModelCheck };
 
 /** Parent -> process: the job (first message), and cancel (the job stops at its next check, caches kept). */
 export type ToBasisProcess = { type: "start"; job: BasisJob } | { type: "cancel" };
@@ -93,13 +101,15 @@ export function parseToBasisProcess(msg: unknown): ToBasisProcess | { error: str
   if (m.type !== "start") return { error: `unknown message type ${JSON.stringify(String(m.type).slice(0, 40))}` };
   const job = m.job as Record<string, unknown> | undefined;
   if (typeof job !== "object" || job === null) return { error: "start.job must be an object" };
-  if (job.kind !== "distill" && job.kind !== "diagnose") return { error: 'start.job.kind must be "distill" or "diagnose"' };
+  if (job.kind !== "distill" && job.kind !== "diagnose" && job.kind !== "checkModel") return { error: 'start.job.kind must be "distill", "diagnose" or "checkModel"' };
   const options = job.options;
   if (typeof options !== "object" || options === null) return { error: "start.job.options must be an object" };
   const problem =
     job.kind === "distill"
       ? fields(options as Record<string, unknown>, DISTILL, ["modelPath", "packPath", "corpus", "outDir"])
-      : fields(options as Record<string, unknown>, DIAGNOSE, ["modelPath", "packPath"]);
+      : job.kind === "diagnose"
+        ? fields(options as Record<string, unknown>, DIAGNOSE, ["modelPath", "packPath"])
+        : fields(options as Record<string, unknown>, { modelPath: absolutePath }, ["modelPath"]);
   if (problem) return { error: `${job.kind} options: ${problem}` };
   // Every field of the options was checked against the schema of this job kind, which mirrors its type.
   return { type: "start", job: { kind: job.kind, options } as BasisJob };

@@ -29,7 +29,9 @@ describe("basis job protocol", () => {
     rejected({ type: "command", command: "distill" }, /unknown message type "command"/);
     rejected({ type: "cancel", now: true }, /cancel takes no fields/);
     rejected({ type: "start" }, /start\.job must be an object/);
-    rejected({ type: "start", job: { kind: "train", options: {} } }, /kind must be "distill" or "diagnose"/);
+    rejected({ type: "start", job: { kind: "train", options: {} } }, /kind must be "distill", "diagnose" or "checkModel"/);
+    rejected({ type: "start", job: { kind: "checkModel", options: { modelPath: "m.gguf" } } }, /checkModel options: modelPath must be an absolute path/);
+    rejected({ type: "start", job: { kind: "checkModel", options: { modelPath: "/m.gguf", parse: true } } }, /unexpected field "parse"/);
     rejected({ type: "start", job: { kind: "distill", options: { ...distill, outDir: undefined } } }, /distill options: outDir is required/);
     rejected({ type: "start", job: { kind: "distill", options: { ...distill, corpus: "src" } } }, /corpus must be an absolute path/);
     rejected({ type: "start", job: { kind: "distill", options: { ...distill, rank: 0 } } }, /rank must be an integer >= 1/);
