@@ -18,9 +18,9 @@ import {
 } from "./protocol";
 
 export interface EngineClientOptions {
-  /** The engine entry script; defaults to dist/engine.js next to this bundle. */
+  /** The engine entry script; defaults to dist/engine.js next to this bundle (main.ts beside this file from source). */
   entry?: string;
-  /** Extra Node flags for the engine process (tests run the TypeScript entry through tsx). */
+  /** Extra Node flags for the engine process (the TypeScript entry runs through tsx). */
   execArgv?: string[];
   onLog?: (level: "info" | "warn" | "error", message: string) => void;
   /** Called when the process exits unexpectedly. */
@@ -221,9 +221,11 @@ export class EngineClient {
       if (wait > 0) await new Promise((r) => setTimeout(r, wait));
     }
     if (this.disposed) throw new EngineError("cancelled", "engine client disposed");
-    const entry = this.options.entry ?? path.join(__dirname, "engine.js");
+    // Run from source (tsx: tests, `node --import tsx src/cli/main.ts`), the entry is the TypeScript one.
+    const fromSource = __filename.endsWith(".ts");
+    const entry = this.options.entry ?? path.join(__dirname, fromSource ? "main.ts" : "engine.js");
     const child = fork(entry, [], {
-      execArgv: this.options.execArgv ?? [],
+      execArgv: this.options.execArgv ?? (fromSource && !this.options.entry ? ["--import", "tsx"] : []),
       stdio: ["ignore", "pipe", "pipe", "ipc"],
       serialization: "advanced",
     });
