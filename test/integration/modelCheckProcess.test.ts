@@ -4,12 +4,12 @@ import * as assert from "node:assert/strict";
 import { promises as fs } from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { checkModelInProcess, type BasisJobOptions } from "../../src/engine/distillClient";
+import { checkModelInProcess, type BasisJobOptions } from "../../src/engine/basisJobClient";
 import { sparseHugeKeyFile } from "../support/ggufFuzz";
 import { tinyModel } from "../support/engine";
 
 const REPO = path.resolve(__dirname, "../..");
-const inProcess: BasisJobOptions = { entry: path.join(REPO, "src/engine/distillProcess.ts"), execArgv: ["--import", "tsx"] };
+const inProcess: BasisJobOptions = { entry: path.join(REPO, "src/engine/basisJobProcess.ts"), execArgv: ["--import", "tsx"] };
 
 describe("model check in a process of its own", function () {
   let dir: string;
