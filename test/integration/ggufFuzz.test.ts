@@ -1,7 +1,8 @@
-// Mutated GGUF models and adapters through the path the extension takes: the checks in the calling process, then a
-// real llama.cpp load and a few decoded tokens in the engine process. Every case must end in a clear error naming
-// the file or in a load that serves; the engine must never crash and nothing may hang.
-// SOUP_FUZZ_CASES (default 40) and SOUP_FUZZ_SEED (default 1) run more or other cases.
+// Mutated GGUF models (llama and qwen2, the architectures checked in full) and adapters through the path the
+// extension takes: the checks in the calling process, then a real llama.cpp load and a few decoded tokens in the
+// engine process. Every case must end in a clear error naming the file or in a load that serves; the engine must
+// never crash and nothing may hang.
+// SOUP_FUZZ_CASES (default 30) and SOUP_FUZZ_SEED (default 1) run more or other cases.
 import * as assert from "node:assert/strict";
 import { existsSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
@@ -10,10 +11,10 @@ import * as path from "node:path";
 import type { EngineClient } from "../../src/engine/client";
 import { checkAdapters, checkModelFile } from "../../src/engine/loaded";
 import type { LoadParams } from "../../src/engine/protocol";
-import { makeCase, type FuzzCase } from "../support/ggufFuzz";
+import { asQwen2, makeCase, type FuzzCase } from "../support/ggufFuzz";
 import { engineClient, headAdapter, SHARED_MODELS, tinyModel } from "../support/engine";
 
-const CASES = Number(process.env.SOUP_FUZZ_CASES ?? 40);
+const CASES = Number(process.env.SOUP_FUZZ_CASES ?? 30);
 const SEED = Number(process.env.SOUP_FUZZ_SEED ?? 1);
 const CHECK_TIMEOUT_MS = 10_000;
 const LOAD_TIMEOUT_MS = 60_000;
@@ -35,13 +36,14 @@ describe("GGUF fuzzing: mutated models and adapters", function () {
     const tinycoder = path.join(SHARED_MODELS, "tinycoder", "tinycoder.gguf");
     const tinycoderLora = path.join(SHARED_MODELS, "tinycoder", "tinycoder-comments.gguf");
     const shared = existsSync(tinycoder) && existsSync(tinycoderLora);
-    // The trained F16 model when present (real layout and vocabulary), the generated one otherwise.
-    const bases = shared ? { model: tinycoder, adapter: tinycoderLora } : { model: await tinyModel(), adapter: await headAdapter(3) };
+    // The trained F16 model when present (real layout and vocabulary), the generated one otherwise; as llama and qwen2.
+    const llama = shared ? tinycoder : await tinyModel();
+    const bases = { models: [llama, await asQwen2(llama, path.join(dir, "qwen2-base.gguf"))], adapter: shared ? tinycoderLora : await headAdapter(3) };
     const counts = { cases: 0, rejectedByChecks: 0, rejectedByLlama: 0, served: 0, crashes: 0, hangs: 0 };
     const failures: string[] = [];
     let client: EngineClient = engineClient();
     const params = (c: FuzzCase): LoadParams => ({
-      modelPath: c.kind === "model" ? c.file : bases.model,
+      modelPath: c.kind === "model" ? c.file : llama,
       gpu: "off",
       gpuLayers: 0,
       threads: 1,
@@ -58,7 +60,7 @@ describe("GGUF fuzzing: mutated models and adapters", function () {
         try {
           const basis = params(c).basis;
           const policies = basis.kind === "policies" ? basis.policies : [];
-          await within(CHECK_TIMEOUT_MS, "the checks", c.kind === "model" ? checkModelFile(c.file) : checkAdapters(bases.model, policies));
+          await within(CHECK_TIMEOUT_MS, "the checks", c.kind === "model" ? checkModelFile(c.file) : checkAdapters(llama, policies));
         } catch (e) {
           problem = (e as Error).message;
           if (e instanceof Hang) {

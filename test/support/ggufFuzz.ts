@@ -221,11 +221,24 @@ function adapterMutation(r: Rand, p: Parsed): string {
   }
 }
 
+/**
+ * The llama model relabelled qwen2: qwen2's loader creates the same tensors from the same keys (its q/k/v biases
+ * are optional), so both checked architectures are fuzzed from one trained model.
+ */
+export async function asQwen2(llamaModel: string, out: string): Promise<string> {
+  const parsed = await parse(await readGguf(llamaModel));
+  const metadata = parsed.metadata
+    .filter((m) => m.key !== "llama.rope.dimension_count" && m.key !== "llama.vocab_size")
+    .map((m) => (m.key === "general.architecture" ? kv.str(m.key, "qwen2") : m.key.startsWith("llama.") ? { ...m, key: `qwen2.${m.key.slice("llama.".length)}` } : m));
+  await writeGguf(out, { metadata, tensors: parsed.tensors });
+  return out;
+}
+
 /** Writes case `index` of a run seeded `seed` into `dir`, from one of the base files. */
-export async function makeCase(seed: number, index: number, bases: { model: string; adapter: string }, dir: string): Promise<FuzzCase> {
+export async function makeCase(seed: number, index: number, bases: { models: string[]; adapter: string }, dir: string): Promise<FuzzCase> {
   const r = mulberry32((seed * 1_000_003 + index) >>> 0);
   const kind = r() < 0.7 ? "model" : "adapter";
-  const base = kind === "model" ? bases.model : bases.adapter;
+  const base = kind === "model" ? pick(r, bases.models) : bases.adapter;
   const file = path.join(dir, `fuzz-${seed}-${index}-${kind}.gguf`);
   if (r() < 0.45) {
     const bytes = await readFile(base);
