@@ -5,6 +5,8 @@ import { loadBasisPack } from "../core/basis/pack";
 import { checkBasisCompatibility } from "../core/gguf/compat";
 import { isAdapterFile } from "../core/gguf/lora";
 import { readGguf } from "../core/gguf/reader";
+import { modelProblem } from "../core/gguf/validate";
+import { llamaFailure, llamaLogMark } from "./llamaLog";
 import { PromptBuilder } from "./prompts";
 import { EngineError, type BackendInfo, type LoadParams, type PolicySpec } from "./protocol";
 import { SoupedAdapters } from "./soupedAdapters";
@@ -77,10 +79,11 @@ export async function createLoaded(
   for (const [i, a] of adapters.entries()) {
     headOnly &&= await isHeadOnlyAdapter(nlc, a.path);
     let ctx: LlamaContext;
+    const mark = llamaLogMark();
     try {
       ctx = await model.createContext({ contextSize, threads, lora: { adapters: [{ filePath: a.path, scale: 1 }] } });
     } catch (e) {
-      throw new EngineError("bad-basis", `adapter "${a.id}" (${a.path}): llama.cpp rejected it for this model (${errorText(e)})`);
+      throw new EngineError("bad-basis", `adapter "${a.id}" (${a.path}): llama.cpp rejected it for this model (${llamaFailure(e, mark)})`);
     }
     adapterContexts.push(ctx);
     adapterStreams.push({ policy: a, sequence: ctx.getSequence() });
@@ -139,7 +142,10 @@ export function errorText(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
 
-/** Reads the GGUF header and tensor index first, so a bad file gets a message naming the file and the problem. */
+/**
+ * Reads the GGUF header and tensor index and checks what llama.cpp's loader assumes, so a bad file gets a message
+ * naming the file and the problem instead of crashing the engine inside llama.cpp.
+ */
 export async function checkModelFile(file: string): Promise<void> {
   let gguf;
   try {
@@ -148,6 +154,8 @@ export async function checkModelFile(file: string): Promise<void> {
     throw new EngineError("bad-model", errorText(e));
   }
   if (isAdapterFile(gguf)) throw new EngineError("bad-model", `${file}: this is a LoRA adapter, not a model: give it as a basis policy`);
+  const problem = modelProblem(gguf);
+  if (problem) throw new EngineError("bad-model", `${file}: ${problem}`);
 }
 
 /** Adapters must fit the base model (architecture, tensor shapes): the message names the first mismatch. */
