@@ -16,12 +16,15 @@ export class OutputText {
     private readonly onText?: (delta: string) => void,
     /** The prompt the tokens continue (node-llama-cpp reads only its last few tokens). */
     private readonly context: readonly Token[] = [],
+    /** Tokens that end the text (not added to it). */
+    private readonly stopTokens: ReadonlySet<Token> = new Set(),
   ) {
     this.holdBack = Math.max(0, ...stops.map((s) => s.length - 1));
   }
 
-  /** Adds a generated token; returns true when a stop string was reached. */
+  /** Adds a generated token; returns true when a stop token or stop string was reached. */
   push(token: Token): boolean {
+    if (this.stopTokens.has(token)) return true;
     this.tokens.push(token);
     const full = this.model.detokenize(this.tokens, false, this.context);
     const from = Math.max(0, this.emitted - this.holdBack);

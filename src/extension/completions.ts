@@ -6,7 +6,7 @@ import type { GenerateResult, PromptSpec } from "../engine/protocol";
 import { Episode } from "../core/editor/episode";
 import { completionsEnabledFor } from "../core/editor/settings";
 import { CompletionCache } from "../core/prompt/cache";
-import { ChunkRing, formatChunks } from "../core/prompt/chunks";
+import { ChunkRing, recentChunks } from "../core/prompt/chunks";
 import { CompletionFeedback, type CompletionEvent, type CompletionOutcome } from "../core/prompt/feedback";
 import { isSingleLine, shapeCompletion } from "../core/prompt/filter";
 import { fimWindow } from "../core/prompt/fim";
@@ -73,12 +73,18 @@ export class CompletionProvider implements vscode.InlineCompletionItemProvider, 
     const singleLine = multiline === "never" || (multiline === "auto" && isSingleLine(win.lineSuffix));
     const cursor = { lineSuffix: multiline === "always" ? "" : win.lineSuffix, suffix: win.suffix };
     const shape = { maxLines: singleLine ? 1 : 16 };
-    const context = formatChunks(
-      this.ring.chunks.filter((c) => c.file !== vscode.workspace.asRelativePath(document.uri)),
-      document.languageId,
+    const file = vscode.workspace.asRelativePath(document.uri);
+    const context = recentChunks(
+      this.ring.chunks.filter((c) => c.file !== file),
       MAX_CHUNK_CHARS,
     );
-    const prompt: PromptSpec = { kind: "fim", prefix: context + win.prefix, suffix: win.suffix, language: document.languageId };
+    const prompt: PromptSpec = {
+      kind: "fim",
+      prefix: win.prefix,
+      suffix: win.suffix,
+      language: document.languageId,
+      ...(context.length ? { context, file, repo: vscode.workspace.name } : {}),
+    };
 
     let texts = this.cache.lookup(win.prefix, win.suffix);
     if (!texts) {
