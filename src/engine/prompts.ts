@@ -145,7 +145,10 @@ export class PromptBuilder {
         }
         messages.push({ type: "model", response: [] });
         const state = this.chatWrapper.generateContextState({ chatHistory: messages });
-        return state.contextText.tokenize(this.model.tokenizer);
+        const tokens = state.contextText.tokenize(this.model.tokenizer);
+        // node-llama-cpp's wrappers open with BOS even where the model says not to add one (Qwen's ChatML).
+        const bos = this.model.tokens.bos;
+        return !this.model.tokens.shouldPrependBosToken && bos != null && tokens[0] === bos ? tokens.slice(1) : tokens;
       }
     }
   }

@@ -9,7 +9,8 @@ import { PromptBuilder } from "../../src/engine/prompts";
 import type { PromptSpec } from "../../src/engine/protocol";
 import { SoupEngine } from "../../src/engine/soupEngine";
 import { syntheticAdapterCache } from "../../src/core/gguf/synthetic";
-import { MODEL_CACHE } from "../support/engine";
+import { existsSync } from "node:fs";
+import { MODEL_CACHE, STORIES } from "../support/engine";
 import { FAMILIES, hasVocab, tokenizerVectors, vocabFile, vocabModel, vocabModelOptions, type VocabModelSpec } from "../support/vocabModels";
 import * as path from "node:path";
 
@@ -209,5 +210,80 @@ describe("real vocabularies on random-weight models (real llama.cpp)", function 
         }
       });
     }
+  });
+
+  describe("chat prompts follow the model's own template", () => {
+    it("Qwen2.5-Coder: its ChatML template (tokenizer.chat_template), system message and generation prompt", async () => {
+      const model = await load(FAMILIES["qwen2.5-coder"]);
+      const builder = new PromptBuilder(nlc, model, "qwen");
+      const tokens = builder.tokens({ kind: "chat", messages: [{ role: "system", content: "Be brief." }, { role: "user", content: "Sort a list" }] });
+      assert.equal(
+        model.detokenize(tokens, true),
+        "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nSort a list<|im_end|>\n<|im_start|>assistant\n",
+      );
+      // The markers are single special tokens, not their characters.
+      const imStart = model.tokenize("<|im_start|>", true);
+      assert.equal(imStart.length, 1);
+      assert.equal(tokens.filter((t) => t === imStart[0]).length, 3);
+      // A prompted expert's instruction joins the system message.
+      const expert = builder.tokens(
+        { kind: "chat", messages: [{ role: "user", content: "Sort a list" }] },
+        { id: "e", kind: "prompted", chat: "Use single quotes.", fim: "" },
+      );
+      assert.equal(model.detokenize(expert, true), "<|im_start|>system\nUse single quotes.<|im_end|>\n<|im_start|>user\nSort a list<|im_end|>\n<|im_start|>assistant\n");
+    });
+  });
+
+  describe("ghost text keeps the model's leading space, end to end through the engine", () => {
+    it("Code Llama vocabulary (SentencePiece): a FIM completion whose pieces are '▁the'", async () => {
+      const spec = FAMILIES.codellama;
+      const model = await load(spec);
+      // "the" with SentencePiece's leading space is one piece of LLaMA's vocabulary: "▁the".
+      const river = model.tokenize("the");
+      assert.equal(river.length, 1);
+      assert.equal(model.detokenize([model.tokens.bos!, river[0]!]), " the");
+      const boost = await syntheticAdapterCache(MODEL_CACHE, { seed: 60, base: await vocabModelOptions(spec), target: "head", rank: 2, boostTokens: [river[0]!], strength: 12 });
+      const engine = new SoupEngine();
+      await engine.load(
+        { modelPath: await vocabModel(spec), gpu: "off", gpuLayers: 0, threads: 1, contextSize: 256, basis: { kind: "policies", id: "r", version: "1", policies: [{ id: "river", kind: "adapter", path: boost }] } },
+        () => {},
+      );
+      try {
+        const prompt: PromptSpec = { kind: "fim", prefix: "the", suffix: "\nbank", language: "plaintext" };
+        const streamed: string[] = [];
+        for (const mode of ["parameter", "explicit"] as const) {
+          streamed.length = 0;
+          const r = await engine.generate({ prompt, mode, weights: { river: 1 }, maxTokens: 2, temperature: 0 }, new AbortController().signal, (t) => streamed.push(t));
+          assert.deepEqual(r.tokens, [river[0], river[0]], mode);
+          assert.equal(r.text, " the the", mode);
+          assert.equal(streamed.join(""), " the the", `${mode}: streamed text`);
+        }
+      } finally {
+        await engine.unload();
+      }
+    });
+
+    it("stories260K (SentencePiece, trained): the engine's text is the model's detokenization after the prompt", async function () {
+      if (!existsSync(STORIES)) {
+        console.log(`      (skipped: ${STORIES} is absent)`);
+        this.skip();
+      }
+      const engine = new SoupEngine();
+      await engine.load({ modelPath: STORIES, gpu: "off", gpuLayers: 0, threads: 1, contextSize: 256, basis: { kind: "policies", id: "s", version: "1", policies: [] } }, () => {});
+      try {
+        const model = engine.distillTarget().model;
+        let spaced = 0;
+        for (const text of ["Once upon a time, there was a little", "The dog ran to the", "Lily and her mom went to the"]) {
+          const r = await engine.generate({ prompt: { kind: "raw", text }, mode: "parameter", weights: {}, maxTokens: 6, temperature: 0 }, new AbortController().signal, () => {});
+          const prompt = model.tokenize(text);
+          const expected = model.detokenize([...prompt, ...(r.tokens as Token[])]).slice(model.detokenize(prompt).length);
+          assert.equal(r.text, expected, text);
+          if (r.text.startsWith(" ")) spaced++;
+        }
+        assert.ok(spaced >= 2, `the continuations start with a word (a leading space) in ${spaced} of 3`);
+      } finally {
+        await engine.unload();
+      }
+    });
   });
 });
