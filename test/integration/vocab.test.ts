@@ -10,7 +10,7 @@ import type { PromptSpec } from "../../src/engine/protocol";
 import { SoupEngine } from "../../src/engine/soupEngine";
 import { syntheticAdapterCache } from "../../src/core/gguf/synthetic";
 import { existsSync } from "node:fs";
-import { MODEL_CACHE, STORIES } from "../support/engine";
+import { MODEL_CACHE, SHARED_MODELS, STORIES } from "../support/engine";
 import { FAMILIES, hasVocab, tokenizerVectors, vocabFile, vocabModel, vocabModelOptions, type VocabModelSpec } from "../support/vocabModels";
 import * as path from "node:path";
 
@@ -135,6 +135,22 @@ describe("real vocabularies on random-weight models (real llama.cpp)", function 
       // encode_infilling(suffix) without it.
       assert.equal(model.detokenize([model.tokens.bos!, ...tokens.slice(2, suf)]), " " + prefix);
       assert.equal(model.detokenize([model.tokens.bos!, ...tokens.slice(suf + 1, -1)]), suffix);
+    });
+
+    it("tinycoder (SentencePiece without the leading space): PREFIX and SUFFIX are their plain tokenizations", async function () {
+      const tinycoder = path.join(SHARED_MODELS, "tinycoder", "tinycoder.gguf");
+      if (!existsSync(tinycoder)) {
+        console.log(`      (skipped: ${tinycoder} is absent)`);
+        this.skip();
+      }
+      const model = await llama.loadModel({ modelPath: tinycoder, gpuLayers: 0, vocabOnly: true });
+      try {
+        const tokens = new PromptBuilder(nlc, model, tinycoder).tokens(fim);
+        const [bos, pre, suf, mid] = [model.tokens.bos!, model.tokens.infill.prefix!, model.tokens.infill.suffix!, model.tokens.infill.middle!];
+        assert.deepEqual(tokens, [bos, pre, ...model.tokenize(prefix), suf, ...model.tokenize(suffix), mid]);
+      } finally {
+        await model.dispose();
+      }
     });
 
     it("repository context: Qwen2.5-Coder's <|repo_name|> and <|file_sep|>, StarCoder2's <repo_name> and <file_sep>", async () => {
