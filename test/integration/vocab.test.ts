@@ -106,25 +106,18 @@ describe("real vocabularies on random-weight models (real llama.cpp)", function 
       assert.equal(p.slice(2, hole).join(""), prefix);
     });
 
-    it("StarCoder2: <fim_prefix>PREFIX<fim_suffix>SUFFIX<fim_middle>, no BOS", async () => {
-      const { model, tokens } = await build(FAMILIES.starcoder2);
-      const p = pieces(model, tokens);
-      assert.equal(p[0], "<fim_prefix>");
-      const s = p.indexOf("<fim_suffix>");
-      assert.equal(p.slice(1, s).join(""), prefix);
-      assert.equal(p.slice(s + 1, -1).join(""), suffix);
-      assert.equal(p.at(-1), "<fim_middle>");
-    });
-
-    it("Qwen2.5-Coder: <|fim_prefix|>PREFIX<|fim_suffix|>SUFFIX<|fim_middle|>, no BOS", async () => {
-      const { model, tokens } = await build(FAMILIES["qwen2.5-coder"]);
-      const p = pieces(model, tokens);
-      assert.equal(p[0], "<|fim_prefix|>");
-      const s = p.indexOf("<|fim_suffix|>");
-      assert.equal(p.slice(1, s).join(""), prefix);
-      assert.equal(p.slice(s + 1, -1).join(""), suffix);
-      assert.equal(p.at(-1), "<|fim_middle|>");
-    });
+    for (const [family, pre, suf, mid] of [
+      ["starcoder2", "<fim_prefix>", "<fim_suffix>", "<fim_middle>"],
+      ["qwen2.5-coder", "<|fim_prefix|>", "<|fim_suffix|>", "<|fim_middle|>"],
+    ] as const) {
+      it(`${family}: ${pre}PREFIX${suf}SUFFIX${mid}, no BOS`, async () => {
+        const { model, tokens } = await build(FAMILIES[family]);
+        const special = (t: string) => model.tokenize(t, true)[0]!;
+        assert.deepEqual(tokens, [special(pre), ...model.tokenize(prefix), special(suf), ...model.tokenize(suffix), special(mid)]);
+        const p = pieces(model, tokens);
+        assert.equal(p.join(""), `${pre}${prefix}${suf}${suffix}${mid}`);
+      });
+    }
 
     it("Code Llama: <s>▁<PRE> PREFIX▁<SUF>SUFFIX▁<MID> (a space before the prefix, none before the suffix)", async () => {
       const { model, tokens } = await build(FAMILIES.codellama);

@@ -36,4 +36,14 @@ export async function dequantRef(binary: string, type: number, count: number, by
   return new Float32Array(out.buffer.slice(out.byteOffset, out.byteOffset + out.length));
 }
 
+/** ggml's own quantization (quantize_*, no importance matrix) of `rows` rows of `nPerRow` floats. */
+export async function ggmlQuantize(binary: string, type: number, rows: number, nPerRow: number, data: Float32Array): Promise<Buffer> {
+  return new Promise<Buffer>((resolve, reject) => {
+    const child = execFile(binary, ["q", String(type), String(rows), String(nPerRow)], { encoding: "buffer", maxBuffer: data.length * 4 + 1024 }, (err, stdout) =>
+      err ? reject(err) : resolve(stdout),
+    );
+    child.stdin!.end(Buffer.from(data.buffer, data.byteOffset, data.byteLength));
+  });
+}
+
 export const execFileAsync = promisify(execFile);
