@@ -2,8 +2,8 @@
 // plain prompt; a prompted expert gets its instruction (chat) or header (FIM / raw) added, so its
 // next-token distribution is pi_k. Adapter experts see the plain prompt (their difference is in weights).
 import type { LlamaModel, Token } from "node-llama-cpp";
-import { formatChunks } from "../core/prompt/chunks";
-import { applyFimHeader, FIM_TEMPLATES } from "../core/prompt/fim";
+import { formatChunks } from "../core/completion/chunks";
+import { applyFimHeader } from "../core/completion/fim";
 import type { PolicySpec, PromptSpec } from "./protocol";
 import { EngineError } from "./protocol";
 
@@ -28,7 +28,16 @@ const REPOSITORY_TOKENS: readonly [repo: string, file: string][] = [
  * special tokens. llama.cpp's end-of-generation set misses some (StarCoder2's `<file_sep>`, Code Llama's
  * `▁<EOT>`, DeepSeek-Coder's `<|EOT|>`), and since special tokens detokenize to nothing, no stop string sees them.
  */
-const END_MARKERS = [...new Set([...Object.values(FIM_TEMPLATES).flatMap((t) => t.stop), "▁<EOT>", "<repo_name>"])];
+const END_MARKERS = [
+  // Qwen2.5-Coder
+  "<|endoftext|>", "<|fim_pad|>", "<|file_sep|>", "<|repo_name|>", "<|im_end|>",
+  // StarCoder2
+  "<file_sep>", "<fim_pad>", "<repo_name>",
+  // Code Llama
+  "▁<EOT>", "<EOT>",
+  // DeepSeek-Coder
+  "<｜end▁of▁sentence｜>", "<|EOT|>",
+];
 
 export interface FimTokens {
   prefix: Token;
