@@ -25,7 +25,7 @@ const REPOSITORY_TOKENS: readonly [repo: string, file: string][] = [
 
 /**
  * Markers that end a FIM middle (the families' end-of-text, file and repository markers) where they are single
- * special tokens. llama.cpp's end-of-generation set misses some (StarCoder2's `<file_sep>`, Code Llama's
+ * tokens of the vocabulary. llama.cpp's end-of-generation set misses some (StarCoder2's `<file_sep>`, Code Llama's
  * `▁<EOT>`, DeepSeek-Coder's `<|EOT|>`), and since special tokens detokenize to nothing, no stop string sees them.
  */
 const END_MARKERS = [
@@ -52,8 +52,8 @@ export function resolveFimTokens(model: LlamaModel): FimTokens | null {
     return { prefix: inf.prefix, suffix: inf.suffix, middle: inf.middle };
   }
   for (const tpl of KNOWN_FIM_TEMPLATES) {
-    const ids = tpl.map((t) => model.tokenize(t, true));
-    if (ids.every((x) => x.length === 1)) return { prefix: ids[0][0], suffix: ids[1][0], middle: ids[2][0] };
+    const [prefix, suffix, middle] = tpl.map((t) => specialToken(model, t));
+    if (prefix !== undefined && suffix !== undefined && middle !== undefined) return { prefix, suffix, middle };
   }
   return null;
 }
