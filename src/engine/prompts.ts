@@ -70,11 +70,36 @@ function specialToken(model: LlamaModel, text: string): Token | undefined {
 const CONTINUATION_MARK = "\u263a";
 
 /** Tokens of `text` as a continuation: without SentencePiece's leading space. */
-function continuationTokens(model: LlamaModel, text: string): Token[] {
+function continuationTokens(model: LlamaModel, text: string, specialTokens = false): Token[] {
   if (!text) return [];
   const mark = model.tokenize(CONTINUATION_MARK);
-  const all = model.tokenize(CONTINUATION_MARK + text);
-  return mark.length && mark.every((t, i) => all[i] === t) ? all.slice(mark.length) : model.tokenize(text);
+  const all = model.tokenize(CONTINUATION_MARK + text, specialTokens);
+  return mark.length && mark.every((t, i) => all[i] === t) ? all.slice(mark.length) : model.tokenize(text, specialTokens);
+}
+
+/**
+ * The model's tokenizer for one chat prompt, with continuations (the pieces of a template after the first)
+ * done as above. The text right after BOS starts the document and keeps SentencePiece's space, as in the
+ * families' reference tokenizations ("<s>[INST]" is BOS then "▁[").
+ */
+function chatTokenizer(model: LlamaModel): LlamaModel["tokenizer"] {
+  const base = model.tokenizer;
+  let onlyBos = false;
+  let empty = true;
+  const tokenize = (text: string, specialTokens?: boolean | "builtin", options?: "trimLeadingSpace") => {
+    const tokens =
+      typeof specialTokens === "string"
+        ? base(text as "BOS", specialTokens)
+        : options === "trimLeadingSpace" && !onlyBos
+          ? continuationTokens(model, text, specialTokens)
+          : base(text, specialTokens, onlyBos ? undefined : options);
+    if (tokens.length) {
+      onlyBos = empty && specialTokens === "builtin" && text === "BOS";
+      empty = false;
+    }
+    return tokens;
+  };
+  return Object.assign(tokenize, { detokenize: base.detokenize, isSpecialToken: base.isSpecialToken, isEogToken: base.isEogToken }) as LlamaModel["tokenizer"];
 }
 
 /** The repository-name and file-separator tokens, when the vocabulary has both of one family. */
@@ -154,7 +179,7 @@ export class PromptBuilder {
         }
         messages.push({ type: "model", response: [] });
         const state = this.chatWrapper.generateContextState({ chatHistory: messages });
-        const tokens = state.contextText.tokenize(this.model.tokenizer);
+        const tokens = state.contextText.tokenize(chatTokenizer(this.model));
         // node-llama-cpp's wrappers open with BOS even where the model says not to add one (Qwen's ChatML).
         const bos = this.model.tokens.bos;
         return !this.model.tokens.shouldPrependBosToken && bos != null && tokens[0] === bos ? tokens.slice(1) : tokens;

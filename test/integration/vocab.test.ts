@@ -243,6 +243,18 @@ describe("real vocabularies on random-weight models (real llama.cpp)", function 
     });
   });
 
+  describe("chat prompts follow the model's own template (SentencePiece)", () => {
+    it("Code Llama - Instruct: [INST] <<SYS>> ... [/INST], tokenized as the one text it is (no stray spaces between pieces)", async () => {
+      const model = await load(FAMILIES.codellama);
+      const tokens = new PromptBuilder(nlc, model, "codellama").tokens({ kind: "chat", messages: [{ role: "system", content: "Be brief." }, { role: "user", content: "Sort a list" }] });
+      // Meta's reference tokenizes "<s>[INST] ..." in one go: BOS, then "▁[" (SentencePiece's space after BOS).
+      const text = "<s>[INST] <<SYS>>\nBe brief.\n<</SYS>>\n\nSort a list [/INST]";
+      assert.deepEqual(tokens.slice(0, -1), model.tokenize(text, true));
+      // The last token is the space that opens the assistant's turn (" " + content in the template).
+      assert.ok(model.detokenize(tokens, true).endsWith("\n\nSort a list [/INST] "), model.detokenize(tokens, true));
+    });
+  });
+
   describe("ghost text keeps the model's leading space, end to end through the engine", () => {
     it("Code Llama vocabulary (SentencePiece): a FIM completion whose pieces are '▁the'", async () => {
       const spec = FAMILIES.codellama;

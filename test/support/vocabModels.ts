@@ -73,6 +73,10 @@ export async function tokenizerVectors(name: string): Promise<{ text: string; id
 export const QWEN_CHATML_TEMPLATE =
   "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}";
 
+// Code Llama - Instruct's template (LLaMA 2's [INST] format), as in its tokenizer_config.json.
+export const LLAMA2_TEMPLATE =
+  "{% if messages[0]['role'] == 'system' %}{% set loop_messages = messages[1:] %}{% set system_message = messages[0]['content'] %}{% else %}{% set loop_messages = messages %}{% set system_message = false %}{% endif %}{% for message in loop_messages %}{% if loop.index0 == 0 and system_message != false %}{% set content = '<<SYS>>\\n' + system_message + '\\n<</SYS>>\\n\\n' + message['content'] %}{% else %}{% set content = message['content'] %}{% endif %}{% if message['role'] == 'user' %}{{ bos_token + '[INST] ' + content.strip() + ' [/INST]' }}{% elif message['role'] == 'assistant' %}{{ ' '  + content.strip() + ' ' + eos_token }}{% endif %}{% endfor %}";
+
 /** The families checked, each as its vocabulary plus the special tokens and metadata a real file of it has. */
 export const FAMILIES = {
   "deepseek-coder": { vocab: "deepseek-coder" },
@@ -84,5 +88,5 @@ export const FAMILIES = {
     set: [kv.bool("tokenizer.ggml.add_bos_token", false), kv.str("tokenizer.chat_template", QWEN_CHATML_TEMPLATE)],
   },
   // Code Llama's infill tokens (ids 32007-32010 in the real vocabulary) on LLaMA's SentencePiece vocabulary.
-  codellama: { vocab: "llama-spm", addSpecial: ["▁<PRE>", "▁<SUF>", "▁<MID>", "▁<EOT>"] },
+  codellama: { vocab: "llama-spm", addSpecial: ["▁<PRE>", "▁<SUF>", "▁<MID>", "▁<EOT>"], set: [kv.str("tokenizer.chat_template", LLAMA2_TEMPLATE)] },
 } satisfies Record<string, VocabModelSpec>;
