@@ -110,7 +110,7 @@ export class SoupEngine {
     const weights = this.weightVector(l, p.weights);
     checkSampling(p);
     const t0 = performance.now();
-    const out = new OutputText(l.model, p.stop ?? [], p.mode === "rerank" ? undefined : onText);
+    const out = new OutputText(l.model, p.stop ?? [], p.mode === "rerank" ? undefined : onText, l.prompts.tokens(p.prompt), l.prompts.stopTokens);
     let features: Record<string, number> | null = null;
     let candidates: Candidate[] | undefined;
     let finish: GenerateResult["finishReason"];
@@ -316,7 +316,7 @@ export class SoupEngine {
     // replaces the previous one's tokens (parallel sequences would each evaluate the whole prompt again).
     // Candidates beyond the first are sampled (temperature at least 0.7) so they differ.
     for (let i = 0; i < n; i++) {
-      const out = new OutputText(l.model, p.stop ?? []);
+      const out = new OutputText(l.model, p.stop ?? [], undefined, prompt, l.prompts.stopTokens);
       const settings = i === 0 ? p : { ...p, temperature: Math.max(p.temperature, 0.7), seed: (p.seed ?? 0) + i };
       const r = await this.nativeDecode(l, l.baseStream.sequence, prompt, settings, out, signal);
       if (i === 0) promptMs = r.promptMs;

@@ -9,7 +9,7 @@ import { Episode } from "../soup/episode";
 import { planSoup, RerankBudget } from "../soup/mode";
 import type { Generator, PipelineLog, WeightSource } from "../soup/weights";
 import { CompletionCache } from "./cache";
-import { ChunkRing, formatChunks } from "./chunks";
+import { ChunkRing, recentChunks } from "./chunks";
 import { CompletionFeedback, type CompletionEvent, type CompletionOutcome } from "./feedback";
 import { isSingleLine, shapeCompletion } from "./filter";
 import { fimWindow, type Cursor } from "./fim";
@@ -36,6 +36,8 @@ export interface CompletionRequest {
   languageId: string;
   /** Workspace-relative path of the document: its own chunks are not added as extra context. */
   file: string;
+  /** The workspace's name, for models that take the repository's name. */
+  repo?: string;
 }
 
 /** A suggestion to show; `id` names it when the editor reports it accepted. */
@@ -87,12 +89,18 @@ export class CompletionSession {
     const singleLine = multiline === "never" || (multiline === "auto" && isSingleLine(win.lineSuffix));
     const cursor = { lineSuffix: multiline === "always" ? "" : win.lineSuffix, suffix: win.suffix };
     const shape = { maxLines: singleLine ? 1 : 16 };
-    const context = formatChunks(
+    // The engine writes the other files in the model's repository format, or as comments where it has none.
+    const context = recentChunks(
       this.ring.chunks.filter((c) => c.file !== request.file),
-      request.languageId,
       MAX_CHUNK_CHARS,
     );
-    const prompt: PromptSpec = { kind: "fim", prefix: context + win.prefix, suffix: win.suffix, language: request.languageId };
+    const prompt: PromptSpec = {
+      kind: "fim",
+      prefix: win.prefix,
+      suffix: win.suffix,
+      language: request.languageId,
+      ...(context.length ? { context, file: request.file, ...(request.repo ? { repo: request.repo } : {}) } : {}),
+    };
 
     let texts = this.cache.lookup(win.prefix, win.suffix);
     if (!texts) {
