@@ -78,7 +78,10 @@ export interface GenerateParams extends SamplingParams {
 export interface Timings {
   loadMs: number;
   promptMs: number;
+  /** Decoding only: tokensPerSecond is generated tokens over this. */
   generateMs: number;
+  /** Computing features after decoding (scoring under every basis policy); 0 when none were computed. */
+  scoreMs: number;
   tokensPerSecond: number;
 }
 
@@ -141,7 +144,8 @@ export interface StatusResult {
   modelPath: string | null;
   basis: { id: string; version: string; policies: { id: string; kind: PolicySpec["kind"] }[] } | null;
   backend: BackendInfo | null;
-  memory: { rssBytes: number; modelBytes: number; contextBytes: number; vramUsedBytes: number };
+  /** contextBytes: the KV state the contexts hold now; contexts: how many llama.cpp contexts exist. */
+  memory: { rssBytes: number; modelBytes: number; contextBytes: number; contexts: number; vramUsedBytes: number };
   loadMs: number;
 }
 
