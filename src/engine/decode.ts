@@ -93,6 +93,7 @@ export async function nativeDecode(
 export async function rerank(l: Loaded, p: GenerateParams, weights: number[], signal: AbortSignal) {
   const n = Math.max(1, Math.min(p.candidates ?? 3, 16));
   const prompt = l.prompts.tokens(p.prompt);
+  await l.parameter?.reference();
   let promptMs = 0;
   const drafts: { tokens: Token[]; text: string; finish: Finish }[] = [];
   // One after another on the reference sequence: the prompt is evaluated once and each later candidate only

@@ -40,7 +40,7 @@ export interface Loaded {
    * cache; created on first use (about a KV cache each), null until then.
    */
   adapterStreams: Promise<Stream[]> | null;
-  /** The adapters at per-request scales (parameter mode); null without adapters. */
+  /** The adapters at per-request scales (parameter mode); null without adapters. Head-only ones share the base context. */
   parameter: ParameterSoup | null;
   loadMs: number;
 }
@@ -71,20 +71,20 @@ export async function createLoaded(
   const promptedStreams = prompted.map((policy) => ({ policy, sequence: baseContext.getSequence() }));
   let parameter: ParameterSoup | null = null;
   if (adapters.length) {
-    const parameterContext = await model.createContext({ contextSize, threads });
     let headOnly = true;
+    for (const a of adapters) headOnly &&= await isHeadOnlyAdapter(nlc, a.path);
+    const context = headOnly ? baseContext : await model.createContext({ contextSize, threads });
     for (const [i, a] of adapters.entries()) {
-      headOnly &&= await isHeadOnlyAdapter(nlc, a.path);
       // Loading each adapter into the model once checks it now, and parameter mode needs it loaded anyway.
       try {
-        await setAdapterScales(parameterContext, [{ filePath: a.path, scale: 1 }]);
+        await setAdapterScales(context, [{ filePath: a.path, scale: 1 }]);
       } catch (e) {
         throw new EngineError("bad-basis", `adapter "${a.id}" (${a.path}): llama.cpp rejected it for this model (${errorText(e)})`);
       }
       progress("basis", (i + 1) / adapters.length);
     }
-    await setAdapterScales(parameterContext, []);
-    parameter = new ParameterSoup(model, parameterContext, adapters, headOnly, log);
+    await setAdapterScales(context, []);
+    parameter = new ParameterSoup(model, context, headOnly ? baseStream.sequence : context.getSequence(), adapters, headOnly, log);
   }
   return {
     params,
@@ -121,15 +121,20 @@ export function adapterStreams(l: Loaded): Promise<Stream[]> {
   return l.adapterStreams;
 }
 
-/** Every expert stream in policy order (prompted, then adapters): streams[k] is policies[k]. */
-export async function expertStreams(l: Loaded): Promise<Stream[]> {
-  return [...l.promptedStreams, ...(l.adapters.length ? await adapterStreams(l) : [])];
+/**
+ * The reference stream, then every expert stream in policy order (prompted, then adapters): streams[k + 1] is
+ * policies[k]. The base context is cleared of adapters first.
+ */
+export async function policyStreams(l: Loaded): Promise<Stream[]> {
+  await l.parameter?.reference();
+  return [l.baseStream, ...l.promptedStreams, ...(l.adapters.length ? await adapterStreams(l) : [])];
 }
 
 /** Every context the loaded state holds now (for memory reporting). */
 export async function liveContexts(l: Loaded): Promise<LlamaContext[]> {
   const adapters = l.adapterStreams ? await l.adapterStreams : [];
-  return [l.baseContext, ...adapters.map((s) => s.sequence.context), ...(l.parameter ? [l.parameter.sequence.context] : [])];
+  const parameter = l.parameter && !l.parameter.headOnly ? [l.parameter.sequence.context] : [];
+  return [l.baseContext, ...adapters.map((s) => s.sequence.context), ...parameter];
 }
 
 export async function isHeadOnlyAdapter(nlc: Nlc, file: string): Promise<boolean> {

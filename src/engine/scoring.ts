@@ -1,7 +1,6 @@
 // Features of a response: phi_k = log pi_k(y|x) - log pi_0(y|x) for every basis policy.
 import type { Token } from "node-llama-cpp";
 import { adapterStreams, type Loaded } from "./loaded";
-import { setAdapterScales } from "./parameterSoup";
 import { EngineError, type PromptSpec } from "./protocol";
 import { distributionOptions, responseLogProb, throwIfAborted } from "./sequences";
 
@@ -22,18 +21,15 @@ export async function scoreTokens(l: Loaded, prompt: PromptSpec, response: Token
     throwIfAborted(signal);
     return responseLogProb(sequence, tokens, response, l.vocabSize, options);
   };
+  await l.parameter?.reference();
   const shared = [l.baseStream, ...l.promptedStreams];
   const sharedLogp = await Promise.all(shared.map((s) => logProb(s.sequence, l.prompts.tokens(scored, s.policy))));
   let adapterLogp: number[] = [];
   if (l.adapters.length && l.parameter?.headOnly) {
     const tokens = l.prompts.tokens(scored);
-    try {
-      for (const a of l.adapters) {
-        await setAdapterScales(l.baseContext, [{ filePath: a.path, scale: 1 }]);
-        adapterLogp.push(await logProb(l.baseStream.sequence, tokens));
-      }
-    } finally {
-      await setAdapterScales(l.baseContext, []);
+    for (const a of l.adapters) {
+      await l.parameter.single(a.path);
+      adapterLogp.push(await logProb(l.baseStream.sequence, tokens));
     }
   } else if (l.adapters.length) {
     const streams = await adapterStreams(l);

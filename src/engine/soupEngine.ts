@@ -11,8 +11,8 @@ import {
   checkModelFile,
   createLoaded,
   errorText,
-  expertStreams,
   liveContexts,
+  policyStreams,
   resolveBasis,
   type Loaded,
   type Nlc,
@@ -116,7 +116,7 @@ export class SoupEngine {
       return phi;
     };
     if (p.mode === "explicit") {
-      const streams = [l.baseStream, ...(await expertStreams(l))];
+      const streams = await policyStreams(l);
       const r = await explicitDecode(l, streams, p.prompt, weights, p, out, signal);
       promptMs = r.promptMs;
       finish = r.finish;
@@ -173,7 +173,7 @@ export class SoupEngine {
     let tokens: number[];
     let probs: Float64Array;
     if (p.mode === "explicit") {
-      const streams = [l.baseStream, ...(await expertStreams(l))];
+      const streams = await policyStreams(l);
       const dists = await Promise.all(streams.map((s) => evalPrompt(s.sequence, l.prompts.tokens(p.prompt, s.policy), options, signal)));
       const mixed = soupLogits(dists, weights, l.vocabSize);
       tokens = mixed.tokens;
@@ -200,7 +200,7 @@ export class SoupEngine {
   /** What distillation reads from the loaded engine: the model and one stream per policy. */
   async distillTarget(): Promise<DistillTarget> {
     const l = this.require();
-    const streams = [l.baseStream, ...(await expertStreams(l))];
+    const streams = await policyStreams(l);
     return {
       model: l.model,
       threads: l.threads,
