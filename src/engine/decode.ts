@@ -22,12 +22,14 @@ export async function explicitDecode(
   p: GenerateParams,
   out: OutputText,
   signal: AbortSignal,
-): Promise<{ promptMs: number; finish: Finish; phi: number[] }> {
+): Promise<{ promptMs: number; promptTokensEvaluated: number; finish: Finish; phi: number[] }> {
   const t0 = performance.now();
   const options = distributionOptions(l.vocabSize);
   const promptTokens = streams.map((s) => l.prompts.tokens(prompt, s.policy));
   checkRoom(l, Math.max(...promptTokens.map((t) => t.length)), p.maxTokens);
-  let dists = await Promise.all(streams.map((s, i) => evalPrompt(s.sequence, promptTokens[i], options, signal)));
+  const first = await Promise.all(streams.map((s, i) => evalPrompt(s.sequence, promptTokens[i], options, signal)));
+  let dists = first.map((f) => f.probs);
+  const promptTokensEvaluated = first.reduce((s, f) => s + f.evaluated, 0);
   const promptMs = performance.now() - t0;
   const phi = new Array<number>(streams.length - 1).fill(0);
   const random = mulberry32(p.seed ?? Date.now());
@@ -47,7 +49,7 @@ export async function explicitDecode(
     }
     if (n + 1 < p.maxTokens) dists = await Promise.all(streams.map((s) => evalNext(s.sequence, token, options)));
   }
-  return { promptMs, finish, phi };
+  return { promptMs, promptTokensEvaluated, finish, phi };
 }
 
 /** Plain llama.cpp decoding with native sampling on one sequence. */
@@ -58,7 +60,7 @@ export async function nativeDecode(
   p: GenerateParams,
   out: OutputText,
   signal: AbortSignal,
-): Promise<{ promptMs: number; finish: Finish }> {
+): Promise<{ promptMs: number; promptTokensEvaluated: number; finish: Finish }> {
   checkRoom(l, prompt.length, p.maxTokens);
   const t0 = performance.now();
   const pending = await syncPrefix(sequence, prompt);
@@ -86,7 +88,7 @@ export async function nativeDecode(
     if (++n >= p.maxTokens || signal.aborted) break;
   }
   throwIfAborted(signal);
-  return { promptMs, finish };
+  return { promptMs, promptTokensEvaluated: pending.length, finish };
 }
 
 /** Drafts from pi_0, scored under the basis and ranked by w . phi; also reports the time spent scoring. */
@@ -95,6 +97,7 @@ export async function rerank(l: Loaded, p: GenerateParams, weights: number[], si
   const prompt = l.prompts.tokens(p.prompt);
   await l.parameter?.reference();
   let promptMs = 0;
+  let promptTokensEvaluated = 0;
   const drafts: { tokens: Token[]; text: string; finish: Finish }[] = [];
   // One after another on the reference sequence: the prompt is evaluated once and each later candidate only
   // replaces the previous one's tokens (parallel sequences would each evaluate the whole prompt again).
@@ -103,7 +106,7 @@ export async function rerank(l: Loaded, p: GenerateParams, weights: number[], si
     const out = new OutputText(l.model, p.stop ?? []);
     const settings = i === 0 ? p : { ...p, temperature: Math.max(p.temperature, 0.7), seed: (p.seed ?? 0) + i };
     const r = await nativeDecode(l, l.baseStream.sequence, prompt, settings, out, signal);
-    if (i === 0) promptMs = r.promptMs;
+    if (i === 0) ({ promptMs, promptTokensEvaluated } = r);
     drafts.push({ tokens: out.tokens, text: out.finish(), finish: r.finish });
   }
   const unique = drafts.filter((d, i) => d.tokens.length > 0 && drafts.findIndex((e) => e.text === d.text) === i);
@@ -119,6 +122,7 @@ export async function rerank(l: Loaded, p: GenerateParams, weights: number[], si
   candidates.sort((a, b) => b.reward - a.reward);
   return {
     promptMs,
+    promptTokensEvaluated,
     scoreMs,
     finish: candidates[0].finish,
     candidates: candidates.map(({ finish: _f, ...c }) => c),

@@ -65,11 +65,16 @@ export async function evaluateWithProbabilities(
   });
 }
 
-/** Evaluates what is not cached of `tokens` and returns the next-token distribution after them. */
-export async function evalPrompt(sequence: LlamaContextSequence, tokens: Token[], options: DistributionOptions, signal: AbortSignal): Promise<NextTokenProbs> {
+/** Evaluates what is not cached of `tokens` (`evaluated` of them) and returns the next-token distribution after them. */
+export async function evalPrompt(
+  sequence: LlamaContextSequence,
+  tokens: Token[],
+  options: DistributionOptions,
+  signal: AbortSignal,
+): Promise<{ probs: NextTokenProbs; evaluated: number }> {
   throwIfAborted(signal);
   const pending = await syncPrefix(sequence, tokens);
-  return (await evaluateWithProbabilities(sequence, pending, pending.length - 1, 1, options))[0];
+  return { probs: (await evaluateWithProbabilities(sequence, pending, pending.length - 1, 1, options))[0], evaluated: pending.length };
 }
 
 /** Appends one token and returns the distribution after it (one decoding step). */

@@ -108,6 +108,7 @@ export class SoupEngine {
     let candidates: Candidate[] | undefined;
     let finish: GenerateResult["finishReason"];
     let promptMs: number;
+    let promptTokensEvaluated: number;
     let scoreMs = 0;
     const score = async (tokens: Token[]) => {
       const s0 = performance.now();
@@ -118,7 +119,7 @@ export class SoupEngine {
     if (p.mode === "explicit") {
       const streams = await policyStreams(l);
       const r = await explicitDecode(l, streams, p.prompt, weights, p, out, signal);
-      promptMs = r.promptMs;
+      ({ promptMs, promptTokensEvaluated } = r);
       finish = r.finish;
       // FIM features are defined on the prefix alone (see scoreTokens); the ones decoding gave for free saw the suffix.
       const phi = p.prompt.kind === "fim" && out.tokens.length ? await score(out.tokens) : r.phi;
@@ -126,14 +127,13 @@ export class SoupEngine {
     } else if (p.mode === "parameter") {
       const seq = await this.parameterSequence(l, weights);
       const r = await nativeDecode(l, seq, l.prompts.tokens(p.prompt), p, out, signal);
-      promptMs = r.promptMs;
+      ({ promptMs, promptTokensEvaluated } = r);
       finish = r.finish;
       if (p.withFeatures) features = toRecord(l.policies, await score(out.tokens));
     } else {
       const r = await rerank(l, p, weights, signal);
       candidates = r.candidates;
-      promptMs = r.promptMs;
-      scoreMs = r.scoreMs;
+      ({ promptMs, promptTokensEvaluated, scoreMs } = r);
       finish = r.finish;
       const best = candidates[0];
       for (const t of best.tokens) out.push(t as Token);
@@ -152,7 +152,7 @@ export class SoupEngine {
       features,
       ...(candidates ? { candidates } : {}),
       finishReason: finish,
-      timings: { loadMs: l.loadMs, promptMs, generateMs, scoreMs, tokensPerSecond: (generated / generateMs) * 1000 },
+      timings: { loadMs: l.loadMs, promptMs, promptTokensEvaluated, generateMs, scoreMs, tokensPerSecond: (generated / generateMs) * 1000 },
       backend: backendInfo(l),
     };
   }
@@ -174,13 +174,13 @@ export class SoupEngine {
     let probs: Float64Array;
     if (p.mode === "explicit") {
       const streams = await policyStreams(l);
-      const dists = await Promise.all(streams.map((s) => evalPrompt(s.sequence, l.prompts.tokens(p.prompt, s.policy), options, signal)));
+      const dists = await Promise.all(streams.map(async (s) => (await evalPrompt(s.sequence, l.prompts.tokens(p.prompt, s.policy), options, signal)).probs));
       const mixed = soupLogits(dists, weights, l.vocabSize);
       tokens = mixed.tokens;
       probs = softmax(mixed.logits);
     } else {
       const seq = await this.parameterSequence(l, weights);
-      const dist = await evalPrompt(seq, l.prompts.tokens(p.prompt), options, signal);
+      const dist = (await evalPrompt(seq, l.prompts.tokens(p.prompt), options, signal)).probs;
       tokens = [...dist.keys()];
       probs = Float64Array.from(dist.values());
     }
