@@ -1,4 +1,4 @@
-// Memory benchmark: `npx tsx bench/memory.ts [--k 8] [--context 2048] [--threads 1]`. Each configuration runs in
+// Memory benchmark: `npx tsx bench/memory.ts [--k 8] [--context 2048] [--threads 1] [--only a,b] [--no-stages]`. Each configuration runs in
 // a process of its own (RSS is per process), loads the generated ~52M benchmark model, serves a few requests of
 // its mode so that whatever it creates on first use exists, and reports its RSS; ratios are against the plain
 // engine. RSS depends little on machine load, unlike timings. First, where a plain process's RSS goes, stage by
@@ -22,6 +22,10 @@ const v = parseArgs({
     context: { type: "string", default: "2048" },
     threads: { type: "string", default: "1" },
     cache: { type: "string", default: path.join(os.tmpdir(), "spectral-soup-bench-models") },
+    /** Comma-separated configurations to run (plain always runs, as the baseline); default: all. */
+    only: { type: "string" },
+    /** Skip the node-llama-cpp stage breakdown. */
+    "no-stages": { type: "boolean" },
   },
 }).values;
 const K = Number(v.k);
@@ -105,19 +109,22 @@ async function main(): Promise<void> {
   await syntheticModelCache(v.cache!, BENCHMARK_MODEL);
   const f = (x: number) => x.toFixed(1);
   console.log(`benchmark model ${BENCHMARK_MODEL.nLayer} layers x ${BENCHMARK_MODEL.nEmbd}, vocab ${BENCHMARK_MODEL.vocabSize}, ${BENCHMARK_MODEL.weightType}; context ${contextSize}; K = ${K}`);
-  const s = run("stages");
-  let prev = 0;
-  console.log("plain process, node-llama-cpp alone (RSS MB, cumulative / step):");
-  for (const [name, value] of Object.entries(s)) {
-    if (name === "modelFileMB" || name === "kvStateMB") continue;
-    console.log(`  ${name.padEnd(40)} ${f(value).padStart(7)}  +${f(value - prev)}`);
-    prev = value;
+  if (!v["no-stages"]) {
+    const s = run("stages");
+    let prev = 0;
+    console.log("plain process, node-llama-cpp alone (RSS MB, cumulative / step):");
+    for (const [name, value] of Object.entries(s)) {
+      if (name === "modelFileMB" || name === "kvStateMB") continue;
+      console.log(`  ${name.padEnd(40)} ${f(value).padStart(7)}  +${f(value - prev)}`);
+      prev = value;
+    }
+    console.log(`  (model file ${f(s.modelFileMB)} MB)`);
   }
-  console.log(`  (model file ${f(s.modelFileMB)} MB)`);
-  const results = Object.fromEntries(CONFIGS.map((c) => [c, run(c)]));
+  const chosen = CONFIGS.filter((c) => c === "plain" || !v.only || v.only.split(",").includes(c));
+  const results = Object.fromEntries(chosen.map((c) => [c, run(c)]));
   const plain = results.plain.rssMB;
   console.log("engine, after two FIM requests with features and a score (RSS MB, ratio to plain):");
-  for (const c of CONFIGS) {
+  for (const c of chosen) {
     const r = results[c];
     console.log(`  ${c.padEnd(20)} ${f(r.rssMB).padStart(7)}  ${(r.rssMB / plain).toFixed(2)}x  (${r.contexts} contexts)`);
   }
