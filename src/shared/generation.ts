@@ -50,7 +50,12 @@ export interface GenerateParams extends SamplingParams {
 export interface Timings {
   loadMs: number;
   promptMs: number;
+  /** Prompt tokens evaluated (not found in the cache), over all policies' sequences in explicit mode. */
+  promptTokensEvaluated: number;
+  /** Decoding only: tokensPerSecond is generated tokens over this. */
   generateMs: number;
+  /** Computing features after decoding (scoring under every basis policy); 0 when none were computed. */
+  scoreMs: number;
   tokensPerSecond: number;
 }
 

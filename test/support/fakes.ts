@@ -14,7 +14,7 @@ export function result(text: string, features: Record<string, number> | null, ca
     features,
     ...(candidates ? { candidates: candidates.map((t) => ({ text: t, tokens: [], features: features ?? {}, reward: 0 })) } : {}),
     finishReason: "stop",
-    timings: { loadMs: 0, promptMs: 0, generateMs: 0, tokensPerSecond: 0 },
+    timings: { loadMs: 0, promptMs: 0, promptTokensEvaluated: 0, generateMs: 0, scoreMs: 0, tokensPerSecond: 0 },
     backend: { backend: "cpu", gpuLayers: 0, totalLayers: 0, threads: 1 },
   };
 }
