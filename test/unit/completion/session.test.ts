@@ -70,12 +70,13 @@ describe("CompletionSession", () => {
     const { session, generator, settings } = setup({ settings: { multiline: "never" } });
     generator.respond = async () => result("total = 1;", null, ["total = 1;", "sum = 2;"]);
     assert.deepEqual((await session.complete(at("const "), live()))?.map((i) => i.text), ["total = 1;", "sum = 2;"]);
-    settings.completions.debounceMs = 10_000;
+    // A debounce far longer than a loaded machine could take for the lookups: waiting for it would show.
+    settings.completions.debounceMs = 100_000;
     const started = performance.now();
     assert.deepEqual((await session.complete(at("const "), live()))?.map((i) => i.text), ["total = 1;", "sum = 2;"]);
     // The user typed "t": the rest of the matching suggestion comes from the cache, the other is dropped.
     assert.deepEqual((await session.complete(at("const t"), live()))?.map((i) => i.text), ["otal = 1;"]);
-    assert.ok(performance.now() - started < 1000, "cache hits do not wait for the debounce");
+    assert.ok(performance.now() - started < 50_000, "cache hits do not wait for the debounce");
     assert.equal(generator.calls.length, 1);
   });
 
