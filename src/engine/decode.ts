@@ -103,7 +103,7 @@ export async function rerank(l: Loaded, p: GenerateParams, weights: number[], si
   // replaces the previous one's tokens (parallel sequences would each evaluate the whole prompt again).
   // Candidates beyond the first are sampled (temperature at least 0.7) so they differ.
   for (let i = 0; i < n; i++) {
-    const out = new OutputText(l.model, p.stop ?? []);
+    const out = new OutputText(l.model, p.stop ?? [], undefined, prompt, l.prompts.stopTokens);
     const settings = i === 0 ? p : { ...p, temperature: Math.max(p.temperature, 0.7), seed: (p.seed ?? 0) + i };
     const r = await nativeDecode(l, l.baseStream.sequence, prompt, settings, out, signal);
     if (i === 0) ({ promptMs, promptTokensEvaluated } = r);

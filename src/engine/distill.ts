@@ -8,7 +8,8 @@ import * as path from "node:path";
 import type { LlamaContextSequence, LlamaEmbeddingContext, Token } from "node-llama-cpp";
 import { readCorpus, sampleWindows, type CorpusFilter } from "../core/basis/corpus";
 import { evaluateHead, fitHeadDelta, refineHeadDelta, writeHeadAdapter, type DistillSample, type HeadEvaluation } from "../core/basis/distill";
-import { fileSha256, loadBasisPack, nextVersion, writeBasisPack, type BasisPack, type BasisPolicy } from "../core/basis/pack";
+import { loadBasisPack, nextVersion, writeBasisPack, type BasisPack, type BasisPolicy } from "../core/basis/pack";
+import { sha256File } from "../core/files";
 import { readDistributions, readHiddenStates, writeDistributions, writeHiddenStates, type PositionDistributions } from "../core/basis/sampleCache";
 import { metaValue, readGguf } from "../core/gguf/reader";
 import { logFloor, policyLogProb } from "../core/soup/mix";
@@ -260,7 +261,7 @@ export async function distillBasis(o: DistillOptions, signal: AbortSignal, progr
     await writeBasisPack(packFile, {
       ...pack,
       version,
-      base: { name: path.basename(o.modelPath), sha256: await fileSha256(o.modelPath) },
+      base: { name: path.basename(o.modelPath), sha256: await sha256File(o.modelPath) },
       policies: pack.policies.map((p) =>
         distilled.has(p.id)
           ? { id: p.id, label: p.label, description: p.description, kind: "adapter", path: path.join(o.outDir, `${p.id}.gguf`), default: p.default }

@@ -5,6 +5,8 @@ import { loadBasisPack } from "../core/basis/pack";
 import { checkBasisCompatibility } from "../core/gguf/compat";
 import { isAdapterFile } from "../core/gguf/lora";
 import { readGguf } from "../core/gguf/reader";
+import { modelProblem } from "../core/gguf/validate";
+import { llamaFailure, llamaLogMark } from "./llamaLog";
 import { PromptBuilder } from "./prompts";
 import { EngineError, type BackendInfo, type LoadParams, type PolicySpec } from "./protocol";
 import { ParameterSoup, setAdapterScales } from "./parameterSoup";
@@ -76,10 +78,11 @@ export async function createLoaded(
     const context = headOnly ? baseContext : await model.createContext({ contextSize, threads });
     for (const [i, a] of adapters.entries()) {
       // Loading each adapter into the model once checks it now, and parameter mode needs it loaded anyway.
+      const mark = llamaLogMark();
       try {
         await setAdapterScales(context, [{ filePath: a.path, scale: 1 }]);
       } catch (e) {
-        throw new EngineError("bad-basis", `adapter "${a.id}" (${a.path}): llama.cpp rejected it for this model (${errorText(e)})`);
+        throw new EngineError("bad-basis", `adapter "${a.id}" (${a.path}): llama.cpp rejected it for this model (${llamaFailure(e, mark)})`);
       }
       progress("basis", (i + 1) / adapters.length);
     }
@@ -162,7 +165,10 @@ export function errorText(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
 
-/** Reads the GGUF header and tensor index first, so a bad file gets a message naming the file and the problem. */
+/**
+ * Reads the GGUF header and tensor index and checks what llama.cpp's loader assumes, so a bad file gets a message
+ * naming the file and the problem instead of crashing the engine inside llama.cpp.
+ */
 export async function checkModelFile(file: string): Promise<void> {
   let gguf;
   try {
@@ -171,6 +177,8 @@ export async function checkModelFile(file: string): Promise<void> {
     throw new EngineError("bad-model", errorText(e));
   }
   if (isAdapterFile(gguf)) throw new EngineError("bad-model", `${file}: this is a LoRA adapter, not a model: give it as a basis policy`);
+  const problem = modelProblem(gguf);
+  if (problem) throw new EngineError("bad-model", `${file}: ${problem}`);
 }
 
 /** Adapters must fit the base model (architecture, tensor shapes): the message names the first mismatch. */

@@ -18,6 +18,7 @@ import {
   type Nlc,
   type ProgressSink,
 } from "./loaded";
+import { llamaFailure, llamaLogger, llamaLogMark } from "./llamaLog";
 import { OutputText } from "./output";
 import {
   EngineError,
@@ -54,6 +55,7 @@ export class SoupEngine {
       const llama = await this.getLlama(params.gpu);
       const threads = params.threads && params.threads > 0 ? params.threads : Math.max(1, llama.cpuMathCores - 1);
       let model: LlamaModel;
+      const mark = llamaLogMark();
       try {
         model = await llama.loadModel({
           modelPath: params.modelPath,
@@ -61,7 +63,7 @@ export class SoupEngine {
           onLoadProgress: (p) => progress("model", p),
         });
       } catch (e) {
-        throw new EngineError("bad-model", `${params.modelPath}: llama.cpp could not load this model (${errorText(e)})`);
+        throw new EngineError("bad-model", `${params.modelPath}: llama.cpp could not load this model (${llamaFailure(e, mark)})`);
       }
       try {
         this.loaded = await createLoaded(this.nlc, this.log, params, llama, model, threads, basis, t0, progress);
@@ -103,7 +105,7 @@ export class SoupEngine {
     const weights = this.weightVector(l, p.weights);
     checkSampling(p);
     const t0 = performance.now();
-    const out = new OutputText(l.model, p.stop ?? [], p.mode === "rerank" ? undefined : onText);
+    const out = new OutputText(l.model, p.stop ?? [], p.mode === "rerank" ? undefined : onText, l.prompts.tokens(p.prompt), l.prompts.stopTokens);
     let features: Record<string, number> | null = null;
     let candidates: Candidate[] | undefined;
     let finish: GenerateResult["finishReason"];
@@ -250,7 +252,7 @@ export class SoupEngine {
       new EngineError("bad-model", `GPU backend "${gpu}" is not available on this machine (${why}); set gpu to "auto" or "off"`);
     let llama: Llama;
     try {
-      llama = await this.nlc!.getLlama({ gpu: gpu === "off" ? false : gpu, build: "never", progressLogs: false, logLevel: this.nlc!.LlamaLogLevel.error });
+      llama = await this.nlc!.getLlama({ gpu: gpu === "off" ? false : gpu, build: "never", progressLogs: false, logLevel: this.nlc!.LlamaLogLevel.error, logger: llamaLogger });
     } catch (e) {
       throw unavailable(errorText(e));
     }
