@@ -34,7 +34,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
       policyIds,
       sliders: settings.preferences,
       locked: settings.lockedPreferences,
-      keepTexts: settings.keepTextsDays > 0,
+      keepTextsDays: settings.keepTextsDays,
       log: output,
     });
   let preferences = await openPreferences();
@@ -81,6 +81,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
           preferences.setSliders(settings.preferences, settings.lockedPreferences);
           output.info(`preference settings: ${JSON.stringify(settings.preferences)}`);
         }
+        if (e.affectsConfiguration(`${SECTION}.privacy.keepTextsDays`)) preferences.setKeepTextsDays(settings.keepTextsDays);
       }
       statusBar.showCompletions(settings.completions.enabled);
       if (affectsLoad(e)) load();
