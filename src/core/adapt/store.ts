@@ -8,7 +8,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { parseFeedback, type Feedback } from "./feedback";
 import { DEFAULT_POSTERIOR, SoupPosterior, type PosteriorOptions, type PosteriorState } from "./posterior";
-import { TextStore } from "./texts";
+import { DAY_MS, TextStore } from "./texts";
 import { writeFileAtomicSync } from "../files";
 import { readLinesSync, type Line } from "../lines";
 
@@ -82,6 +82,8 @@ function parseRecord(text: string): LogRecord {
  */
 class EventLog {
   private sinceSnapshot = 0;
+  /** Times of records that carry texts inline (written by earlier versions), as of the last read. */
+  private inlineTexts: number[] = [];
 
   constructor(
     readonly file: string,
@@ -110,6 +112,7 @@ class EventLog {
     const reported = this.reportedUpTo() <= end ? this.reportedUpTo() : 0;
     const damaged: string[] = [];
     const usable: LogRecord[] = [];
+    this.inlineTexts = [];
     let future = 0;
     for (const line of lines) {
       if ("text" in line && line.text === "") continue;
@@ -124,6 +127,7 @@ class EventLog {
         if (line.offset >= reported) damaged.push("text" in line ? line.text : `(a line of ${line.tooLong} bytes, over the ${MAX_LOG_LINE}-byte limit)`);
         continue;
       }
+      if (Array.isArray(record.texts)) this.inlineTexts.push(record.t);
       if (sameBasis(record.basis, basis)) usable.push(record);
     }
     if (future) log(`${this.file}: ${future} record(s) from a newer schema than ${SCHEMA_VERSION} kept but not used`);
@@ -148,6 +152,49 @@ class EventLog {
     }
     this.sinceSnapshot++;
     return this.sinceSnapshot >= (this.options.snapshotEvery ?? 20);
+  }
+
+  /**
+   * Removes texts that earlier versions wrote into records at or before `cutoff` (all: Infinity). The one rewrite
+   * of the log: a copy is made, anything appended meanwhile is carried over, and the length is checked again right
+   * before the copy replaces the log. Returns how many records lost their texts.
+   */
+  stripInlineTexts(cutoff: number): number {
+    if (!this.inlineTexts.some((t) => !(t > cutoff))) return 0;
+    const fd = fs.openSync(this.file, "r");
+    const tmp = `${this.file}.${process.pid}.strip.tmp`;
+    let stripped = 0;
+    try {
+      const lines = readLinesSync(fd, MAX_LOG_LINE);
+      let copied = lines.at(-1)?.end ?? 0;
+      const out = lines.map((line) => {
+        if (!("text" in line)) return null; // over-long: left out, as every reader skips it
+        try {
+          const record = parseRecord(line.text);
+          if (!Array.isArray(record.texts) || record.t > cutoff) return line.text + (line.partial ? "" : "\n");
+          delete record.texts;
+          stripped++;
+          return JSON.stringify(record) + "\n";
+        } catch {
+          return line.text + (line.partial ? "" : "\n");
+        }
+      });
+      fs.writeFileSync(tmp, out.filter((l) => l !== null).join(""));
+      for (let size = fs.statSync(this.file).size; size > copied; size = fs.statSync(this.file).size) {
+        const more = Buffer.alloc(size - copied);
+        fs.readSync(fd, more, 0, more.length, copied);
+        fs.appendFileSync(tmp, more);
+        copied = size;
+      }
+      fs.renameSync(tmp, this.file);
+    } catch (e) {
+      fs.rmSync(tmp, { force: true });
+      throw e;
+    } finally {
+      fs.closeSync(fd);
+    }
+    this.inlineTexts = this.inlineTexts.filter((t) => t > cutoff);
+    return stripped;
   }
 
   snapshotWritten(): void {
@@ -388,8 +435,12 @@ export class AdaptStore {
 
   /** Removes texts past the limit; also runs on open and every options.retentionEveryMs while open. */
   applyRetention(): void {
+    const cutoff = this.now() - this.keepTextsDays * DAY_MS;
     try {
       this.texts.prune(this.now(), this.keepTextsDays);
+      // Earlier versions wrote texts into the logs, the user level's included: those go the same way (the user's all).
+      const inLogs = this.workspace.log.stripInlineTexts(this.keepTextsDays > 0 ? cutoff : Infinity) + this.user.log.stripInlineTexts(Infinity);
+      if (inLogs) this.options.log?.(`${this.workspaceFolder}: texts removed from ${inLogs} older log record(s); features and hashes kept`);
     } catch (e) {
       this.options.log?.(`${this.texts.folder}: cannot remove texts older than ${this.keepTextsDays} day(s) (${errorCode(e)})`);
     }

@@ -206,5 +206,28 @@ describe("adapt/store", () => {
       assert.deepEqual(keptTexts(), ["kept again"]);
       store.dispose();
     });
+
+    it("removes texts earlier versions wrote into the logs: past the limit in the workspace's, all in the user level's", () => {
+      const store = AdaptStore.open(dir, options({ now }));
+      const evs = events(3);
+      evs.forEach((e) => store.record(e, ["x"]));
+      store.dispose();
+      const legacy = (file: string) => {
+        const lines = fs.readFileSync(file, "utf8").trim().split("\n").map((l, i) => ({ ...JSON.parse(l), t: T0 + (i - 2) * DAY, texts: [`legacy ${i}`] }));
+        fs.writeFileSync(file, lines.map((l) => JSON.stringify(l) + "\n").join(""));
+      };
+      const wsLog = path.join(wsFolder(), "events.jsonl");
+      const userLog = path.join(dir, "user", "events.jsonl");
+      legacy(wsLog);
+      legacy(userLog);
+      const reopened = AdaptStore.open(dir, options({ keepTextsDays: 1, now }));
+      reopened.dispose();
+      const texts = (file: string) => fs.readFileSync(file, "utf8").trim().split("\n").map((l) => JSON.parse(l).texts ?? null);
+      assert.deepEqual(texts(wsLog), [null, null, ["legacy 2"]]); // 2 days and 1 day old: past a 1-day limit
+      assert.deepEqual(texts(userLog), [null, null, null]);
+      fs.readFileSync(wsLog, "utf8").trim().split("\n").forEach((l) => assert.equal(JSON.parse(l).hashes.length, 1));
+      close(AdaptStore.open(dir, options()).posterior.mean(), fresh(evs));
+      assert.match(messages.join("\n"), /texts removed from 5 older log record\(s\)/);
+    });
   });
 });
