@@ -3,7 +3,8 @@
 // profile or throws naming the file and the field, and never touches the caller's current profile.
 import { constants } from "node:fs";
 import { open, stat } from "node:fs/promises";
-import { DIMENSION_ID, SLIDER_MAX, SLIDER_MIN } from "../../../webview/protocol";
+import { isObj, type Obj } from "../../shared/check";
+import { POLICY_ID as DIMENSION_ID, WEIGHT_MAX as SLIDER_MAX, WEIGHT_MIN as SLIDER_MIN } from "../../shared/soup";
 import { writeFileAtomic } from "../files";
 
 export const PROFILE_SCHEMA = 1;
@@ -89,8 +90,6 @@ export async function importProfile(file: string, currentBasis: CurrentBasis): P
   return validateProfile(raw, file, currentBasis);
 }
 
-type Obj = Record<string, unknown>;
-const isObj = (v: unknown): v is Obj => typeof v === "object" && v !== null && !Array.isArray(v);
 /** Values are described, not quoted: a profile read through a symlink may be any file, and a secret one. */
 const show = (v: unknown) =>
   typeof v === "number" || typeof v === "boolean" || v === null ? String(v) : typeof v === "string" ? `a string (${v.length} chars)` : Array.isArray(v) ? "an array" : typeof v;
