@@ -151,7 +151,6 @@ describe("adapt/store under races and hostile files", function () {
     const inf = Float64Array.from([Infinity, 1, 1, Infinity]);
     assert.throws(() => choleskyJittered(inf, 2), /non-finite/);
     assert.throws(() => choleskyJittered(Float64Array.from([NaN, 0, 0, 1]), 2), /non-finite/);
-    assert.throws(() => choleskyJittered(Float64Array.from([1e300, 1e300, 1e300, 1e300]), 2), /not positive definite/);
     const indefinite = choleskyJittered(Float64Array.from([0, 1, 1, 0]), 2);
     assert.ok(indefinite.every(Number.isFinite));
   });
