@@ -107,6 +107,9 @@ class EventLog {
       if ((e as NodeJS.ErrnoException).code !== "ENOENT") log(`${this.file}: cannot read the feedback log (${errorCode(e)}); continuing without its events`);
       return [];
     }
+    // A line without its newline is a write still in flight in another window, or one a crash tore: skipped, not
+    // reported; the next append puts a newline after it, and a torn one is then reported as damage.
+    if (lines.at(-1)?.partial) lines.pop();
     // A marker past the end belongs to a log since replaced.
     const end = lines.at(-1)?.end ?? 0;
     const reported = this.reportedUpTo() <= end ? this.reportedUpTo() : 0;
@@ -116,8 +119,7 @@ class EventLog {
     let future = 0;
     for (const line of lines) {
       if ("text" in line && line.text === "") continue;
-      // A line without its newline is a write a crash interrupted (or one still in flight: it is read again later).
-      const record = "text" in line && !line.partial ? this.parse(line.text) : undefined;
+      const record = "text" in line ? this.parse(line.text) : undefined;
       if (record && record.v > SCHEMA_VERSION) {
         future++;
         continue;

@@ -55,7 +55,7 @@ describe("adapt/store", () => {
     assert.deepEqual(messages, []);
   });
 
-  it("sets aside a half-written last log line and keeps every complete event", () => {
+  it("skips a half-written last log line, sets it aside once a record follows it, and keeps every complete event", () => {
     const evs = events(10);
     const store = AdaptStore.open(dir, options({ now: () => 42 }));
     evs.forEach((e) => store.record(e));
@@ -64,12 +64,15 @@ describe("adapt/store", () => {
     fs.writeFileSync(log, full + full.split("\n")[0].slice(0, 30)); // killed while writing an 11th record
     const reopened = AdaptStore.open(dir, options({ now: () => 42 }));
     close(reopened.posterior.mean(), fresh(evs));
+    // Without its newline it may still be in flight in another window: skipped, not yet called damage.
+    assert.deepEqual(messages, []);
+    // The next record lands on its own line; the torn one is then damage, set aside and reported once.
+    reopened.record(evs[0]);
+    close(AdaptStore.open(dir, options({ now: () => 42 })).posterior.mean(), fresh([...evs, evs[0]]));
     assert.ok(fs.existsSync(`${log}.corrupt-42`));
     assert.match(messages.join("\n"), /1 damaged line\(s\) set aside/);
-    // The log is whole again: the next record lands on its own line.
-    reopened.record(evs[0]);
     messages = [];
-    close(AdaptStore.open(dir, options()).posterior.mean(), fresh([...evs, evs[0]]));
+    AdaptStore.open(dir, options());
     assert.deepEqual(messages, []);
   });
 
