@@ -70,4 +70,19 @@ describe("style metrics", () => {
     assert.equal(styleMetrics(sum).singleQuoteShare, null);
     assert.equal(styleMetrics(EMPTY_STYLE_COUNTS).commentShare, null);
   });
+
+  it("never throws and keeps every count within its denominator on arbitrary text", () => {
+    let seed = 7;
+    const rand = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    const alphabet = ["/", "*", "'", '"', "`", "$", "{", "}", "\\", "\n", " ", "  ", ";", "#", "a", "=", "(", ")", "[", "]"];
+    for (let i = 0; i < 500; i++) {
+      const text = Array.from({ length: 40 }, () => alphabet[Math.floor(rand() * alphabet.length)]).join("");
+      const cut = Math.floor(rand() * text.length);
+      for (const lang of ["js", "python"] as const) {
+        const c = styleCounts(text.slice(0, cut), text.slice(cut), lang, rand() < 0.5);
+        assert.ok(c.commentLines <= c.lines && c.semicolons <= c.statements && c.indent2mod4 <= c.indentedLines, JSON.stringify({ text, cut, c }));
+        for (const v of Object.values(c)) assert.ok(Number.isInteger(v) && v >= 0);
+      }
+    }
+  });
 });
