@@ -8,7 +8,8 @@
 //    distributions on the prompts (top 40 tokens), which is 0 up to rounding at w = 0 and w = 1 (both are then the
 //    base model or the adapter) and not in between (a LoRA at scale w is not the logit mix of the two).
 // Each engine holds one policy, so explicit costs 2 decodes a token. 1 thread.
-// Usage: node --import tsx bench/style.ts [--prompts N] [--only comments,...] [--agreement: that table only] > table.md
+// Usage: node --import tsx bench/style.ts [--prompts N] [--only comments,...] [--modes parameter,explicit,rerank]
+//        [--agreement: that table only] > table.md
 import { parseArgs } from "node:util";
 import * as path from "node:path";
 import { loadBasisPack, type BasisPolicy } from "../src/core/basis/pack";
@@ -51,7 +52,7 @@ async function modeAgreement(e: SoupEngine, id: string, w: number, prompts: read
   for (const p of prompts) {
     const prompt = { kind: "fim" as const, prefix: p.prefix, suffix: p.suffix, language: p.language };
     const greedy = await Promise.all(
-      (["explicit", "parameter"] as const).map((mode) => e.generate({ prompt, mode, weights: { [id]: w }, maxTokens: 48, temperature: 0 }, signal, () => {})),
+      (["explicit", "parameter"] as const).map((mode) => e.generate({ prompt, mode, weights: { [id]: w }, maxTokens: 24, temperature: 0 }, signal, () => {})),
     );
     if (greedy[0].text === greedy[1].text) sameGreedy++;
     const [a, b] = await Promise.all(
@@ -67,7 +68,8 @@ async function modeAgreement(e: SoupEngine, id: string, w: number, prompts: read
 }
 
 async function main(): Promise<void> {
-  const v = parseArgs({ options: { prompts: { type: "string" }, only: { type: "string" }, agreement: { type: "boolean" } } }).values;
+  const v = parseArgs({ options: { prompts: { type: "string" }, only: { type: "string" }, modes: { type: "string" }, agreement: { type: "boolean" } } }).values;
+  const modes = new Set((v.modes ?? "parameter,explicit,rerank").split(","));
   const log = (s: string) => process.stderr.write(s + "\n");
   const prompts = loadStylePrompts().slice(0, Number(v.prompts ?? 1000));
   const only = v.only ? v.only.split(",") : [...STYLES];
@@ -80,6 +82,7 @@ async function main(): Promise<void> {
     "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
   ];
   const run = async (e: SoupEngine, id: string, label: string, mode: SoupMode, w: number, wLabel = String(w)) => {
+    if (!modes.has(mode)) return;
     const t0 = Date.now();
     const s = await sampleCompletions(e, prompts, { mode, weights: { [id]: w }, seed: SEED });
     const line = row(label, mode, wLabel, countsOf(s), Date.now() - t0);
@@ -125,7 +128,7 @@ async function main(): Promise<void> {
   }
   out.push(
     "",
-    "Parameter vs explicit souping of each adapter: mean total variation between their next-token distributions (top 40) on the prompts, and greedy 48-token completions that are identical.",
+    "Parameter vs explicit souping of each adapter: mean total variation between their next-token distributions (top 40) on the prompts, and greedy 24-token completions that are identical.",
     "",
     ...agreement,
   );
