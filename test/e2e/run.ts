@@ -109,7 +109,8 @@ class Session {
       ],
     });
     this.page = this.context.pages()[0] ?? (await this.context.newPage());
-    await this.page.goto(`${this.server.url}?folder=${encodeURIComponent(this.workspace)}`);
+    // A busy machine can take longer than playwright's default 30 s to serve the workbench.
+    await this.page.goto(`${this.server.url}?folder=${encodeURIComponent(this.workspace)}`, { timeout: 120_000 });
     await this.page.waitForSelector(".monaco-workbench .part.statusbar", { timeout: 60_000 });
   }
 
@@ -399,7 +400,10 @@ async function main(): Promise<number> {
 
   const results: { step: string; ok: boolean | null; ms: number; detail: string }[] = [];
   let failed = false;
+  // SOUP_E2E_ONLY=text runs only the steps whose name contains it (e.g. "tinycoder", whose flow starts its own session).
+  const only = process.env.SOUP_E2E_ONLY;
   for (const [i, [name, run]] of steps.entries()) {
+    if (only && !name.includes(only)) continue;
     if (failed) {
       results.push({ step: name, ok: null, ms: 0, detail: "not run (an earlier step failed)" });
       continue;

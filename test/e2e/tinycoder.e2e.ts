@@ -115,7 +115,8 @@ export function tinycoderSteps(h: TinycoderHarness): Step[] {
         });
         s = opened.session;
         close = opened.close;
-        await s.waitEngine(/CPU 1 thread/, 120_000);
+        // Loading the model, checking the pack against it and preparing the adapters: slow on a busy machine.
+        await s.waitEngine(/CPU 1 thread/, 300_000);
         await s.openFile("example.ts");
         before = await probeStyle("tinycoder-ghost-before");
         if (!ghosts.length) throw new Error("no ghost text for any probe");
