@@ -8,7 +8,7 @@
 //    distributions on the prompts (top 40 tokens), which is 0 up to rounding at w = 0 and w = 1 (both are then the
 //    base model or the adapter) and not in between (a LoRA at scale w is not the logit mix of the two).
 // Each engine holds one policy, so explicit costs 2 decodes a token. 1 thread.
-// Usage: node --import tsx bench/style.ts [--prompts N] [--only comments,...] [--modes parameter,explicit,rerank]
+// Usage: node --import tsx bench/style.ts [--prompts N] [--only comments,...] [--modes parameter,explicit,rerank] [--packs adapters,exemplars]
 //        [--agreement: that table only] > table.md
 import { parseArgs } from "node:util";
 import * as path from "node:path";
@@ -68,7 +68,8 @@ async function modeAgreement(e: SoupEngine, id: string, w: number, prompts: read
 }
 
 async function main(): Promise<void> {
-  const v = parseArgs({ options: { prompts: { type: "string" }, only: { type: "string" }, modes: { type: "string" }, agreement: { type: "boolean" } } }).values;
+  const v = parseArgs({ options: { prompts: { type: "string" }, only: { type: "string" }, modes: { type: "string" }, packs: { type: "string" }, agreement: { type: "boolean" } } }).values;
+  const packs = new Set((v.packs ?? "adapters,exemplars").split(","));
   const modes = new Set((v.modes ?? "parameter,explicit,rerank").split(","));
   const log = (s: string) => process.stderr.write(s + "\n");
   const prompts = loadStylePrompts().slice(0, Number(v.prompts ?? 1000));
@@ -94,7 +95,7 @@ async function main(): Promise<void> {
     "| --- | ---: | ---: | ---: | ---: |",
   ];
   let baseDone = false;
-  for (const policy of adapters) {
+  for (const policy of packs.has("adapters") ? adapters : []) {
     const e = await engineFor(policy);
     try {
       if (!v.agreement) {
@@ -117,7 +118,7 @@ async function main(): Promise<void> {
       await e.unload();
     }
   }
-  for (const policy of v.agreement ? [] : exemplars) {
+  for (const policy of v.agreement || !packs.has("exemplars") ? [] : exemplars) {
     const e = await engineFor(policy);
     try {
       for (const w of [0.5, 1, 2]) await run(e, policy.id, `${policy.id} (exemplar)`, "explicit", w);
