@@ -1,17 +1,17 @@
 // "Spectral Soup: Set Up Model" (also the first step of the walkthrough): from nothing to a loaded model. Either a
 // catalogue model downloaded into the extension's global storage (never the workspace) with a cancellable progress
 // notification, resumed from its .part file after an interruption and checked against its sha256 before use, or a
-// local GGUF file checked by validateLocalModel. Either way the result is the user-level spectralSoup.modelPath,
+// local GGUF file checked by validateLocalModel in a process of its own. Either way the result is the user-level spectralSoup.modelPath,
 // which the engine controller picks up and loads.
 import { existsSync } from "node:fs";
 import * as path from "node:path";
 import * as vscode from "vscode";
-import { loadCatalogue, type CatalogueModel } from "../core/prompt/catalogue";
-import { DownloadError, downloadModel, formatBytes, sha256File } from "../core/setup/download";
-import { validateLocalModel } from "../core/setup/localModel";
+import { loadCatalogue, type CatalogueModel } from "../core/setup/catalogue";
+import { sha256File } from "../core/files";
+import { DownloadError, downloadModel, formatBytes } from "../core/setup/download";
+import { checkModelInProcess } from "../engine/basisJobClient";
+import { COMMANDS } from "./commands";
 import { SECTION } from "./settings";
-
-export const SET_UP_MODEL = "spectralSoup.setUpModel";
 
 type Pick = vscode.QuickPickItem & ({ model: CatalogueModel } | { local: true });
 
@@ -59,7 +59,7 @@ export async function chooseLocalModel(): Promise<void> {
 }
 
 async function useModel(file: string): Promise<void> {
-  const check = await validateLocalModel(file);
+  const check = await checkModelInProcess(file);
   if (!check.ok) {
     vscode.window.showErrorMessage(`Spectral Soup: ${check.message}`);
     return;
@@ -111,7 +111,7 @@ async function download(model: CatalogueModel, sha256: string, storageDir: strin
           // Not awaited: the progress notification closes now, the error stays until the user answers it.
           const retry = "Retry";
           void vscode.window.showErrorMessage(`Spectral Soup: ${message}`, retry).then((answer) => {
-            if (answer === retry) void vscode.commands.executeCommand(SET_UP_MODEL);
+            if (answer === retry) void vscode.commands.executeCommand(COMMANDS.setUpModel);
           });
         }
         return undefined;

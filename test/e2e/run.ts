@@ -389,7 +389,8 @@ async function main(): Promise<number> {
           if (closed) return;
           closed = true;
           await t.stop();
-          await rm(dir, { recursive: true, force: true });
+          if (failed) console.log(`tinycoder profile kept for inspection: ${dir}`);
+          else await rm(dir, { recursive: true, force: true });
         };
         closers.push(close);
         await t.start();
