@@ -90,16 +90,21 @@ export function tinycoderSteps(h: TinycoderHarness): Step[] {
     }
     return c;
   };
-  const prefsValue = async (id: string): Promise<number> => {
+  /** The learned weight of each dimension as the Preferences view shows it ("learned +0.46 ± 0.22"). */
+  const prefsValues = async (ids: readonly string[]): Promise<number[]> => {
     await s.command("Spectral Soup: Focus on Preferences View");
-    const frame = await h.until("the preferences webview", 60_000, async () => {
+    const frame: Frame = await h.until("the preferences webview", 60_000, async () => {
       for (const f of s.page.frames()) if (await f.locator("body.page-preferences").count().catch(() => 0)) return f;
       return undefined;
     });
-    const text = await (frame as Frame).locator(`.dim[data-id="${id}"] .value`).innerText({ timeout: 20_000 });
-    const m = /learned ([+-]?\d+(?:\.\d+)?)/.exec(text.replace("\u2212", "-"));
-    if (!m) throw new Error(`no learned value in the ${id} row: ${JSON.stringify(text)}`);
-    return Number(m[1]);
+    const values: number[] = [];
+    for (const id of ids) {
+      const text = await frame.locator(`.dim[data-id="${id}"] .value`).innerText({ timeout: 20_000 });
+      const m = /learned ([+-]?\d+(?:\.\d+)?)/.exec(text.replace("\u2212", "-"));
+      if (!m) throw new Error(`no learned value in the ${id} row: ${JSON.stringify(text)}`);
+      values.push(Number(m[1]));
+    }
+    return values;
   };
 
   return [
@@ -148,9 +153,8 @@ export function tinycoderSteps(h: TinycoderHarness): Step[] {
           s.updateSettings({ "spectralSoup.exploration.enabled": false });
           const after = await probeStyle("tinycoder-ghost-after");
           const share = (c: { liked: number; shown: number }) => c.liked / Math.max(1, c.shown);
-          const learned = await prefsValue("comments");
+          const [learned, ...others] = await prefsValues(["comments", "single-quotes", "four-spaces", "no-semicolons"]);
           await s.shot("tinycoder-preferences");
-          const others = await Promise.all(["single-quotes", "four-spaces", "no-semicolons"].map(prefsValue));
           const detail = `suggestions with a comment ${before.liked}/${before.shown} -> ${after.liked}/${after.shown}; learned comments ${learned.toFixed(2)}, others ${others.map((x) => x.toFixed(2)).join(", ")}`;
           if (!(share(after) >= share(before) + MARGIN)) throw new Error(`the ghost text did not move toward comments: ${detail}`);
           if (!(learned > 0.1 && others.every((o) => learned > o))) throw new Error(`the Preferences view does not show comments rising: ${detail}`);
