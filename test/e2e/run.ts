@@ -9,6 +9,7 @@ import * as path from "node:path";
 import { chromium, type BrowserContext, type Page } from "playwright-core";
 import { syntheticModelCache } from "../../src/core/gguf/synthetic";
 import { viewSteps } from "./chat.e2e";
+import { tinycoderSteps } from "./tinycoder.e2e";
 import {
   e2eCache,
   freePort,
@@ -108,7 +109,8 @@ class Session {
       ],
     });
     this.page = this.context.pages()[0] ?? (await this.context.newPage());
-    await this.page.goto(`${this.server.url}?folder=${encodeURIComponent(this.workspace)}`);
+    // A busy machine can take longer than playwright's default 30 s to serve the workbench.
+    await this.page.goto(`${this.server.url}?folder=${encodeURIComponent(this.workspace)}`, { timeout: 120_000 });
     await this.page.waitForSelector(".monaco-workbench .part.statusbar", { timeout: 60_000 });
   }
 
@@ -390,9 +392,38 @@ async function main(): Promise<number> {
     }),
   ];
 
+  // The demo model's flow, in a session of its own (tinycoder.e2e.ts); closed at the end whatever happened.
+  const closers: (() => Promise<void>)[] = [];
+  steps.push(
+    ...tinycoderSteps({
+      until,
+      open: async (settings) => {
+        const dir = await mkdtemp(path.join(os.tmpdir(), "soup-e2e-tinycoder-"));
+        const p = await prepareProfile(dir, settings, true);
+        const ws = path.join(dir, "workspace");
+        cpSync(path.join(REPO, "scripts", "sample-workspace"), ws, { recursive: true });
+        const t = new Session(p, ws);
+        let closed = false;
+        const close = async () => {
+          if (closed) return;
+          closed = true;
+          await t.stop();
+          if (failed) console.log(`tinycoder profile kept for inspection: ${dir}`);
+          else await rm(dir, { recursive: true, force: true });
+        };
+        closers.push(close);
+        await t.start();
+        return { session: t, close };
+      },
+    }),
+  );
+
   const results: { step: string; ok: boolean | null; ms: number; detail: string }[] = [];
   let failed = false;
+  // SOUP_E2E_ONLY=text runs only the steps whose name contains it (e.g. "tinycoder", whose flow starts its own session).
+  const only = process.env.SOUP_E2E_ONLY;
   for (const [i, [name, run]] of steps.entries()) {
+    if (only && !name.includes(only)) continue;
     if (failed) {
       results.push({ step: name, ok: null, ms: 0, detail: "not run (an earlier step failed)" });
       continue;
@@ -410,6 +441,7 @@ async function main(): Promise<number> {
     console.log(`${r.ok ? "PASS" : "FAIL"} ${name} (${(r.ms / 1000).toFixed(1)} s): ${r.detail}`);
   }
   await s.stop();
+  for (const close of closers) await close();
   if (!failed) await rm(profileDir, { recursive: true, force: true });
   else console.log(`code-server profile kept for inspection: ${profileDir}`);
   const total = (Date.now() - t0) / 1000;
