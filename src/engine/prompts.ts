@@ -2,6 +2,7 @@
 // plain prompt; a prompted expert gets its instruction (chat) or header (FIM / raw) added, so its
 // next-token distribution is pi_k. Adapter experts see the plain prompt (their difference is in weights).
 import type { LlamaModel, Token } from "node-llama-cpp";
+import { fimExemplar } from "../core/basis/pack";
 import { formatChunks } from "../core/completion/chunks";
 import { applyFimHeader } from "../core/completion/fim";
 import type { PolicySpec, PromptSpec } from "./protocol";
@@ -146,9 +147,15 @@ export class PromptBuilder {
             `${this.modelPath}: this model has no fill-in-the-middle tokens (none in its GGUF metadata and no known FIM template); use a code model with FIM support for completions`,
           );
         }
+        const exemplar = fimExemplar(prompted?.exemplars, prompt.language);
+        // An exemplar is code earlier in the same file: a base model continues in its style.
         let prefix = !prompted
           ? prompt.prefix
-          : prompt.language
+          : exemplar !== undefined
+            ? exemplar
+              ? `${exemplar}\n\n${prompt.prefix}`
+              : prompt.prefix
+            : prompt.language
             ? applyFimHeader(prompt.prefix, prompted.fim, prompt.language)
             : `${prompted.fim}\n${prompt.prefix}`;
         const context = prompt.context ?? [];
