@@ -132,11 +132,11 @@ describe("ChatSession", () => {
     const { session, history, generator, updates } = await setup();
     generator.respond = async (_p, o) => {
       o.onToken?.("Partial");
+      // The user presses stop while the answer is being written.
+      setImmediate(() => session.stop());
       return hang(o.signal);
     };
-    const sending = session.send("Long question", "none", "");
-    setTimeout(() => session.stop(), 10);
-    await sending;
+    await session.send("Long question", "none", "");
     const end = updates.at(-1)!;
     assert.deepEqual(end.type === "answerEnd" && [end.stopped, end.contributions], [true, []]);
     assert.equal(history.turns.at(-1)!.text, "Partial");
