@@ -1,5 +1,5 @@
 // `soup adapt`: the posterior behind a JSON-lines protocol, for outside simulators; `soup simulate`: the
-// Gaussian-feature benchmark of issue 3.
+// Gaussian-feature benchmark of soup-weight policies.
 import { parseFeedback } from "../core/adapt/feedback";
 import { readLines } from "../core/lines";
 import { SoupPosterior } from "../core/adapt/posterior";
