@@ -3,8 +3,8 @@
 import * as readline from "node:readline";
 import { parseFeedback } from "../core/adapt/feedback";
 import { SoupPosterior } from "../core/adapt/posterior";
-import { seededRng } from "../core/adapt/rng";
-import { DEFAULT_SPREAD, simulate, type FeedbackKind, type SimulationResult } from "../core/adapt/simulate";
+import { seededRng } from "../core/random";
+import { simulate, type FeedbackKind, type SimulationResult } from "../core/adapt/simulate";
 
 /** `--name value` pairs and bare `--flag`s; throws on anything else. */
 function parseFlags(args: string[], valued: string[], bare: string[] = []): Map<string, string> {
@@ -81,7 +81,7 @@ export function simulationTable(result: SimulationResult): string[] {
   const checkpoints = [0, 10, 25, 50, 100, o.rounds].filter((t, i, a) => t <= o.rounds && a.indexOf(t) === i);
   const fmt = (v: number) => (Number.isFinite(v) ? v.toFixed(2) : String(v));
   const lines = [
-    `K=${o.k}, ${o.feedback} feedback, ${o.users} users, T=${o.rounds}, feature scale x${o.featureScale}, seed ${o.seed}`,
+    `${o.user} user, K=${o.k}, ${o.feedback} feedback, ${o.users} users, T=${o.rounds}, feature scale x${o.featureScale}, seed ${o.seed}`,
     `| policy | ${checkpoints.map((t) => `u(${t})`).join(" | ")} | regret(T) | rounds to 0.9 | below base | NaN |`,
     `|---|${checkpoints.map(() => "---:").join("|")}|---:|---:|---:|---:|`,
   ];
@@ -108,9 +108,9 @@ export async function simulateCommand(args: string[], out: (line: string) => voi
       rounds: integer(flags.get("rounds"), 200, "rounds"),
       seed: Number(flags.get("seed") ?? 1),
       featureScale: Number(flags.get("scale") ?? 1),
-      thompsonSpread: Number(flags.get("spread") ?? DEFAULT_SPREAD),
+      ...(flags.has("spread") ? { thompsonSpread: Number(flags.get("spread")) } : {}),
     };
-    if (![common.seed, common.featureScale, common.thompsonSpread].every(Number.isFinite)) throw new Error("--seed, --scale and --spread must be numbers");
+    if (![common.seed, common.featureScale, common.thompsonSpread ?? 1].every(Number.isFinite)) throw new Error("--seed, --scale and --spread must be numbers");
     const feedbacks: FeedbackKind[] = feedback ? [feedback] : ["rating", "choice"];
     runs = feedbacks.map((f) => ({ ...common, feedback: f }));
   } catch (e) {

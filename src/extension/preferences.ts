@@ -8,7 +8,7 @@ import * as path from "node:path";
 import * as vscode from "vscode";
 import type { ChoiceFeedback, RatingFeedback } from "../core/adapt/feedback";
 import type { SoupPosterior } from "../core/adapt/posterior";
-import { seededRng, type Rng } from "../core/adapt/rng";
+import { seededRng, type Rng } from "../core/random";
 import { AdaptStore } from "../core/adapt/store";
 
 /** What is recorded: ratings (completions, chat thumbs) and A/B choices (chat). */

@@ -4,7 +4,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import type { Feedback } from "../../../src/core/adapt/feedback";
 import { SoupPosterior } from "../../../src/core/adapt/posterior";
-import { seededRng } from "../../../src/core/adapt/rng";
+import { seededRng } from "../../../src/core/random";
 import { AdaptStore, type StoreOptions } from "../../../src/core/adapt/store";
 
 const basis = { id: "coding", version: "1", dims: 3 };
