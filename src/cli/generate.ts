@@ -1,9 +1,18 @@
 // `soup generate` and `soup next`: run the engine in-process on a model and a basis given on the command line.
 import * as path from "node:path";
-import { parseArgs } from "node:util";
 import { SoupEngine } from "../engine/soupEngine";
 import type { BasisSpec, GpuMode, LoadParams, PolicySpec, PromptSpec, SoupMode } from "../engine/protocol";
-import { UsageError } from "./usage";
+import { int, num, oneOf, parseCommand, required, UsageError } from "./args";
+
+const USAGE = {
+  generate: `usage: soup generate --model FILE [--adapter FILE[=W]]... [--pack FILE] [--weights id=w,...]
+         [--mode explicit|parameter|rerank] (--prompt TEXT | --prefix TEXT [--suffix TEXT] | --chat TEXT)
+         [--max-tokens N] [--temperature T] [--seed S] [--candidates N] [--threads N] [--context-size N]
+         [--gpu auto|cuda|vulkan|metal|off] [--gpu-layers auto|max|N] [--json]`,
+  next: `usage: soup next --model FILE [--adapter FILE[=W]]... [--pack FILE] [--weights id=w,...] [--mode explicit|parameter]
+         (--prompt TEXT | --prefix TEXT [--suffix TEXT] | --chat TEXT) [--top N] [--threads N] [--context-size N]
+         [--gpu auto|cuda|vulkan|metal|off] [--gpu-layers auto|max|N] [--json]`,
+};
 
 const options = {
   model: { type: "string" },
@@ -27,11 +36,11 @@ const options = {
   json: { type: "boolean" },
 } as const;
 
-type Parsed = ReturnType<typeof parseArgs<{ options: typeof options; allowPositionals: false }>>["values"];
+type Parsed = ReturnType<typeof parseCommand<typeof options>>["values"];
 
 export async function generateCommand(command: "generate" | "next", args: string[], out: (line: string) => void): Promise<number> {
-  const v = parseArgs({ args, options, allowPositionals: false }).values;
-  if (!v.model) throw new UsageError("--model FILE is required");
+  const v = parseCommand({ usage: USAGE[command], options }, args).values;
+  required(v.model, "--model", USAGE[command]);
   const { basis, weights } = basisFromArgs(v);
   const prompt = promptFromArgs(v);
   const engine = new SoupEngine();
@@ -39,21 +48,20 @@ export async function generateCommand(command: "generate" | "next", args: string
     await engine.load(loadParams(v, basis), () => {});
     const signal = new AbortController().signal;
     if (command === "next") {
-      const mode = (v.mode ?? "explicit") as SoupMode;
-      if (mode === "rerank") throw new UsageError("soup next: --mode must be explicit or parameter");
-      const r = await engine.next({ prompt, mode, weights, top: int(v.top, "--top", 10) }, signal);
+      const mode: SoupMode = oneOf(v.mode, ["explicit", "parameter"], "--mode", "explicit");
+      const r = await engine.next({ prompt, mode, weights, top: int(v.top, "--top", 10, 1) }, signal);
       out(v.json ? JSON.stringify(r) : r.tokens.map((t) => `${t.p.toFixed(6)}  ${t.id}  ${JSON.stringify(t.text)}`).join("\n"));
       return 0;
     }
     const r = await engine.generate(
       {
         prompt,
-        mode: oneOf(v.mode ?? "explicit", ["explicit", "parameter", "rerank"], "--mode"),
+        mode: oneOf(v.mode, ["explicit", "parameter", "rerank"], "--mode", "explicit"),
         weights,
-        maxTokens: int(v["max-tokens"], "--max-tokens", 64),
+        maxTokens: int(v["max-tokens"], "--max-tokens", 64, 1),
         temperature: num(v.temperature, "--temperature", 0),
         seed: v.seed === undefined ? undefined : int(v.seed, "--seed", 0),
-        candidates: v.candidates === undefined ? undefined : int(v.candidates, "--candidates", 3),
+        candidates: v.candidates === undefined ? undefined : int(v.candidates, "--candidates", 3, 1),
         withFeatures: true,
       },
       signal,
@@ -76,10 +84,10 @@ export function loadParams(v: Pick<Parsed, "model" | "gpu" | "gpu-layers" | "thr
   const layers = v["gpu-layers"] ?? "auto";
   return {
     modelPath: path.resolve(v.model!),
-    gpu: oneOf(v.gpu ?? "auto", ["auto", "cuda", "vulkan", "metal", "off"], "--gpu") as GpuMode,
-    gpuLayers: layers === "auto" || layers === "max" ? layers : int(layers, "--gpu-layers", 0),
-    threads: v.threads === undefined ? undefined : int(v.threads, "--threads", 1),
-    contextSize: int(v["context-size"], "--context-size", 2048),
+    gpu: oneOf<GpuMode>(v.gpu, ["auto", "cuda", "vulkan", "metal", "off"], "--gpu", "auto"),
+    gpuLayers: layers === "auto" || layers === "max" ? layers : int(layers, "--gpu-layers", 0, 0),
+    threads: v.threads === undefined ? undefined : int(v.threads, "--threads", 1, 1),
+    contextSize: int(v["context-size"], "--context-size", 2048, 16),
     basis,
   };
 }
@@ -111,23 +119,4 @@ function promptFromArgs(v: Parsed): PromptSpec {
   if (v.prompt !== undefined) return { kind: "raw", text: v.prompt };
   if (v.prefix !== undefined) return { kind: "fim", prefix: v.prefix, suffix: v.suffix ?? "" };
   return { kind: "chat", messages: [{ role: "user", content: v.chat! }] };
-}
-
-function int(s: string | undefined, flag: string, dflt: number): number {
-  if (s === undefined) return dflt;
-  const n = Number(s);
-  if (!Number.isInteger(n)) throw new UsageError(`${flag}: expected an integer, got "${s}"`);
-  return n;
-}
-
-function num(s: string | undefined, flag: string, dflt: number): number {
-  if (s === undefined) return dflt;
-  const n = Number(s);
-  if (!Number.isFinite(n)) throw new UsageError(`${flag}: expected a number, got "${s}"`);
-  return n;
-}
-
-function oneOf<T extends string>(s: string, allowed: readonly T[], flag: string): T {
-  if (!(allowed as readonly string[]).includes(s)) throw new UsageError(`${flag}: expected one of ${allowed.join(", ")}, got "${s}"`);
-  return s as T;
 }
