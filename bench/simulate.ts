@@ -92,7 +92,9 @@ const settings: { title: string; opts: Omit<SimulationOptions, "users" | "rounds
   { title: "chooser (80% choices)", opts: { k: 8, feedback: "rating", user: "chooser" } },
   { title: "completer (accept/dismiss)", opts: { k: 8, feedback: "rating", user: "completer" } },
 ];
-const panels = settings.map(({ title, opts, target }) => {
+// --settings 3,4: only those (0-based), e.g. to split the run over processes.
+const only = arg("settings", "") ? new Set(arg("settings", "").split(",").map(Number)) : null;
+const panels = settings.filter((_, i) => !only || only.has(i)).map(({ title, opts, target }) => {
   console.log(`### ${title}\n`);
   return { r: run(opts), title, target };
 });

@@ -2,7 +2,7 @@
 // Gaussian-feature benchmark, on the standard user and the less kind ones.
 import * as readline from "node:readline";
 import { parseFeedback } from "../core/adapt/feedback";
-import { SoupPosterior } from "../core/adapt/posterior";
+import { SoupPosterior, STREAM_FORGETTING } from "../core/adapt/posterior";
 import { seededRng } from "../core/random";
 import { simulate, USER_KINDS, type FeedbackKind, type SimulationResult } from "../core/adapt/simulate";
 import { HelpRequested, int, num, numbers, oneOf, parseCommand, required, UsageError } from "./args";
@@ -37,7 +37,8 @@ export async function adaptCommand(
     const box = v.box === undefined ? undefined : numbers(v.box, "--box", 2);
     const mean = v.prior === undefined ? undefined : numbers(v.prior, "--prior", dims);
     seed = int(v.seed, "--seed", 0);
-    posterior = new SoupPosterior({ dims, ...(box ? { box: [box[0], box[1]] as [number, number] } : {}) });
+    // One person's stream of feedback: evidence ages.
+    posterior = new SoupPosterior({ dims, forgetting: STREAM_FORGETTING, ...(box ? { box: [box[0], box[1]] as [number, number] } : {}) });
     if (mean) posterior.observeAll(mean.map((value, dim) => ({ type: "slider", dim, value, locked: false })));
   } catch (e) {
     if (e instanceof HelpRequested) throw e;

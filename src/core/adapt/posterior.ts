@@ -56,6 +56,12 @@ export interface PosteriorOptions {
   refitFraction?: number;
 }
 
+/**
+ * Forgetting for one person's stream of feedback (a workspace, `soup adapt`, the simulator): the newest 50 or so
+ * events dominate. Not the default, because a user level pooled over workspaces would then forget whole workspaces.
+ */
+export const STREAM_FORGETTING = 0.98;
+
 export const DEFAULT_POSTERIOR = {
   alpha: 1,
   sliderAlpha: 10,
@@ -63,7 +69,7 @@ export const DEFAULT_POSTERIOR = {
   box: [-0.5, 2] as [number, number],
   negativePenalty: 4,
   noisePrior: [4, 16] as [number, number],
-  forgetting: 0.98,
+  forgetting: 1,
   minSpread: 0.5,
   exactRefitBelow: 2000,
   refitFraction: 0.02,
@@ -348,13 +354,13 @@ export class SoupPosterior {
     this.project(this.theta);
     this.refreshDiscounts();
     let previous = Infinity;
-    for (let outer = 0; outer < 10; outer++) {
+    for (let outer = 0; outer < 100; outer++) {
       this.newton(maxIterations);
       if (!this.noisePrior || this.count === 0) break;
       this.updateNoise();
       // Both steps lower the same objective, so it decreases monotonically; stop once it no longer moves.
       const f = this.evaluate(this.theta) + this.noisePenalty();
-      if (previous - f <= 1e-6 * (1 + Math.abs(f))) break;
+      if (previous - f <= 1e-13 * (1 + Math.abs(f))) break;
       previous = f;
     }
     this.derivatives(this.theta, new Float64Array(this.n), this.hessian);

@@ -7,7 +7,7 @@
 import { seededRng, type Rng } from "../random";
 import type { RatingSignal } from "./feedback";
 import { cholesky } from "./linalg";
-import { SoupPosterior, type GaussianPrior, type PosteriorOptions } from "./posterior";
+import { SoupPosterior, STREAM_FORGETTING, type GaussianPrior, type PosteriorOptions } from "./posterior";
 
 export type FeedbackKind = "rating" | "choice";
 export type UserKind = "standard" | "noisy" | "drifting" | "negative" | "chooser" | "completer";
@@ -36,7 +36,7 @@ export const POLICIES: readonly PolicyName[] = [
  * The first wave's posterior, kept as a baseline: the plain logistic likelihood, evidence that never ages, and
  * Thompson draws at a fixed half of the posterior std.
  */
-export const FIRST_WAVE = { posterior: { noisePrior: null, changes: null }, spread: 0.5 } as const;
+export const FIRST_WAVE = { posterior: { noisePrior: null, forgetting: 1 }, spread: 0.5 } as const;
 
 /** What makes a user less kind than the standard one; each user kind sets one of these, flags may set any. */
 export interface UserTraits {
@@ -213,6 +213,7 @@ function runUser(
   }
   const firstWave = policy === "first-wave";
   const posterior = new SoupPosterior({
+    forgetting: STREAM_FORGETTING,
     ...opts.posterior,
     ...(firstWave ? FIRST_WAVE.posterior : {}),
     dims: k,

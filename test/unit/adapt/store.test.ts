@@ -137,7 +137,7 @@ describe("adapt/store", () => {
     // The user-level mean, except that the workspace's own penalty shrinks negative weights further toward 0 (and, through the prior correlations, the others a little).
     const user = a.userPosterior.mean();
     b.posterior.mean().forEach((w, i) =>
-      assert.ok(user[i] >= 0 ? Math.abs(w - user[i]) < 0.01 : w > user[i] && w <= 0, `${b.posterior.mean()} vs ${user}`),
+      assert.ok(user[i] >= 0 ? Math.abs(w - user[i]) < 0.02 : w > user[i] && w <= 0, `${b.posterior.mean()} vs ${user}`),
     );
     assert.ok(b.posterior.mean()[0] > 0.3, `${b.posterior.mean()}`);
     // Workspace a's own prior excludes its own events: reopening it gives the same fit as before.
