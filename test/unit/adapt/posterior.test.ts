@@ -202,7 +202,9 @@ describe("adapt/posterior", () => {
   it("two levels: a user-level posterior is the prior of a new workspace", () => {
     const rng = seededRng(6);
     const truth = [1.2, 0.1, 0.6];
-    const user = new SoupPosterior({ dims: 3 });
+    // The plain likelihood: with weak logits like these the noise rate is barely identified, its prior pulls it
+    // toward 0.17 and the weights come out about 30% larger than the truth (the mechanics of two levels are tested).
+    const user = new SoupPosterior({ dims: 3, noisePrior: null });
     user.observeAll(randomFeedback(rng, 3, 2000, truth));
     user.mean().forEach((w, i) => assert.ok(Math.abs(w - truth[i]) < 0.25, `user mean ${user.mean()}`));
     const workspace = new SoupPosterior({ dims: 3, prior: user.asPrior(0.3) });
