@@ -1,6 +1,6 @@
-// `soup generate` and `soup next`: run the engine in-process on a model and a basis given on the command line.
+// `soup generate` and `soup next`: run the engine process on a model and a basis given on the command line.
 import * as path from "node:path";
-import { SoupEngine } from "../engine/soupEngine";
+import { EngineClient } from "../engine/client";
 import type { BasisSpec, GpuMode, LoadParams, PolicySpec, PromptSpec, SoupMode } from "../engine/protocol";
 import { int, num, oneOf, parseCommand, required, UsageError } from "./args";
 
@@ -43,13 +43,13 @@ export async function generateCommand(command: "generate" | "next", args: string
   required(v.model, "--model", USAGE[command]);
   const { basis, weights } = basisFromArgs(v);
   const prompt = promptFromArgs(v);
-  const engine = new SoupEngine();
+  // The engine runs in a child: a model that makes llama.cpp abort ends that process, and this one says which file.
+  const engine = new EngineClient({ onLog: (level, message) => level === "warn" && process.stderr.write(`${message}\n`) });
   try {
-    await engine.load(loadParams(v, basis), () => {});
-    const signal = new AbortController().signal;
+    await engine.load(loadParams(v, basis));
     if (command === "next") {
       const mode: SoupMode = oneOf(v.mode, ["explicit", "parameter"], "--mode", "explicit");
-      const r = await engine.next({ prompt, mode, weights, top: int(v.top, "--top", 10, 1) }, signal);
+      const r = await engine.next({ prompt, mode, weights, top: int(v.top, "--top", 10, 1) });
       out(v.json ? JSON.stringify(r) : r.tokens.map((t) => `${t.p.toFixed(6)}  ${t.id}  ${JSON.stringify(t.text)}`).join("\n"));
       return 0;
     }
@@ -64,8 +64,7 @@ export async function generateCommand(command: "generate" | "next", args: string
         candidates: v.candidates === undefined ? undefined : int(v.candidates, "--candidates", 3, 1),
         withFeatures: true,
       },
-      signal,
-      v.json ? () => {} : (t) => process.stdout.write(t),
+      { onToken: v.json ? undefined : (t) => process.stdout.write(t) },
     );
     if (v.json) {
       const { text, tokens, mode, features, timings, backend } = r;
@@ -76,7 +75,7 @@ export async function generateCommand(command: "generate" | "next", args: string
     }
     return 0;
   } finally {
-    await engine.unload();
+    engine.dispose();
   }
 }
 
