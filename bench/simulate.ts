@@ -1,5 +1,5 @@
-// Benchmark of soup-weight policies on the Gaussian-feature user model. Prints the tables for
-// docs/BENCHMARKS.md and draws the median utility curves to docs/adapt-curves.svg.
+// Soup-weight policies on the Gaussian-feature user model, for the standard user and the less kind ones: prints the
+// tables for docs/BENCHMARKS.md and draws the median utility curves to docs/adapt-curves.svg.
 //   node --import tsx bench/simulate.ts [--users N] [--out docs/adapt-curves.svg]
 import * as fs from "node:fs";
 import { simulationTable } from "../src/cli/adapt";
@@ -11,7 +11,7 @@ const arg = (name: string, fallback: string) => {
 };
 const users = Number(arg("users", "100"));
 const out = arg("out", "docs/adapt-curves.svg");
-const base = { users, rounds: 200, seed: 1 };
+const base = { users, rounds: 200, seed: 1, policies: ["base", "uniform", "sliders", "thompson", "first-wave"] as PolicyName[] };
 
 const COLORS: Record<PolicyName, string> = {
   base: "#888888",
@@ -21,10 +21,11 @@ const COLORS: Record<PolicyName, string> = {
   "epsilon-greedy": "#76b7b2",
   thompson: "#e15759",
   "thompson+sliders": "#f28e2b",
+  "first-wave": "#9c755f",
 };
 
 /** One panel: median normalized utility of each policy over rounds, the interquartile band for Thompson. */
-function panel(r: SimulationResult, x0: number, y0: number, w: number, h: number, target?: [number, number]): string {
+function panel(r: SimulationResult, title: string, x0: number, y0: number, w: number, h: number, target?: [number, number]): string {
   const o = r.options;
   const yMin = -0.2;
   const px = (t: number) => x0 + (t / o.rounds) * w;
@@ -41,24 +42,24 @@ function panel(r: SimulationResult, x0: number, y0: number, w: number, h: number
     const band = [...thompson.utilityQ3.map((u, t) => [px(t), py(u)]), ...thompson.utilityQ1.map((u, t) => [px(t), py(u)]).reverse()];
     parts.push(`<path d="M${band.map(([x, y]) => `${x.toFixed(1)},${y.toFixed(1)}`).join("L")}Z" fill="${COLORS.thompson}" opacity="0.12"/>`);
   }
-  for (const p of r.results) parts.push(`<path d="${path(p.utility)}" fill="none" stroke="${COLORS[p.policy]}" stroke-width="1.6"/>`);
+  for (const p of r.results) if (p.policy !== "uniform") parts.push(`<path d="${path(p.utility)}" fill="none" stroke="${COLORS[p.policy]}" stroke-width="1.6"/>`);
   if (target) {
     parts.push(`<circle cx="${px(target[0])}" cy="${py(target[1])}" r="4" fill="none" stroke="#000"/>`);
     parts.push(`<text x="${px(target[0]) + 6}" y="${py(target[1]) + 14}" font-size="9">target ${target[1]} at ${target[0]}</text>`);
   }
-  parts.push(`<text x="${x0 + w / 2}" y="${y0 - 6}" text-anchor="middle" font-size="11" font-weight="bold">K=${o.k}, ${o.feedback}s (median of ${o.users} users)</text>`);
+  parts.push(`<text x="${x0 + w / 2}" y="${y0 - 6}" text-anchor="middle" font-size="11" font-weight="bold">${title} (K=${o.k}, median of ${o.users} users)</text>`);
   return parts.join("\n");
 }
 
-function svg(panels: { r: SimulationResult; target?: [number, number] }[]): string {
+function svg(panels: { r: SimulationResult; title: string; target?: [number, number] }[]): string {
   const w = 330;
   const h = 200;
   const cols = 2;
   const rows = Math.ceil(panels.length / cols);
   const width = 60 + cols * (w + 50);
   const height = 40 + rows * (h + 50) + 40;
-  const body = panels.map((p, i) => panel(p.r, 50 + (i % cols) * (w + 50), 40 + Math.floor(i / cols) * (h + 50), w, h, p.target));
-  const legend = (Object.keys(COLORS) as PolicyName[]).map((name, i) => {
+  const body = panels.map((p, i) => panel(p.r, p.title, 50 + (i % cols) * (w + 50), 40 + Math.floor(i / cols) * (h + 50), w, h, p.target));
+  const legend = base.policies.filter((name) => name !== "uniform").map((name, i) => {
     const x = 50 + (i % 4) * 170;
     const y = height - 30 + Math.floor(i / 4) * 14;
     return `<line x1="${x}" x2="${x + 18}" y1="${y - 3}" y2="${y - 3}" stroke="${COLORS[name]}" stroke-width="2.5"/><text x="${x + 22}" y="${y}" font-size="10">${name}</text>`;
@@ -81,13 +82,20 @@ function run(opts: Omit<SimulationOptions, "users" | "rounds" | "seed">): Simula
   return r;
 }
 
-const k8r = run({ k: 8, feedback: "rating" });
-const k8c = run({ k: 8, feedback: "choice" });
-const k30r = run({ k: 30, feedback: "rating" });
-const k30c = run({ k: 30, feedback: "choice" });
-console.log("Feature scale x0.3 and x3 (K=8):\n");
-for (const featureScale of [0.3, 3]) for (const feedback of ["rating", "choice"] as const) run({ k: 8, feedback, featureScale });
-console.log("Plain Thompson (spread 1, K=8):\n");
-for (const feedback of ["rating", "choice"] as const) run({ k: 8, feedback, thompsonSpread: 1, policies: ["thompson", "thompson+sliders"] });
-fs.writeFileSync(out, svg([{ r: k8r, target: [25, 0.8] }, { r: k8c, target: [100, 0.9] }, { r: k30r }, { r: k30c }]));
-console.log(`curves: ${out}`);
+const settings: { title: string; opts: Omit<SimulationOptions, "users" | "rounds" | "seed">; target?: [number, number] }[] = [
+  { title: "standard, ratings", opts: { k: 8, feedback: "rating" }, target: [25, 0.85] },
+  { title: "standard, choices", opts: { k: 8, feedback: "choice" }, target: [100, 0.92] },
+  { title: "noisy 20%, ratings", opts: { k: 8, feedback: "rating", user: "noisy" }, target: [100, 0.65] },
+  { title: "drifting at 50, ratings", opts: { k: 8, feedback: "rating", user: "drifting" }, target: [100, 0.75] },
+  { title: "negative 25%, ratings", opts: { k: 16, feedback: "rating", user: "negative" }, target: [100, 0.8] },
+  { title: "scale x3, ratings", opts: { k: 8, feedback: "rating", featureScale: 3 }, target: [100, 0.8] },
+  { title: "chooser (80% choices)", opts: { k: 8, feedback: "rating", user: "chooser" } },
+  { title: "completer (accept/dismiss)", opts: { k: 8, feedback: "rating", user: "completer" } },
+];
+// --settings 3,4: only those (0-based), e.g. to split the run over processes.
+const only = arg("settings", "") ? new Set(arg("settings", "").split(",").map(Number)) : null;
+const panels = settings.filter((_, i) => !only || only.has(i)).map(({ title, opts, target }) => {
+  console.log(`### ${title}\n`);
+  return { r: run(opts), title, target };
+});
+fs.writeFileSync(out, svg(panels));

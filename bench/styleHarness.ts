@@ -4,7 +4,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import * as path from "node:path";
 import { addStyleCounts, EMPTY_STYLE_COUNTS, styleCounts, styleLanguage, type StyleCounts, type StyleLanguage } from "../src/core/style/metrics";
 import type { SoupPosterior } from "../src/core/adapt/posterior";
-import type { Rng } from "../src/core/adapt/rng";
+import type { Rng } from "../src/core/random";
 import type { GenerateResult, SoupMode } from "../src/engine/protocol";
 import type { SoupEngine } from "../src/engine/soupEngine";
 

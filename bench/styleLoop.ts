@@ -9,7 +9,7 @@
 import * as path from "node:path";
 import { parseArgs } from "node:util";
 import { SoupPosterior } from "../src/core/adapt/posterior";
-import { seededRng } from "../src/core/adapt/rng";
+import { seededRng } from "../src/core/random";
 import { SoupEngine } from "../src/engine/soupEngine";
 import { loadStylePrompts, loopReference, runStyleLoop, STYLES, type Style } from "./styleHarness";
 

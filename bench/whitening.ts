@@ -10,7 +10,7 @@
 // --calibration c: the estimated Sigma_phi uses c * K responses per user (default 2, i.e. 16 at K = 8, 60 at K = 30).
 import { cholesky } from "../src/core/adapt/linalg";
 import type { GaussianPrior } from "../src/core/adapt/posterior";
-import { seededRng } from "../src/core/adapt/rng";
+import { seededRng } from "../src/core/random";
 import { simulate, type FeedbackKind, type PolicyName } from "../src/core/adapt/simulate";
 
 const arg = (name: string, fallback: string) => {

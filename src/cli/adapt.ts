@@ -1,15 +1,25 @@
 // `soup adapt`: the posterior behind a JSON-lines protocol, for outside simulators; `soup simulate`: the
-// Gaussian-feature benchmark of soup-weight policies.
+// Gaussian-feature benchmark, on the standard user and the less kind ones.
 import { parseFeedback } from "../core/adapt/feedback";
+import { SoupPosterior, STREAM_FORGETTING } from "../core/adapt/posterior";
+import { simulate, USER_KINDS, type FeedbackKind, type SimulationResult } from "../core/adapt/simulate";
 import { readLines } from "../core/lines";
-import { SoupPosterior } from "../core/adapt/posterior";
-import { seededRng } from "../core/adapt/rng";
-import { DEFAULT_SPREAD, simulate, type FeedbackKind, type SimulationResult } from "../core/adapt/simulate";
-import { HelpRequested, int, num, numbers, oneOf, parseCommand, required } from "./args";
+import { seededRng } from "../core/random";
+import { HelpRequested, int, num, numbers, oneOf, parseCommand, required, UsageError } from "./args";
 
 const ADAPT_USAGE = "usage: soup adapt --dims K [--prior w1,...] [--box lo,hi] [--seed S]";
 const SIMULATE_USAGE =
-  "usage: soup simulate [--json] [--users N] [--k K] [--rounds T] [--feedback rating|choice] [--scale s] [--seed S] [--spread s]";
+  "usage: soup simulate [--json] [--user standard|noisy|drifting|negative|chooser|completer] [--users N] [--k K] [--rounds T]\n" +
+  "         [--feedback rating|choice] [--scale s] [--seed S] [--spread s] [--flip p] [--switch-at t] [--negative share]\n" +
+  "         [--choices share]";
+
+/** A share in [0, 1] given as a flag, or undefined when absent. */
+function share(value: string | undefined, flag: string): number | undefined {
+  if (value === undefined) return undefined;
+  const v = num(value, flag, 0);
+  if (v < 0 || v > 1) throw new UsageError(`${flag}: expected a share in [0, 1], got "${value}"`);
+  return v;
+}
 
 /** An event or query is well under a kilobyte; a longer line is refused without being held whole. */
 const MAX_INPUT_LINE = 1 << 20;
@@ -30,7 +40,8 @@ export async function adaptCommand(
     const box = v.box === undefined ? undefined : numbers(v.box, "--box", 2);
     const mean = v.prior === undefined ? undefined : numbers(v.prior, "--prior", dims);
     seed = int(v.seed, "--seed", 0);
-    posterior = new SoupPosterior({ dims, ...(box ? { box: [box[0], box[1]] as [number, number] } : {}) });
+    // One person's stream of feedback: evidence ages.
+    posterior = new SoupPosterior({ dims, forgetting: STREAM_FORGETTING, ...(box ? { box: [box[0], box[1]] as [number, number] } : {}) });
     if (mean) posterior.observeAll(mean.map((value, dim) => ({ type: "slider", dim, value, locked: false })));
   } catch (e) {
     if (e instanceof HelpRequested) throw e;
@@ -69,7 +80,7 @@ export function simulationTable(result: SimulationResult): string[] {
   const checkpoints = [0, 10, 25, 50, 100, o.rounds].filter((t, i, a) => t <= o.rounds && a.indexOf(t) === i);
   const fmt = (v: number) => (Number.isFinite(v) ? v.toFixed(2) : String(v));
   const lines = [
-    `K=${o.k}, ${o.feedback} feedback, ${o.users} users, T=${o.rounds}, feature scale x${o.featureScale}, seed ${o.seed}`,
+    `${o.user} user, K=${o.k}, ${o.feedback} feedback, ${o.users} users, T=${o.rounds}, feature scale x${o.featureScale}, seed ${o.seed}`,
     `| policy | ${checkpoints.map((t) => `u(${t})`).join(" | ")} | regret(T) | rounds to 0.9 | below base | NaN |`,
     `|---|${checkpoints.map(() => "---:").join("|")}|---:|---:|---:|---:|`,
   ];
@@ -94,6 +105,11 @@ export async function simulateCommand(args: string[], out: (line: string) => voi
         scale: { type: "string" },
         seed: { type: "string" },
         spread: { type: "string" },
+        user: { type: "string" },
+        flip: { type: "string" },
+        "switch-at": { type: "string" },
+        negative: { type: "string" },
+        choices: { type: "string" },
         json: { type: "boolean" },
       },
     },
@@ -105,7 +121,14 @@ export async function simulateCommand(args: string[], out: (line: string) => voi
     rounds: int(v.rounds, "--rounds", 200, 1),
     seed: num(v.seed, "--seed", 1),
     featureScale: num(v.scale, "--scale", 1),
-    thompsonSpread: num(v.spread, "--spread", DEFAULT_SPREAD),
+    ...(v.spread === undefined ? {} : { thompsonSpread: num(v.spread, "--spread", 1) }),
+    user: oneOf(v.user, USER_KINDS, "--user", "standard"),
+    traits: {
+      flip: share(v.flip, "--flip"),
+      switchAt: v["switch-at"] === undefined ? undefined : int(v["switch-at"], "--switch-at", 0, 0),
+      negativeShare: share(v.negative, "--negative"),
+      choiceShare: share(v.choices, "--choices"),
+    },
   };
   const feedbacks: FeedbackKind[] = v.feedback === undefined ? ["rating", "choice"] : [oneOf(v.feedback, ["rating", "choice"], "--feedback", "rating")];
   const runs = feedbacks.map((f) => ({ ...common, feedback: f }));

@@ -17,7 +17,7 @@ const HELP = `usage: soup <command> [options]
   gguf inspect FILE [--json]                                header, metadata and tensors of a GGUF file
   gguf merge --base FILE --out FILE [--type f32|f16|q8_0] [--adapter] EXPERT=WEIGHT ...
   adapt --dims K [--prior w1,...] [--box lo,hi] [--seed S]  posterior over soup weights, JSON lines on stdin
-  simulate [--json] [--users N] [--k K] [--rounds T]        online adaptation on simulated users
+  simulate [--json] [--user KIND] [--users N] [--k K] ...   online adaptation on simulated users (--help for all)
   distill --model FILE --pack FILE --corpus DIR --out DIR [--rank R] [--positions N]   prompted experts -> head adapters
   basis check PACK --model FILE | import --pack P --adapter FILE --id ID --model FILE | diagnose --model FILE --pack P`;
 

@@ -7,7 +7,7 @@ import { promises as fs } from "node:fs";
 import * as vscode from "vscode";
 import type { ChoiceFeedback, RatingFeedback } from "../core/adapt/feedback";
 import type { SoupPosterior } from "../core/adapt/posterior";
-import { seededRng, type Rng } from "../core/adapt/rng";
+import { seededRng, type Rng } from "../core/random";
 import { AdaptStore } from "../core/adapt/store";
 
 /** What is recorded: ratings (completions, chat thumbs) and A/B choices (chat). */

@@ -3,7 +3,7 @@
 // text by a hidden text-level rule, and the posterior is updated.
 import * as assert from "node:assert/strict";
 import { SoupPosterior } from "../../src/core/adapt/posterior";
-import { seededRng } from "../../src/core/adapt/rng";
+import { seededRng } from "../../src/core/random";
 import { byteTokenId } from "../../src/core/gguf/synthetic-vocab";
 import type { EngineClient } from "../../src/engine/client";
 import type { PolicySpec, PromptSpec } from "../../src/engine/protocol";

@@ -7,7 +7,7 @@ import * as path from "node:path";
 import { loadStylePrompts, loopReference, runStyleLoop, STYLES } from "../../bench/styleHarness";
 import { generateCommand } from "../../src/cli/generate";
 import { SoupPosterior } from "../../src/core/adapt/posterior";
-import { seededRng } from "../../src/core/adapt/rng";
+import { seededRng } from "../../src/core/random";
 import { SoupEngine } from "../../src/engine/soupEngine";
 
 const DEMO = path.resolve(__dirname, "../../models/demo");

@@ -1,7 +1,7 @@
 // A second window for the store's race tests: appends `count` events to the workspace under `dir` through its own
 // AdaptStore (a snapshot every `snapshotEvery` events; the extension uses 1), then prints its posterior mean.
 import { AdaptStore } from "../../src/core/adapt/store";
-import { seededRng } from "../../src/core/adapt/rng";
+import { seededRng } from "../../src/core/random";
 
 const [dir, workspace, count, seed, dims, snapshotEvery] = process.argv.slice(2);
 const k = Number(dims);

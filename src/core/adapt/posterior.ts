@@ -2,9 +2,20 @@
 // prior centred on the sliders, a box with negative weights penalized, a MAP by projected Newton and a Laplace
 // (Gaussian) posterior around it. Parameters theta = [w_1..w_K, b_completion, b_chat]: each surface's rating bias
 // is learned jointly, because users thumb chat answers and accept completions at very different base rates.
+//
+// Two departures from the plain model, both because people are not the model:
+// - Careless feedback: each rating or choice is the model's with probability 1 - eps and a coin flip's opposite with
+//   probability eps, P(y = 1) = eps + (1 - 2 eps) sigmoid(z). eps (one for ratings, one for choices) is estimated
+//   with a Beta prior. A contradicting event then costs at most -log eps instead of growing linearly with |z|, so a
+//   minority of flipped labels cannot drag w toward zero. The fit alternates a Fisher-scoring step in theta and an
+//   exact one-dimensional step in eps, each lowering the same objective (monotone, stops at a stationary point).
+// - Changing taste: optional exponential forgetting, the i-th newest event weighted gamma^i (the prior is never
+//   forgotten, so the posterior stays proper). Events whose weight fell below 1e-6 leave the fit, which bounds its
+//   cost. A change detector (the last 12-48 events fitted alone against the posterior) was measured first and
+//   dropped: on ratings it could not tell a switched taste from chance before the forgetting factor followed it.
 import { DEFAULT_CONFIDENCE, SURFACES, type ConfidenceWeights, type Feedback, type Surface } from "./feedback";
 import { cholInverse, choleskyJittered, cholSolve, backSolve } from "./linalg";
-import type { Rng } from "./rng";
+import type { Rng } from "../random";
 
 /** A Gaussian prior on w, given by its precision (row-major K x K) so a user-level posterior can be one. */
 export interface GaussianPrior {
@@ -30,11 +41,26 @@ export interface PosteriorOptions {
   /** Extra precision on the negative part of a weight: anti-expert directions are allowed but cost more. */
   negativePenalty?: number;
   confidence?: Partial<ConfidenceWeights>;
+  /** Beta(a, b) prior on the share of careless (flipped) feedback; null: the plain logistic model. */
+  noisePrior?: [number, number] | null;
+  /** Per-event forgetting factor gamma in (0, 1]; 1: evidence never ages. */
+  forgetting?: number;
+  /**
+   * The Thompson spread's floor: draws start at the full posterior width and narrow toward this multiple as the data
+   * shrink the posterior below the prior.
+   */
+  minSpread?: number;
   /** Up to this many events every update is an exact refit; beyond, updates are one rank-one Newton step. */
   exactRefitBelow?: number;
   /** Beyond exactRefitBelow, refit exactly once this fraction of the events arrived since the last refit. */
   refitFraction?: number;
 }
+
+/**
+ * Forgetting for one person's stream of feedback (a workspace, `soup adapt`, the simulator): the newest 50 or so
+ * events dominate. Not the default, because a user level pooled over workspaces would then forget whole workspaces.
+ */
+export const STREAM_FORGETTING = 0.98;
 
 export const DEFAULT_POSTERIOR = {
   alpha: 1,
@@ -42,25 +68,26 @@ export const DEFAULT_POSTERIOR = {
   biasAlpha: 1,
   box: [-0.5, 2] as [number, number],
   negativePenalty: 4,
+  noisePrior: [4, 16] as [number, number],
+  forgetting: 1,
+  minSpread: 0.5,
   exactRefitBelow: 2000,
   refitFraction: 0.02,
 };
 
-/** What a snapshot keeps of a fit: the MAP and the Hessian there (warm start and Laplace covariance). */
+/** What a snapshot keeps of a fit: the MAP, the Hessian there (warm start and Laplace covariance), the noise rates. */
 export interface PosteriorState {
   events: number;
   theta: number[];
   hessian: number[];
-}
-
-export interface Explanation {
-  /** w_k * phi_k for each dimension. */
-  contributions: number[];
-  /** Their sum: the soup's implicit reward r_w(y) = w . phi. */
-  score: number;
+  noise?: number[];
 }
 
 const NB = SURFACES.length;
+/** Feedback kinds with their own careless-feedback rate. */
+const RATING = 0;
+const CHOICE = 1;
+const MAX_NOISE = 0.45;
 
 /** log(1 + exp(t)) without overflow. */
 function softplus(t: number): number {
@@ -73,6 +100,20 @@ function sigmoid(t: number): number {
   return e / (1 + e);
 }
 
+/**
+ * One event's negative log-likelihood at logit z for label y under noise eps, its derivative in z and the Fisher
+ * information in z (always >= 0, so Newton steps stay descent directions even where the mixture is not convex).
+ */
+function eventTerms(z: number, y: number, eps: number): { f: number; r: number; s: number } {
+  const q = sigmoid(z);
+  const qc = sigmoid(-z);
+  if (eps === 0) return { f: softplus(y ? -z : z), r: q - y, s: q * qc };
+  const slope = (1 - 2 * eps) * q * qc;
+  const p1 = eps + (1 - 2 * eps) * q;
+  const p0 = eps + (1 - 2 * eps) * qc;
+  return { f: -Math.log(y ? p1 : p0), r: y ? -slope / p1 : slope / p0, s: (slope * slope) / (p1 * p0) };
+}
+
 export class SoupPosterior {
   readonly dims: number;
   readonly box: [number, number];
@@ -82,6 +123,9 @@ export class SoupPosterior {
   private readonly biasAlpha: number;
   private readonly negativePenalty: number;
   private readonly confidence: ConfidenceWeights;
+  private readonly noisePrior: [number, number] | null;
+  private readonly forgetting: number;
+  private readonly minSpread: number;
   private readonly exactRefitBelow: number;
   private readonly refitFraction: number;
   private readonly priorMean: Float64Array;
@@ -91,12 +135,17 @@ export class SoupPosterior {
   private rows = new Float64Array(0);
   private labels = new Uint8Array(0);
   private weights = new Float64Array(0);
+  private kinds = new Uint8Array(0);
   private count = 0;
-  private readonly sumSquares: Float64Array; // per-dimension sum of x_k^2: the scale of each feature
+  /** Careless-feedback rate of ratings and of choices. */
+  private noise = new Float64Array(2);
+  private discount = new Float64Array(0); // per event: gamma^(its age)
+  private from = 0; // events before this one weigh less than 1e-6 and are left out
   private theta: Float64Array;
   private hessian: Float64Array;
   private pending = 0; // events folded in by rank-one steps since the last exact refit
   private factor: { free: number[]; l: Float64Array } | null = null;
+  private priorVariance: Float64Array | null = null;
 
   constructor(options: PosteriorOptions) {
     const k = options.dims;
@@ -110,6 +159,13 @@ export class SoupPosterior {
     if (!(this.box[0] <= 0 && this.box[1] > 0)) throw new Error("the box must contain 0 (the base model) and a positive weight");
     this.negativePenalty = options.negativePenalty ?? DEFAULT_POSTERIOR.negativePenalty;
     this.confidence = { ...DEFAULT_CONFIDENCE, ...options.confidence };
+    this.noisePrior = options.noisePrior === undefined ? DEFAULT_POSTERIOR.noisePrior : options.noisePrior;
+    if (this.noisePrior && !(this.noisePrior[0] > 1 && this.noisePrior[1] > 1)) {
+      throw new Error("the noise prior's Beta(a, b) needs a, b > 1 (the rate then stays strictly inside (0, 1/2))");
+    }
+    this.forgetting = options.forgetting ?? DEFAULT_POSTERIOR.forgetting;
+    if (!(this.forgetting > 0 && this.forgetting <= 1)) throw new Error("forgetting must be in (0, 1]");
+    this.minSpread = options.minSpread ?? DEFAULT_POSTERIOR.minSpread;
     this.exactRefitBelow = options.exactRefitBelow ?? DEFAULT_POSTERIOR.exactRefitBelow;
     this.refitFraction = options.refitFraction ?? DEFAULT_POSTERIOR.refitFraction;
     if (!(this.alpha > 0 && this.biasAlpha > 0)) throw new Error("prior precisions must be > 0 (they keep the MAP finite)");
@@ -123,8 +179,8 @@ export class SoupPosterior {
     } else {
       for (let i = 0; i < k; i++) this.priorPrecision[i * k + i] = this.alpha;
     }
+    if (this.noisePrior) this.noise.fill(this.noiseMode());
     this.locked = new Array<boolean>(k).fill(false);
-    this.sumSquares = new Float64Array(k);
     this.theta = new Float64Array(this.n);
     this.theta.set(this.priorMean);
     this.hessian = new Float64Array(this.n * this.n);
@@ -143,7 +199,9 @@ export class SoupPosterior {
       return;
     }
     this.ingest(event);
-    if (this.count <= this.exactRefitBelow || this.pending + 1 >= this.refitFraction * this.count) this.fit();
+    // With forgetting every old event's weight changes, so a rank-one step does not apply; the fit is bounded anyway.
+    const exact = this.forgetting < 1 || this.count <= this.exactRefitBelow || this.pending + 1 >= this.refitFraction * this.count;
+    if (exact) this.fit();
     else this.rankOneStep(this.count - 1);
   }
 
@@ -166,12 +224,40 @@ export class SoupPosterior {
     return this.theta[this.dims + SURFACES.indexOf(surface)];
   }
 
+  /** The estimated share of careless ratings and choices (0 with the plain model). */
+  noiseRates(): { rating: number; choice: number } {
+    return { rating: this.noise[RATING], choice: this.noise[CHOICE] };
+  }
+
+  /**
+   * The Thompson spread that follows what is still uncertain: 1 (plain Thompson sampling) while the posterior is as
+   * wide as the prior, narrowing toward minSpread as the feedback shrinks it. Cold starts on real text need the
+   * full width (draws near the base model produce text nobody likes, so nothing is learned); once the data carry
+   * information, each response's own randomness explores and wide draws only cost regret.
+   */
+  spread(): number {
+    if (!this.priorVariance) {
+      const k = this.dims;
+      const inv = cholInverse(choleskyJittered(this.priorPrecision, k), k);
+      this.priorVariance = Float64Array.from({ length: k }, (_, i) => inv[i * k + i]);
+    }
+    const std = this.std();
+    let ratio = 0;
+    let free = 0;
+    std.forEach((s, k) => {
+      if (this.locked[k]) return;
+      ratio += Math.min(1, (s * s) / this.priorVariance![k]);
+      free++;
+    });
+    if (free === 0) return 1;
+    return this.minSpread + (1 - this.minSpread) * (ratio / free);
+  }
+
   /**
    * A Thompson draw of w from the Laplace posterior, clipped to the box; draw once per episode, not per keystroke.
-   * spread < 1 draws from the posterior with its std scaled down (tempered Thompson: less regret where the
-   * responses' own randomness already explores).
+   * The draw's deviation from the mean is scaled by spread (default: spread(), which follows the uncertainty).
    */
-  sample(rng: Rng, spread = 1): number[] {
+  sample(rng: Rng, spread = this.spread()): number[] {
     const { free, l } = this.factorization();
     const z = new Float64Array(free.length);
     for (let i = 0; i < z.length; i++) z[i] = spread * rng.normal();
@@ -187,27 +273,6 @@ export class SoupPosterior {
   std(): number[] {
     const cov = this.covariance();
     return Array.from({ length: this.dims }, (_, i) => Math.sqrt(Math.max(0, cov[i * this.dims + i])));
-  }
-
-  /**
-   * When to ask an A/B question: the dimension whose contribution w_k phi_k to a typical response's logit is most
-   * uncertain (std of w_k times the RMS of phi_k seen so far; 1 before any feedback). A value near or above 1 means
-   * the posterior cannot yet tell whether that dimension helps or hurts.
-   */
-  uncertainty(): { dim: number; value: number } {
-    const std = this.std();
-    let best = { dim: 0, value: -1 };
-    std.forEach((s, k) => {
-      const scale = this.count > 0 ? Math.sqrt(this.sumSquares[k] / this.count) : 1;
-      if (s * scale > best.value) best = { dim: k, value: s * scale };
-    });
-    return best;
-  }
-
-  /** Each dimension's contribution w_k phi_k to a response's score under w (default: the mean). */
-  explain(phi: number[], w: number[] = this.mean()): Explanation {
-    const contributions = phi.map((p, k) => w[k] * p);
-    return { contributions, score: contributions.reduce((a, b) => a + b, 0) };
   }
 
   /** Marginal covariance of w (K x K, row-major). */
@@ -239,42 +304,82 @@ export class SoupPosterior {
 
   /** The fit, for a snapshot. */
   state(): PosteriorState {
-    return { events: this.count, theta: Array.from(this.theta), hessian: Array.from(this.hessian) };
+    return {
+      events: this.count,
+      theta: Array.from(this.theta),
+      hessian: Array.from(this.hessian),
+      noise: Array.from(this.noise),
+    };
   }
 
   /** Takes a snapshot's fit instead of refitting; false (and nothing changed) when it does not fit this posterior. */
   restore(state: PosteriorState): boolean {
+    const noise = state.noise ?? Array.from(this.noise);
     const ok =
       state.events === this.count &&
       state.theta.length === this.n &&
       state.hessian.length === this.n * this.n &&
       state.theta.every(Number.isFinite) &&
-      state.hessian.every(Number.isFinite);
+      state.hessian.every(Number.isFinite) &&
+      noise.length === 2 &&
+      noise.every((e) => e >= 0 && e <= MAX_NOISE && (this.noisePrior !== null || e === 0));
     if (!ok) return false;
     this.theta = Float64Array.from(state.theta);
     this.hessian = Float64Array.from(state.hessian);
+    this.noise = Float64Array.from(noise);
+    this.refreshDiscounts();
     this.project(this.theta);
     this.pending = 0;
     this.factor = null;
     return true;
   }
 
-  /** The negative log posterior (up to a constant) at w and biases b: the objective the MAP minimizes. */
-  objective(w: number[], biases: number[] = new Array<number>(NB).fill(0)): number {
-    return this.evaluate(Float64Array.from([...w, ...biases]));
+  /**
+   * The negative log posterior (up to a constant) at w, biases b and noise rates [ratings, choices] (default: the
+   * current estimates): the objective the fit minimizes.
+   */
+  objective(w: number[], biases: number[] = new Array<number>(NB).fill(0), noise: number[] = Array.from(this.noise)): number {
+    const saved = this.noise;
+    this.noise = Float64Array.from(noise);
+    try {
+      this.refreshDiscounts();
+      return this.evaluate(Float64Array.from([...w, ...biases])) + this.noisePenalty();
+    } finally {
+      this.noise = saved;
+    }
   }
 
-  /** Exact MAP by projected Newton from the current point, then the Hessian there. */
+  /** Exact MAP: projected Newton in theta alternating with the exact noise-rate step, then the Hessian there. */
   fit(maxIterations = 200): void {
+    this.project(this.theta);
+    this.refreshDiscounts();
+    let previous = Infinity;
+    for (let outer = 0; outer < 100; outer++) {
+      this.newton(maxIterations);
+      if (!this.noisePrior || this.count === 0) break;
+      this.updateNoise();
+      // Both steps lower the same objective, so it decreases monotonically; stop once it no longer moves.
+      const f = this.evaluate(this.theta) + this.noisePenalty();
+      if (previous - f <= 1e-13 * (1 + Math.abs(f))) break;
+      previous = f;
+    }
+    this.derivatives(this.theta, new Float64Array(this.n), this.hessian);
+    this.pending = 0;
+    this.factor = null;
+  }
+
+  /** Projected Newton (Bertsekas) on theta at the current noise rates. */
+  private newton(maxIterations: number): void {
     const n = this.n;
     const theta = this.theta;
-    this.project(theta);
+    const hessian = this.hessian;
     const grad = new Float64Array(n);
     const [lo, hi] = this.box;
+    let f = Infinity;
     for (let iter = 0; iter < maxIterations; iter++) {
-      const f = this.derivatives(theta, grad, this.hessian);
-      // Bertsekas' projected Newton: weights at a bound whose gradient pushes outward get a scaled gradient step,
-      // the rest a Newton step; the line search runs along the projection arc.
+      f = this.derivatives(theta, grad, hessian);
+      // Weights at a bound whose gradient pushes outward get a scaled gradient step, the rest a Newton step; the
+      // line search runs along the projection arc.
       const eps = Math.min(1e-3 * (hi - lo), this.projectedGradientNorm(theta, grad));
       const free = this.freeIndices();
       const newton: number[] = [];
@@ -282,17 +387,18 @@ export class SoupPosterior {
       for (const p of free) {
         const bound =
           p < this.dims && ((theta[p] <= lo + eps && grad[p] > 0) || (theta[p] >= hi - eps && grad[p] < 0));
-        if (bound) direction[p] = -grad[p] / this.hessian[p * n + p];
+        if (bound) direction[p] = -grad[p] / hessian[p * n + p];
         else newton.push(p);
       }
       if (newton.length) {
-        const l = choleskyJittered(this.submatrix(this.hessian, newton), newton.length);
+        const l = choleskyJittered(this.submatrix(hessian, newton), newton.length);
         const step = cholSolve(l, newton.length, newton.map((p) => grad[p]));
         newton.forEach((p, i) => (direction[p] = -step[i]));
       }
       let accepted = false;
       const trial = new Float64Array(n);
       let change = 0;
+      let ft = f;
       for (let s = 1, tries = 0; tries < 60; s *= 0.5, tries++) {
         for (let p = 0; p < n; p++) trial[p] = theta[p] + s * direction[p];
         this.project(trial);
@@ -303,7 +409,7 @@ export class SoupPosterior {
           change = Math.max(change, Math.abs(trial[p] - theta[p]));
         }
         if (change === 0) break;
-        const ft = this.evaluate(trial);
+        ft = this.evaluate(trial);
         if (ft <= f + 1e-4 * slope) {
           accepted = true;
           break;
@@ -311,11 +417,65 @@ export class SoupPosterior {
       }
       if (!accepted) break;
       theta.set(trial);
-      if (change <= 1e-10 * (1 + Math.max(...Array.from(theta, Math.abs)))) break;
+      // Fisher scoring converges linearly where the noise model bends the objective: stop when it stops paying.
+      const decrease = f - ft;
+      f = ft;
+      if (change <= 1e-9 * (1 + Math.max(...Array.from(theta, Math.abs))) || decrease <= 1e-9 * (1 + Math.abs(f))) break;
     }
-    this.derivatives(theta, grad, this.hessian);
-    this.pending = 0;
-    this.factor = null;
+  }
+
+  /** The exact step in each noise rate given theta: the Beta-prior MAP of a concave one-dimensional objective. */
+  private updateNoise(): void {
+    const [a, b] = this.noisePrior!;
+    const n = this.n;
+    for (const kind of [RATING, CHOICE]) {
+      // p_i: probability of the observed label under the clean model; c_i its weight.
+      const p: number[] = [];
+      const c: number[] = [];
+      for (let i = this.from; i < this.count; i++) {
+        if (this.kinds[i] !== kind) continue;
+        let z = 0;
+        for (let q = 0, o = i * n; q < n; q++) z += this.rows[o + q] * this.theta[q];
+        p.push(sigmoid(this.labels[i] ? z : -z));
+        c.push(this.weights[i] * this.discount[i]);
+      }
+      // d/deps of sum c log(eps + (1 - 2 eps) p) + (a - 1) log eps + (b - 1) log(1 - eps) decreases in eps.
+      const slope = (eps: number) => {
+        let g = (a - 1) / eps - (b - 1) / (1 - eps);
+        for (let i = 0; i < p.length; i++) g += (c[i] * (1 - 2 * p[i])) / (eps + (1 - 2 * eps) * p[i]);
+        return g;
+      };
+      let lo = 1e-9;
+      let hi = MAX_NOISE;
+      if (slope(hi) >= 0) lo = hi;
+      for (let it = 0; it < 40 && hi - lo > 1e-6; it++) {
+        const mid = 0.5 * (lo + hi);
+        if (slope(mid) > 0) lo = mid;
+        else hi = mid;
+      }
+      this.noise[kind] = lo;
+    }
+  }
+
+  /** -log of the noise rates' Beta prior (up to a constant). */
+  private noisePenalty(): number {
+    if (!this.noisePrior) return 0;
+    const [a, b] = this.noisePrior;
+    let f = 0;
+    for (const e of this.noise) f -= (a - 1) * Math.log(e) + (b - 1) * Math.log(1 - e);
+    return f;
+  }
+
+  private noiseMode(): number {
+    const [a, b] = this.noisePrior!;
+    return (a - 1) / (a + b - 2);
+  }
+
+  /** gamma^age per event, and the first event still worth fitting. */
+  private refreshDiscounts(): void {
+    const logGamma = Math.log(this.forgetting);
+    this.from = logGamma < 0 ? Math.max(0, this.count - Math.ceil(Math.log(1e-6) / logGamma)) : 0;
+    for (let i = this.from; i < this.count; i++) this.discount[i] = Math.exp(logGamma * (this.count - 1 - i));
   }
 
   private applySlider(dim: number, value: number, locked: boolean): void {
@@ -326,6 +486,7 @@ export class SoupPosterior {
     this.locked[dim] = locked;
     if (locked) this.theta[dim] = this.priorMean[dim];
     this.factor = null;
+    this.priorVariance = null;
   }
 
   private ingest(event: Exclude<Feedback, { type: "slider" }>): void {
@@ -341,6 +502,10 @@ export class SoupPosterior {
       const weights = new Float64Array(capacity);
       weights.set(this.weights);
       this.weights = weights;
+      const kinds = new Uint8Array(capacity);
+      kinds.set(this.kinds);
+      this.kinds = kinds;
+      this.discount = new Float64Array(capacity);
     }
     const row = this.rows.subarray(this.count * n, (this.count + 1) * n);
     row.fill(0);
@@ -349,12 +514,14 @@ export class SoupPosterior {
       row[this.dims + SURFACES.indexOf(event.surface)] = 1;
       this.labels[this.count] = event.up ? 1 : 0;
       this.weights[this.count] = event.confidence ?? this.confidence[event.signal ?? "thumb"];
+      this.kinds[this.count] = RATING;
     } else {
       for (let k = 0; k < this.dims; k++) row[k] = event.winner[k] - event.loser[k];
       this.labels[this.count] = 1;
       this.weights[this.count] = event.confidence ?? this.confidence.choice;
+      this.kinds[this.count] = CHOICE;
     }
-    for (let k = 0; k < this.dims; k++) this.sumSquares[k] += row[k] * row[k];
+    this.discount[this.count] = 1;
     this.count++;
   }
 
@@ -367,14 +534,12 @@ export class SoupPosterior {
     const x = this.rows.subarray(i * n, (i + 1) * n);
     let z = 0;
     for (let p = 0; p < n; p++) z += x[p] * this.theta[p];
-    const q = sigmoid(z);
     const c = this.weights[i];
-    const r = c * (q - this.labels[i]);
-    const s = c * q * (1 - q);
-    for (let a = 0; a < n; a++) for (let b = 0; b < n; b++) this.hessian[a * n + b] += s * x[a] * x[b];
+    const t = eventTerms(z, this.labels[i], this.noise[this.kinds[i]]);
+    for (let a = 0; a < n; a++) for (let b = 0; b < n; b++) this.hessian[a * n + b] += c * t.s * x[a] * x[b];
     const free = this.freeIndices();
     const l = choleskyJittered(this.submatrix(this.hessian, free), free.length);
-    const step = cholSolve(l, free.length, free.map((p) => r * x[p]));
+    const step = cholSolve(l, free.length, free.map((p) => c * t.r * x[p]));
     free.forEach((p, j) => (this.theta[p] -= step[j]));
     this.project(this.theta);
     this.pending++;
@@ -447,30 +612,32 @@ export class SoupPosterior {
   private evaluate(theta: Float64Array): number {
     const n = this.n;
     let f = this.priorTerms(theta, null, null);
-    for (let i = 0; i < this.count; i++) {
+    for (let i = this.from; i < this.count; i++) {
       let z = 0;
       for (let p = 0, o = i * n; p < n; p++) z += this.rows[o + p] * theta[p];
-      f += this.weights[i] * softplus(this.labels[i] ? -z : z);
+      const eps = this.noise[this.kinds[i]];
+      const y = this.labels[i];
+      const term = eps === 0 ? softplus(y ? -z : z) : eventTerms(z, y, eps).f;
+      f += this.weights[i] * this.discount[i] * term;
     }
     return f;
   }
 
-  /** Objective, gradient and Hessian in one pass over the events. */
+  /** Objective, gradient and Fisher-scoring Hessian in one pass over the events. */
   private derivatives(theta: Float64Array, grad: Float64Array, hess: Float64Array): number {
     const n = this.n;
     grad.fill(0);
     hess.fill(0);
     let f = this.priorTerms(theta, grad, hess);
-    for (let i = 0; i < this.count; i++) {
+    for (let i = this.from; i < this.count; i++) {
       const o = i * n;
       let z = 0;
       for (let p = 0; p < n; p++) z += this.rows[o + p] * theta[p];
-      const y = this.labels[i];
-      const c = this.weights[i];
-      f += c * softplus(y ? -z : z);
-      const q = sigmoid(z);
-      const r = c * (q - y);
-      const s = c * q * (1 - q);
+      const c = this.weights[i] * this.discount[i];
+      const t = eventTerms(z, this.labels[i], this.noise[this.kinds[i]]);
+      f += c * t.f;
+      const r = c * t.r;
+      const s = c * t.s;
       for (let a = 0; a < n; a++) {
         const xa = this.rows[o + a];
         if (xa === 0) continue;

@@ -1,13 +1,26 @@
-// The Gaussian-feature user model of issue 3, and a benchmark of soup-weight policies on it.
+// The Gaussian-feature user model, and a benchmark of soup-weight policies on it.
 // Under soup w the features are phi ~ N(mu_0 + Sigma w, Sigma) (exponential tilting of the base model's
 // N(mu_0, Sigma)); a user with hidden w* has utility J(w) = w*.(mu_0 + Sigma w) - 0.5 w' Sigma w (reward minus KL),
 // maximized at w = w*, rates with P(up) = sigmoid(b + w*.phi) and chooses with P(A > B) = sigmoid(w*.(phiA - phiB)).
+// Less kind users: careless (a share of their feedback flipped), drifting (w* redrawn at a given round), negative (a
+// share of dimensions disliked), choosers (mostly A/B choices) and completers (only accept or dismiss completions).
+import { seededRng, type Rng } from "../random";
+import type { RatingSignal } from "./feedback";
 import { cholesky } from "./linalg";
-import { SoupPosterior, type GaussianPrior, type PosteriorOptions } from "./posterior";
-import { seededRng, type Rng } from "./rng";
+import { SoupPosterior, STREAM_FORGETTING, type GaussianPrior, type PosteriorOptions } from "./posterior";
 
 export type FeedbackKind = "rating" | "choice";
-export type PolicyName = "base" | "uniform" | "sliders" | "greedy" | "epsilon-greedy" | "thompson" | "thompson+sliders";
+export type UserKind = "standard" | "noisy" | "drifting" | "negative" | "chooser" | "completer";
+export const USER_KINDS: readonly UserKind[] = ["standard", "noisy", "drifting", "negative", "chooser", "completer"];
+export type PolicyName =
+  | "base"
+  | "uniform"
+  | "sliders"
+  | "greedy"
+  | "epsilon-greedy"
+  | "thompson"
+  | "thompson+sliders"
+  | "first-wave";
 export const POLICIES: readonly PolicyName[] = [
   "base",
   "uniform",
@@ -16,13 +29,38 @@ export const POLICIES: readonly PolicyName[] = [
   "epsilon-greedy",
   "thompson",
   "thompson+sliders",
+  "first-wave",
 ];
 
 /**
- * Thompson draws at half the posterior std by default: in this model every response's features are random, so
- * exploration comes free and full-width draws mostly add regret (see docs/BENCHMARKS.md for spread 1).
+ * The first wave's posterior, kept as a baseline: the plain logistic likelihood, evidence that never ages, and
+ * Thompson draws at a fixed half of the posterior std.
  */
-export const DEFAULT_SPREAD = 0.5;
+export const FIRST_WAVE = { posterior: { noisePrior: null, forgetting: 1 }, spread: 0.5 } as const;
+
+/** What makes a user less kind than the standard one; each user kind sets one of these, flags may set any. */
+export interface UserTraits {
+  /** Share of ratings and choices flipped at random. */
+  flip: number;
+  /** Round at which w* is redrawn (a change of taste); Infinity: never. */
+  switchAt: number;
+  /** Share of dimensions the user dislikes (true weight in [box lo, 0)). */
+  negativeShare: number;
+  /** Share of rounds that are A/B choices instead of ratings (overrides `feedback` when set). */
+  choiceShare: number | null;
+  /** Ratings are completion outcomes: accepted (1), dismissed (0.5) or typed over (0.2). */
+  completions: boolean;
+}
+
+export function userTraits(kind: UserKind, overrides: Partial<UserTraits> = {}): UserTraits {
+  const traits: UserTraits = { flip: 0, switchAt: Infinity, negativeShare: 0, choiceShare: null, completions: false };
+  if (kind === "noisy") traits.flip = 0.2;
+  if (kind === "drifting") traits.switchAt = 50;
+  if (kind === "negative") traits.negativeShare = 0.25;
+  if (kind === "chooser") traits.choiceShare = 0.8;
+  if (kind === "completer") traits.completions = true;
+  return { ...traits, ...Object.fromEntries(Object.entries(overrides).filter(([, v]) => v !== undefined)) };
+}
 
 export interface SimulationOptions {
   users: number;
@@ -30,13 +68,16 @@ export interface SimulationOptions {
   rounds: number;
   feedback: FeedbackKind;
   seed: number;
+  user?: UserKind;
+  /** Overrides of the user kind's traits. */
+  traits?: Partial<UserTraits>;
   /** Multiplies the features' spread: Sigma becomes scale^2 Sigma (a stronger or weaker basis). */
   featureScale?: number;
   correlation?: number;
   /** Std of the error in a user's stated slider weights. */
   sliderNoise?: number;
   epsilon?: number;
-  /** Std multiplier of the Thompson draws (1: plain Thompson sampling). */
+  /** Std multiplier of the Thompson draws (1: plain Thompson sampling); default: the posterior's own rule. */
   thompsonSpread?: number;
   policies?: readonly PolicyName[];
   posterior?: Omit<PosteriorOptions, "dims" | "prior">;
@@ -64,7 +105,11 @@ export interface PolicyResult {
 }
 
 export interface SimulationResult {
-  options: Required<Omit<SimulationOptions, "posterior" | "policies" | "prior">> & { policies: PolicyName[] };
+  options: Required<Omit<SimulationOptions, "posterior" | "policies" | "prior" | "traits" | "thompsonSpread">> & {
+    policies: PolicyName[];
+    traits: UserTraits;
+    thompsonSpread: number | "adaptive";
+  };
   results: PolicyResult[];
   /** Median wall time of one posterior update, milliseconds. */
   updateMs: number;
@@ -132,62 +177,86 @@ const dot = (a: ArrayLike<number>, b: ArrayLike<number>) => {
 };
 const sigmoid = (t: number) => 1 / (1 + Math.exp(-t));
 
+/** One simulated person: the taste before and after a switch, and the sliders they state at the start. */
+interface SimUser {
+  tastes: [number[], number[]];
+  stated: number[];
+}
+
+const COMPLETION_DOWN: readonly RatingSignal[] = ["dismissed", "typedOver"];
+
 /** One simulated user under one policy: utility of the current weights per round and of what was shown. */
 function runUser(
   policy: PolicyName,
   model: GaussianUsers,
-  wStar: number[],
-  stated: number[],
+  user: SimUser,
+  traits: UserTraits,
   prior: GaussianPrior | undefined,
   opts: SimulationOptions,
   rng: Rng,
   timings: number[],
 ): { current: number[]; shown: number[] } {
   const k = opts.k;
+  const taste = (t: number) => user.tastes[t >= traits.switchAt ? 1 : 0];
   const fixed: Partial<Record<PolicyName, number[]>> = {
     base: new Array<number>(k).fill(0),
     uniform: new Array<number>(k).fill(1 / k),
-    sliders: stated,
+    sliders: user.stated,
   };
   const current: number[] = [];
   const shown: number[] = [];
   const fixedW = fixed[policy];
   if (fixedW) {
-    const u = model.normalizedUtility(fixedW, wStar);
-    for (let t = 0; t <= opts.rounds; t++) current.push(u);
-    for (let t = 0; t < opts.rounds; t++) shown.push(u);
+    for (let t = 0; t <= opts.rounds; t++) current.push(model.normalizedUtility(fixedW, taste(t)));
+    for (let t = 0; t < opts.rounds; t++) shown.push(model.normalizedUtility(fixedW, taste(t)));
     return { current, shown };
   }
-  const posterior = new SoupPosterior({ ...opts.posterior, dims: k, ...(prior ? { prior } : {}) });
+  const firstWave = policy === "first-wave";
+  const posterior = new SoupPosterior({
+    forgetting: STREAM_FORGETTING,
+    ...opts.posterior,
+    ...(firstWave ? FIRST_WAVE.posterior : {}),
+    dims: k,
+    ...(prior ? { prior } : {}),
+  });
   if (policy === "thompson+sliders") {
-    posterior.observeAll(stated.map((value, dim) => ({ type: "slider", dim, value, locked: false })));
+    posterior.observeAll(user.stated.map((value, dim) => ({ type: "slider", dim, value, locked: false })));
   }
   const epsilon = opts.epsilon ?? 0.1;
+  const spread = firstWave ? FIRST_WAVE.spread : opts.thompsonSpread;
   const behaviour = (): number[] => {
     if (policy === "greedy") return posterior.mean();
     if (policy === "epsilon-greedy") {
       return rng.next() < epsilon ? Array.from({ length: k }, () => rng.next()) : posterior.mean();
     }
-    return posterior.sample(rng, opts.thompsonSpread ?? DEFAULT_SPREAD); // Thompson: one draw per round, a round being one episode
+    return posterior.sample(rng, spread); // Thompson: one draw per round, a round being one episode
   };
-  current.push(model.normalizedUtility(posterior.mean(), wStar));
+  const flipped = (v: boolean) => (rng.next() < traits.flip ? !v : v);
+  current.push(model.normalizedUtility(posterior.mean(), taste(0)));
   for (let t = 0; t < opts.rounds; t++) {
+    const wStar = taste(t);
+    const choice = traits.choiceShare === null ? opts.feedback === "choice" : rng.next() < traits.choiceShare;
     const wA = behaviour();
     const phiA = model.features(wA, rng);
     const started = performance.now();
-    if (opts.feedback === "rating") {
+    if (!choice) {
       shown.push(model.normalizedUtility(wA, wStar));
-      const up = rng.next() < sigmoid(dot(wStar, phiA));
-      posterior.observe({ type: "rating", features: phiA, up, surface: "chat" });
+      const up = flipped(rng.next() < sigmoid(dot(wStar, phiA)));
+      if (traits.completions) {
+        const signal: RatingSignal = up ? "accepted" : COMPLETION_DOWN[rng.next() < 0.5 ? 0 : 1];
+        posterior.observe({ type: "rating", features: phiA, up, surface: "completion", signal });
+      } else {
+        posterior.observe({ type: "rating", features: phiA, up, surface: "chat" });
+      }
     } else {
       const wB = behaviour();
       const phiB = model.features(wB, rng);
       shown.push((model.normalizedUtility(wA, wStar) + model.normalizedUtility(wB, wStar)) / 2);
-      const aWins = rng.next() < sigmoid(dot(wStar, phiA) - dot(wStar, phiB));
+      const aWins = flipped(rng.next() < sigmoid(dot(wStar, phiA) - dot(wStar, phiB)));
       posterior.observe({ type: "choice", winner: aWins ? phiA : phiB, loser: aWins ? phiB : phiA });
     }
     timings.push(performance.now() - started);
-    current.push(model.normalizedUtility(posterior.mean(), wStar));
+    current.push(model.normalizedUtility(posterior.mean(), taste(t + 1)));
   }
   return { current, shown };
 }
@@ -201,16 +270,24 @@ export function simulate(opts: SimulationOptions): SimulationResult {
   const policies = [...(opts.policies ?? POLICIES)];
   const model = new GaussianUsers(k, correlation, featureScale);
   const [lo, hi] = opts.posterior?.box ?? [-0.5, 2];
-  const users = Array.from({ length: opts.users }, (_, u) => {
+  const traits = userTraits(opts.user ?? "standard", opts.traits);
+  const users = Array.from({ length: opts.users }, (_, u): SimUser => {
     const rng = seededRng(opts.seed * 7919 + u);
-    const wStar = Array.from({ length: k }, () => rng.next());
-    const stated = wStar.map((w) => Math.min(hi, Math.max(lo, w + sliderNoise * rng.normal())));
-    return { wStar, stated };
+    const taste = () => {
+      const w = Array.from({ length: k }, () => rng.next());
+      // Disliked dimensions: a random share, with true weights spread over [lo, 0).
+      const order = Array.from({ length: k }, (_, i) => i).sort(() => rng.next() - 0.5);
+      for (const i of order.slice(0, Math.round(traits.negativeShare * k))) w[i] = lo * w[i];
+      return w;
+    };
+    const first = taste();
+    const stated = first.map((w) => Math.min(hi, Math.max(lo, w + sliderNoise * rng.normal())));
+    return { tastes: [first, taste()], stated };
   });
   const timings: number[] = [];
   const results = policies.map((policy, pi): PolicyResult => {
-    const runs = users.map(({ wStar, stated }, u) =>
-      runUser(policy, model, wStar, stated, opts.prior?.(u), opts, seededRng((opts.seed + 1) * 104729 + u * 31 + pi), timings),
+    const runs = users.map((user, u) =>
+      runUser(policy, model, user, traits, opts.prior?.(u), opts, seededRng((opts.seed + 1) * 104729 + u * 31 + pi), timings),
     );
     const perRound = (t: number) => runs.map((r) => r.current[t]);
     const utility: number[] = [];
@@ -243,7 +320,21 @@ export function simulate(opts: SimulationOptions): SimulationResult {
     };
   });
   return {
-    options: { users: opts.users, k, rounds: opts.rounds, feedback: opts.feedback, seed: opts.seed, featureScale, correlation, sliderNoise, epsilon: opts.epsilon ?? 0.1, thompsonSpread: opts.thompsonSpread ?? DEFAULT_SPREAD, policies },
+    options: {
+      users: opts.users,
+      k,
+      rounds: opts.rounds,
+      feedback: opts.feedback,
+      seed: opts.seed,
+      user: opts.user ?? "standard",
+      traits,
+      featureScale,
+      correlation,
+      sliderNoise,
+      epsilon: opts.epsilon ?? 0.1,
+      thompsonSpread: opts.thompsonSpread ?? "adaptive",
+      policies,
+    },
     results,
     updateMs: timings.length ? quantile(timings, 0.5) : 0,
   };

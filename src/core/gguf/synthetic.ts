@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import { access, mkdir } from "node:fs/promises";
 import { join } from "node:path";
-import { deriveSeed, gaussian } from "./random";
+import { deriveSeed, gaussian } from "../random";
 import { MIN_VOCAB_SIZE, SPECIAL_TOKENS, syntheticVocab } from "./synthetic-vocab";
 import { GgufKv, kv } from "./types";
 import { TensorToWrite, writeGguf } from "./writer";

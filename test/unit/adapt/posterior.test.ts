@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import type { Feedback } from "../../../src/core/adapt/feedback";
 import { SoupPosterior } from "../../../src/core/adapt/posterior";
-import { seededRng, type Rng } from "../../../src/core/adapt/rng";
+import { seededRng, type Rng } from "../../../src/core/random";
 
 const randomPhi = (rng: Rng, k: number, scale = 1) => Array.from({ length: k }, () => scale * rng.normal());
 
@@ -22,15 +22,18 @@ function randomFeedback(rng: Rng, k: number, n: number, truth: number[], scale =
   return events;
 }
 
-/** Derivative-free compass search on the same objective from many random starts: a brute-force optimum. */
-function bruteForce(p: SoupPosterior, rng: Rng): { x: number[]; f: number } {
+/**
+ * Derivative-free compass search on the same objective from many random starts: a brute-force optimum. With
+ * `noise`, the two careless-feedback rates are searched too (in [1e-6, 0.45]).
+ */
+function bruteForce(p: SoupPosterior, rng: Rng, noise = false): { x: number[]; f: number } {
   const k = p.dims;
   const [lo, hi] = p.box;
-  const f = (x: number[]) => p.objective(x.slice(0, k), x.slice(k));
-  const clip = (x: number[]) => x.map((v, i) => (i < k ? Math.min(hi, Math.max(lo, v)) : v));
+  const f = (x: number[]) => p.objective(x.slice(0, k), x.slice(k, k + 2), noise ? x.slice(k + 2) : undefined);
+  const clip = (x: number[]) => x.map((v, i) => (i < k ? Math.min(hi, Math.max(lo, v)) : i >= k + 2 ? Math.min(0.45, Math.max(1e-6, v)) : v));
   let best = { x: [] as number[], f: Infinity };
   for (let start = 0; start < 20; start++) {
-    let x = clip(Array.from({ length: k + 2 }, () => lo + (hi - lo) * rng.next()));
+    let x = clip(Array.from({ length: k + 2 + (noise ? 2 : 0) }, (_, i) => (i < k + 2 ? lo + (hi - lo) * rng.next() : 0.45 * rng.next())));
     let fx = f(x);
     for (let step = 1; step > 1e-9; ) {
       let improved = false;
@@ -67,13 +70,82 @@ describe("adapt/posterior", () => {
     });
   }
 
+  for (const flip of [0, 0.25]) {
+    it(`the careless-feedback likelihood's fit, noise rates included, matches a brute-force optimum (${flip * 100}% flipped)`, () => {
+      const rng = seededRng(21 + flip * 100);
+      const p = new SoupPosterior({ dims: 2, forgetting: 1 });
+      const events = randomFeedback(rng, 2, 60, [1.5, 0.5]).map((e): Feedback => {
+        if (rng.next() >= flip) return e;
+        if (e.type === "rating") return { ...e, up: !e.up };
+        return e.type === "choice" ? { ...e, winner: e.loser, loser: e.winner } : e;
+      });
+      p.observeAll(events);
+      const brute = bruteForce(p, rng, true);
+      const { rating, choice } = p.noiseRates();
+      const fit = [...p.mean(), p.bias("completion"), p.bias("chat"), rating, choice];
+      const fFit = p.objective(p.mean(), fit.slice(2, 4), fit.slice(4));
+      // The objective is not convex in (theta, eps) jointly: the fit must be at least as good as the search's best.
+      assert.ok(fFit <= brute.f + 1e-6, `fit objective ${fFit} > brute force ${brute.f}`);
+      fit.forEach((v, i) => assert.ok(Math.abs(v - brute.x[i]) < 2e-3, `parameter ${i}: ${v} vs ${brute.x[i]}`));
+    });
+  }
+
+  it("with 20% of the ratings flipped, estimates the rate and keeps the weights' size (the plain model shrinks them)", () => {
+    const rng = seededRng(22);
+    const truth = [1, 0.5, 0.8];
+    const events = randomFeedback(rng, 3, 3000, truth).map((e): Feedback =>
+      e.type === "rating" ? { ...e, up: rng.next() < 0.2 ? !e.up : e.up } : e.type === "choice" && rng.next() < 0.2 ? { ...e, winner: e.loser, loser: e.winner } : e,
+    );
+    const robust = new SoupPosterior({ dims: 3, forgetting: 1 });
+    robust.observeAll(events);
+    const plain = new SoupPosterior({ dims: 3, forgetting: 1, noisePrior: null });
+    plain.observeAll(events);
+    const error = (w: number[]) => Math.hypot(...w.map((x, i) => x - truth[i]));
+    const { rating, choice } = robust.noiseRates();
+    assert.ok(Math.abs(rating - 0.2) < 0.05 && Math.abs(choice - 0.2) < 0.05, `noise rates ${rating}, ${choice}`);
+    assert.ok(error(robust.mean()) < 0.2, `robust mean ${robust.mean()}`);
+    assert.ok(error(plain.mean()) > 2 * error(robust.mean()), `plain ${plain.mean()} vs robust ${robust.mean()}`);
+    assert.deepEqual(plain.noiseRates(), { rating: 0, choice: 0 });
+  });
+
+  it("forgetting leaves a stable user's posterior where it was, and follows a user whose taste switched", () => {
+    const rng = seededRng(23);
+    const before = [0.2, 1.2, 0.6];
+    const after = [1.2, 0.1, 0.3];
+    const stable = randomFeedback(rng, 3, 300, before);
+    const kept = new SoupPosterior({ dims: 3, forgetting: 1 });
+    kept.observeAll(stable);
+    const aging = new SoupPosterior({ dims: 3, forgetting: 0.98 });
+    aging.observeAll(stable);
+    const std = aging.std();
+    aging.mean().forEach((w, i) => assert.ok(Math.abs(w - kept.mean()[i]) < Math.max(0.15, std[i]), `dim ${i}: ${w} vs ${kept.mean()[i]}`));
+    const switched = randomFeedback(rng, 3, 150, after);
+    kept.observeAll(switched);
+    aging.observeAll(switched);
+    const distance = (w: number[]) => Math.hypot(...w.map((x, i) => x - after[i]));
+    assert.ok(distance(aging.mean()) < 0.6 * distance(kept.mean()), `aging ${aging.mean()} vs kept ${kept.mean()}`);
+  });
+
+  it("draws at the full posterior width at the prior and narrower as feedback comes in", () => {
+    const rng = seededRng(24);
+    const p = new SoupPosterior({ dims: 4 });
+    assert.ok(Math.abs(p.spread() - 1) < 1e-9, `spread at the prior ${p.spread()}`);
+    const spreads: number[] = [];
+    for (const e of randomFeedback(rng, 4, 200, [0.5, 0.5, 1, 0])) {
+      p.observe(e);
+      spreads.push(p.spread());
+    }
+    assert.ok(spreads[199] < spreads[9] && spreads[9] < 1, `spreads ${spreads[9]}, ${spreads[199]}`);
+    assert.ok(spreads.every((s) => s >= 0.5 && s <= 1));
+  });
+
   it("stays finite and inside the box for separable and contradictory feedback at any feature scale", () => {
     for (const scale of [1e-6, 1, 1e3]) {
       const rng = seededRng(7);
-      const k = 32;
+      const k = 16;
       const truth = Array.from({ length: k }, () => rng.next());
       const p = new SoupPosterior({ dims: k });
-      for (let i = 0; i < 150; i++) {
+      for (let i = 0; i < 60; i++) {
         const phi = randomPhi(rng, k, scale);
         const up = phi.reduce((s, x, j) => s + x * truth[j], 0) > 0; // separable
         p.observe({ type: "rating", features: phi, up, surface: "chat" });
@@ -81,7 +153,7 @@ describe("adapt/posterior", () => {
         if (i % 3 === 0) p.observe({ type: "choice", winner: phi, loser: phi.map((x) => -x) });
         if (i % 3 === 1) p.observe({ type: "choice", winner: phi.map((x) => -x), loser: phi });
       }
-      for (const v of [...p.mean(), ...p.std(), ...p.sample(rng), p.uncertainty().value, p.bias("chat")]) {
+      for (const v of [...p.mean(), ...p.std(), ...p.sample(rng), p.bias("chat")]) {
         assert.ok(Number.isFinite(v), `scale ${scale}: non-finite ${v}`);
       }
       p.mean().forEach((w) => assert.ok(w >= p.box[0] && w <= p.box[1]));
@@ -130,7 +202,9 @@ describe("adapt/posterior", () => {
   it("two levels: a user-level posterior is the prior of a new workspace", () => {
     const rng = seededRng(6);
     const truth = [1.2, 0.1, 0.6];
-    const user = new SoupPosterior({ dims: 3 });
+    // The plain likelihood: with weak logits like these the noise rate is barely identified, its prior pulls it
+    // toward 0.17 and the weights come out about 30% larger than the truth (the mechanics of two levels are tested).
+    const user = new SoupPosterior({ dims: 3, noisePrior: null });
     user.observeAll(randomFeedback(rng, 3, 2000, truth));
     user.mean().forEach((w, i) => assert.ok(Math.abs(w - truth[i]) < 0.25, `user mean ${user.mean()}`));
     const workspace = new SoupPosterior({ dims: 3, prior: user.asPrior(0.3) });
@@ -140,18 +214,6 @@ describe("adapt/posterior", () => {
     // Its own feedback then moves it away from the user's average taste.
     workspace.observeAll(randomFeedback(rng, 3, 1000, [0, 0.1, 0.6]));
     assert.ok(workspace.mean()[0] < 0.5, `workspace mean ${workspace.mean()}`);
-  });
-
-  it("explanation contributions sum to the score", () => {
-    const rng = seededRng(8);
-    const p = new SoupPosterior({ dims: 5 });
-    p.observeAll(randomFeedback(rng, 5, 100, [1, 0, 0.5, 2, 0.2]));
-    const phi = randomPhi(rng, 5);
-    const { contributions, score } = p.explain(phi);
-    const w = p.mean();
-    contributions.forEach((c, k) => assert.equal(c, w[k] * phi[k]));
-    assert.ok(Math.abs(contributions.reduce((a, b) => a + b, 0) - score) < 1e-12);
-    assert.ok(Math.abs(score - w.reduce((s, wk, k) => s + wk * phi[k], 0)) < 1e-12);
   });
 
   it("weighs signals by confidence: a zero-confidence event changes nothing", () => {
@@ -165,24 +227,14 @@ describe("adapt/posterior", () => {
     assert.ok(thumb.mean()[0] > typed.mean()[0] && typed.mean()[0] > 0);
   });
 
-  it("asks about the most uncertain relevant dimension", () => {
-    const rng = seededRng(9);
-    const p = new SoupPosterior({ dims: 3 });
-    // Dimension 2 barely varies in the data: well known or not, it matters little.
-    const events = randomFeedback(rng, 3, 300, [1, 1, 1]).map((e) =>
-      e.type === "rating" ? { ...e, features: [e.features[0], e.features[1] * 0.1, e.features[2] * 0.001] } : e,
-    );
-    p.observeAll(events);
-    assert.equal(p.uncertainty().dim, 1);
-  });
-
   it("updates a 100k-event, K=32 posterior cheaply, close to the exact refit", function () {
     this.timeout(120_000);
     const k = 32;
     const rng = seededRng(10);
     const truth = Array.from({ length: k }, () => rng.next());
     const events = randomFeedback(rng, k, 100_000, truth, 0.3);
-    const p = new SoupPosterior({ dims: k });
+    // The rank-one path, on the plain likelihood: its noise rates would only move at exact refits.
+    const p = new SoupPosterior({ dims: k, forgetting: 1, noisePrior: null });
     let started = performance.now();
     p.observeAll(events);
     const fitMs = performance.now() - started;

@@ -6,7 +6,7 @@ import * as path from "node:path";
 import type { Feedback } from "../../../src/core/adapt/feedback";
 import { choleskyJittered } from "../../../src/core/adapt/linalg";
 import { SoupPosterior } from "../../../src/core/adapt/posterior";
-import { seededRng } from "../../../src/core/adapt/rng";
+import { seededRng } from "../../../src/core/random";
 import { AdaptStore, MAX_LOG_LINE, type LogRecord, type StoreOptions } from "../../../src/core/adapt/store";
 
 const DIMS = 3;

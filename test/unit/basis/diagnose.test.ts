@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { diagnoseBasis, whitening } from "../../../src/core/basis/diagnose";
-import { gaussian } from "../../../src/core/gguf/random";
+import { gaussian } from "../../../src/core/random";
 
 /** n responses of 10 tokens: independent features for a, b, c; d copies a (plus a hair of noise); z is zero. */
 function calibration(n: number) {

@@ -5,7 +5,7 @@ import * as path from "node:path";
 import { evaluateHead, fitHeadDelta, refineHeadDelta, writeHeadAdapter, type DistillSample } from "../../../src/core/basis/distill";
 import { symmetricEigen } from "../../../src/core/basis/linalg";
 import { loraDelta, readLoraAdapter } from "../../../src/core/gguf/lora";
-import { gaussian } from "../../../src/core/gguf/random";
+import { gaussian } from "../../../src/core/random";
 
 const D = 12;
 const V = 40;

@@ -1,6 +1,6 @@
 import * as assert from "node:assert/strict";
 import { escapeHtml, highlight, MarkdownStream, renderMarkdown, splitAnswer } from "../../../src/core/chat/markdown";
-import { seededRng } from "../../../src/core/adapt/rng";
+import { seededRng } from "../../../src/core/random";
 
 /** Every tag in the output must be one the renderer emits on purpose. */
 const ALLOWED_TAG = /^<\/?(p|h[1-6]|ul|ol|li|blockquote|hr|code|pre|strong|em|span)(\s+(class|title|data-block)="[^"<>]*")*>$/;

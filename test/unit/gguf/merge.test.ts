@@ -3,7 +3,7 @@ import * as path from "node:path";
 import type { Token } from "node-llama-cpp";
 import { loraDelta, readLoraAdapter } from "../../../src/core/gguf/lora";
 import { mergeGguf, writeSoupedAdapter } from "../../../src/core/gguf/merge";
-import { gaussian } from "../../../src/core/gguf/random";
+import { gaussian } from "../../../src/core/random";
 import { metaValue, readGguf, readTensor } from "../../../src/core/gguf/reader";
 import { writeSyntheticAdapter, writeSyntheticModel } from "../../../src/core/gguf/synthetic";
 import { byteTokenId } from "../../../src/core/gguf/synthetic-vocab";

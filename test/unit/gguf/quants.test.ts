@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { decodeTensor, DECODABLE_TYPES, f32ToF16 } from "../../../src/core/gguf/codec";
-import { gaussian } from "../../../src/core/gguf/random";
+import { gaussian } from "../../../src/core/random";
 import { GGML_BLOCK, GgmlType } from "../../../src/core/gguf/types";
 import { dequantRef, dequantRefBinary } from "../../support/llamaTools";
 

@@ -3,7 +3,7 @@ import { existsSync } from "node:fs";
 import { readFile, truncate, writeFile } from "node:fs/promises";
 import * as path from "node:path";
 import { f16ToF32, f32ToF16 } from "../../../src/core/gguf/codec";
-import { gaussian } from "../../../src/core/gguf/random";
+import { gaussian } from "../../../src/core/random";
 import { metaValue, readGguf, readTensor } from "../../../src/core/gguf/reader";
 import { GgmlType, GgufValueType, kv } from "../../../src/core/gguf/types";
 import { writeGguf } from "../../../src/core/gguf/writer";
