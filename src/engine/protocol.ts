@@ -21,6 +21,8 @@ export type PolicySpec =
       kind: "adapter";
       /** LoRA adapter GGUF on the base model. */
       path: string;
+      /** The file's sha256 when the pack gives it (a server's copy may be named by it). */
+      sha256?: string;
     };
 
 export type BasisSpec =
@@ -83,8 +85,8 @@ export interface Timings {
 }
 
 export interface BackendInfo {
-  /** "cpu" or the GPU backend llama.cpp runs on. */
-  backend: "cpu" | "cuda" | "vulkan" | "metal";
+  /** "cpu" or the GPU backend llama.cpp runs on; "server" when a llama-server pool runs the model. */
+  backend: "cpu" | "cuda" | "vulkan" | "metal" | "server";
   gpuLayers: number;
   totalLayers: number;
   threads: number;

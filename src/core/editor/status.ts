@@ -16,6 +16,7 @@ export interface StatusText {
 
 /** "CPU 1 thread", "CUDA 33/33 layers". */
 export function describeBackend(b: BackendInfo): string {
+  if (b.backend === "server") return "server";
   if (b.backend === "cpu") return `CPU ${b.threads} thread${b.threads === 1 ? "" : "s"}`;
   return `${b.backend.toUpperCase()} ${b.gpuLayers}/${b.totalLayers} layers`;
 }
