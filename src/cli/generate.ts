@@ -1,8 +1,12 @@
-// `soup generate` and `soup next`: run the engine in-process on a model and a basis given on the command line.
+// `soup generate` and `soup next`: run the engine in-process on a model and a basis given on the command line, or
+// on a llama-server pool (--server URL[,URL...]; the API key comes from SOUP_SERVER_API_KEY, never an argument).
 import * as path from "node:path";
 import { parseArgs } from "node:util";
+import type { EngineBackend } from "../engine/backend";
 import { SoupEngine } from "../engine/soupEngine";
-import type { BasisSpec, GpuMode, LoadParams, PolicySpec, PromptSpec, SoupMode } from "../engine/protocol";
+import type { BasisSpec, GenerateParams, GenerateResult, GpuMode, LoadParams, NextParams, NextResult, PolicySpec, PromptSpec, SoupMode } from "../engine/protocol";
+import { ServerPool } from "../engine/remote/pool";
+import { RemoteEngine } from "../engine/remote/remoteEngine";
 import { UsageError } from "./usage";
 
 const options = {
@@ -25,30 +29,36 @@ const options = {
   candidates: { type: "string" },
   top: { type: "string" },
   json: { type: "boolean" },
+  server: { type: "string" },
+  timeout: { type: "string" },
 } as const;
 
 type Parsed = ReturnType<typeof parseArgs<{ options: typeof options; allowPositionals: false }>>["values"];
 
+interface Soup {
+  generate(p: GenerateParams, onText: (text: string) => void): Promise<GenerateResult>;
+  next(p: NextParams): Promise<NextResult>;
+  close(): Promise<void>;
+}
+
 export async function generateCommand(command: "generate" | "next", args: string[], out: (line: string) => void): Promise<number> {
   const v = parseArgs({ args, options, allowPositionals: false }).values;
-  if (!v.model) throw new UsageError("--model FILE is required");
+  if (!v.model && !v.server) throw new UsageError("--model FILE (or --server URL) is required");
   const { basis, weights } = basisFromArgs(v);
   const prompt = promptFromArgs(v);
-  const engine = new SoupEngine();
+  const engine = v.server ? await remoteSoup(v, basis) : await localSoup(v, basis);
   try {
-    await engine.load(loadParams(v, basis), () => {});
-    const signal = new AbortController().signal;
     if (command === "next") {
-      const mode = (v.mode ?? "explicit") as SoupMode;
+      const mode = (v.mode ?? (v.server ? "parameter" : "explicit")) as SoupMode;
       if (mode === "rerank") throw new UsageError("soup next: --mode must be explicit or parameter");
-      const r = await engine.next({ prompt, mode, weights, top: int(v.top, "--top", 10) }, signal);
+      const r = await engine.next({ prompt, mode, weights, top: int(v.top, "--top", 10) });
       out(v.json ? JSON.stringify(r) : r.tokens.map((t) => `${t.p.toFixed(6)}  ${t.id}  ${JSON.stringify(t.text)}`).join("\n"));
       return 0;
     }
     const r = await engine.generate(
       {
         prompt,
-        mode: oneOf(v.mode ?? "explicit", ["explicit", "parameter", "rerank"], "--mode"),
+        mode: oneOf(v.mode ?? (v.server ? "parameter" : "explicit"), ["explicit", "parameter", "rerank"], "--mode"),
         weights,
         maxTokens: int(v["max-tokens"], "--max-tokens", 64),
         temperature: num(v.temperature, "--temperature", 0),
@@ -56,7 +66,6 @@ export async function generateCommand(command: "generate" | "next", args: string
         candidates: v.candidates === undefined ? undefined : int(v.candidates, "--candidates", 3),
         withFeatures: true,
       },
-      signal,
       v.json ? () => {} : (t) => process.stdout.write(t),
     );
     if (v.json) {
@@ -68,8 +77,34 @@ export async function generateCommand(command: "generate" | "next", args: string
     }
     return 0;
   } finally {
-    await engine.unload();
+    await engine.close();
   }
+}
+
+async function localSoup(v: Parsed, basis: BasisSpec): Promise<Soup> {
+  const engine = new SoupEngine();
+  await engine.load(loadParams(v, basis), () => {});
+  const signal = new AbortController().signal;
+  return {
+    generate: (p, onText) => engine.generate(p, signal, onText),
+    next: (p) => engine.next(p, signal),
+    close: () => engine.unload(),
+  };
+}
+
+async function remoteSoup(v: Parsed, basis: BasisSpec): Promise<Soup> {
+  const pool = new ServerPool(v.server!.split(","), {
+    apiKey: process.env.SOUP_SERVER_API_KEY || undefined,
+    timeoutMs: int(v.timeout, "--timeout", 30000),
+    onLog: (level, message) => process.stderr.write(`${level}: ${message}\n`),
+  });
+  const engine: EngineBackend = new RemoteEngine(pool);
+  await engine.load({ ...loadParams({ ...v, model: v.model ?? "" }, basis), modelPath: "" });
+  return {
+    generate: (p, onText) => engine.generate(p, { onToken: onText }),
+    next: (p) => engine.next(p),
+    close: async () => engine.dispose(),
+  };
 }
 
 export function loadParams(v: Pick<Parsed, "model" | "gpu" | "gpu-layers" | "threads" | "context-size">, basis: BasisSpec): LoadParams {

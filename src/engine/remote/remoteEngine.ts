@@ -222,6 +222,7 @@ export class RemoteEngine implements EngineBackend {
       },
       signal,
     );
+    if (!final.stop) throw new ServerError(s.http.url, "unreachable", `server ${s.http.url}: /completion: the stream ended before the generation did`);
     const finish: GenerateResult["finishReason"] = final.stop_type === "eos" ? "eog" : final.stop_type === "word" ? "stop" : "maxTokens";
     // A stop string is cut from the text the server returns; the tokens that spelled it are dropped with it.
     if (finish === "stop" && tokens.length) await trimToText(s, tokens, text, signal);
