@@ -8,6 +8,7 @@ import { COMMANDS, offerFirstRun, registerCommands } from "./commands";
 import { CompletionProvider } from "./completions";
 import { EngineController } from "./engine";
 import { Preferences } from "./preferences";
+import { registerServerKeyCommand } from "./serverBackend";
 import { affectsLoad, readSettings, SECTION, type SoupSettings } from "./settings";
 import { StatusBar } from "./statusBar";
 import { registerViews } from "./views";
@@ -39,7 +40,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     });
   let preferences = await openPreferences();
 
-  const engine = new EngineController(context.extensionPath, output, () => settings.traceFile);
+  const engine = new EngineController(context.extensionPath, output, () => settings.traceFile, context.secrets);
   const statusBar = new StatusBar(COMMANDS);
   statusBar.showEngine(engine.state);
   statusBar.showCompletions(settings.completions.enabled);
@@ -65,9 +66,10 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
 
   const load = () => {
     void engine.load(settings.load, defaultPack);
-    if (!settings.load.modelPath) void offerFirstRun();
+    if (!settings.load.modelPath && settings.load.server.urls.length === 0) void offerFirstRun();
   };
   context.subscriptions.push(
+    registerServerKeyCommand(context.secrets, load),
     vscode.workspace.onDidChangeConfiguration(async (e) => {
       if (!e.affectsConfiguration(SECTION)) return;
       if (e.affectsConfiguration(`${SECTION}.basisPack`)) {

@@ -37,6 +37,8 @@ export interface LoadSettings {
   /** 0: the engine's default (physical cores minus one). */
   threads: number;
   contextSize: number;
+  /** A llama-server pool instead of the in-process engine; no URLs: in-process. */
+  server: { urls: string[]; timeoutMs: number };
 }
 
 export interface SoupSettings {
@@ -80,6 +82,11 @@ export function readSettings(policyIds: readonly string[]): SoupSettings {
       gpuLayers: parseGpuLayers(String(c.get("gpuLayers", "auto"))),
       threads: c.get<number>("threads", 0),
       contextSize: c.get<number>("contextSize", 2048),
+      server: {
+        // Where the user's code is sent: a workspace the user has not trusted cannot choose it.
+        urls: (vscode.workspace.isTrusted ? c.get<string[]>("server.urls", []) : (c.inspect<string[]>("server.urls")?.globalValue ?? [])).filter((u) => u.trim()),
+        timeoutMs: Math.max(500, c.get<number>("server.timeoutMs", 10000)),
+      },
     },
     soupMode: c.get<SoupMode | "auto">("soupMode", "auto"),
     completions: {
@@ -111,7 +118,7 @@ export function readSettings(policyIds: readonly string[]): SoupSettings {
 
 /** True when a configuration change touches something the engine was loaded with. */
 export function affectsLoad(e: vscode.ConfigurationChangeEvent): boolean {
-  return ["modelPath", "basisPack", "gpu", "gpuLayers", "threads", "contextSize"].some((k) =>
+  return ["modelPath", "basisPack", "gpu", "gpuLayers", "threads", "contextSize", "server"].some((k) =>
     e.affectsConfiguration(`${SECTION}.${k}`),
   );
 }
