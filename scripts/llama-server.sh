@@ -4,13 +4,13 @@
 # prompt cache off (it restores KV by matching tokens only, ignoring adapter scales, so it could hand one person's
 # state to another's weights), one thread. The server replaces this shell (exec), so its pid is this script's.
 #   bash scripts/llama-server.sh --model tinycoder|stories|FILE [--lora FILE]... [--port 8090] [--parallel 4]
-#        [--ctx 512] [--api-key KEY] [-- extra llama-server flags]
+#        [--ctx 512] [--api-key KEY] [--no-lora] [-- extra llama-server flags]
 # --model tinycoder / stories load the test models in ../shared/models with all their adapters.
 set -euo pipefail
 
 here="$(cd "$(dirname "$0")/.." && pwd)"
 shared="${SHARED_MODELS:-$here/../shared/models}"
-model="" port=8090 parallel=4 ctx=512 apikey=""
+model="" port=8090 parallel=4 ctx=512 apikey="" nolora=""
 loras=()
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -20,6 +20,7 @@ while [ $# -gt 0 ]; do
     --parallel) parallel="$2"; shift 2 ;;
     --ctx) ctx="$2"; shift 2 ;;
     --api-key) apikey="$2"; shift 2 ;;
+    --no-lora) nolora=1; shift ;;
     --) shift; break ;;
     *) echo "llama-server.sh: unknown option $1 (see the header of $0)" >&2; exit 2 ;;
   esac
@@ -28,10 +29,10 @@ done
 case "$model" in
   tinycoder)
     model="$shared/tinycoder/tinycoder.gguf"
-    [ ${#loras[@]} -gt 0 ] || loras=("$shared"/tinycoder/tinycoder-*.gguf) ;;
+    [ ${#loras[@]} -gt 0 ] || [ -n "$nolora" ] || loras=("$shared"/tinycoder/tinycoder-*.gguf) ;;
   stories)
     model="$shared/stories260K.gguf"
-    [ ${#loras[@]} -gt 0 ] || loras=("$shared/stories260K-sparky-lora.gguf") ;;
+    [ ${#loras[@]} -gt 0 ] || [ -n "$nolora" ] || loras=("$shared/stories260K-sparky-lora.gguf") ;;
   "") echo "llama-server.sh: --model tinycoder|stories|FILE is required" >&2; exit 2 ;;
 esac
 [ -f "$model" ] || { echo "llama-server.sh: model $model not found" >&2; exit 1; }

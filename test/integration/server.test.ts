@@ -6,11 +6,11 @@
 import * as assert from "node:assert/strict";
 import { existsSync } from "node:fs";
 import * as path from "node:path";
-import { EngineError, type GenerateParams, type LoadParams, type NextResult, type PolicySpec, type PromptSpec } from "../../src/engine/protocol";
+import { EngineError, type GenerateParams, type NextResult, type PolicySpec, type PromptSpec } from "../../src/engine/protocol";
 import { ServerPool, type PoolHealth } from "../../src/engine/remote/pool";
 import { RemoteEngine } from "../../src/engine/remote/remoteEngine";
 import { SoupEngine } from "../../src/engine/soupEngine";
-import { hasSharedModels, SHARED_MODELS, SPARKY, STORIES } from "../support/engine";
+import { hasSharedModels, loadParams, SHARED_MODELS, SPARKY, STORIES } from "../support/engine";
 import { llamaServerMissing, startLlamaServer, type RunningServer } from "../support/llamaServer";
 
 /** Largest |p_server - p_local| over the top tokens of one next-token distribution (float32 on both sides). */
@@ -31,14 +31,6 @@ function maxAbsDiff(a: NextResult, b: NextResult): number {
   return d;
 }
 
-const loadParams = (modelPath: string, policies: PolicySpec[]): LoadParams => ({
-  modelPath,
-  gpu: "off",
-  gpuLayers: 0,
-  threads: 1,
-  contextSize: 512,
-  basis: { kind: "policies", id: "test", version: "1", policies },
-});
 
 const never = new AbortController().signal;
 
