@@ -2,7 +2,9 @@
 // completion through the remote engine (parameter souping by per-request LoRA scales), against pools of 1 and 2
 // tinycoder servers. Three loads per pool size, in the same run: no adapters (servers started without --lora, no
 // scales sent: the baseline), N users sharing one weight vector, and N users with their own weights, each drawing
-// new weights every episode. Prints p50/p95 latency and requests/s, with ratios to the baseline.
+// new weights every episode. Prints p50/p95 latency and requests/s, with ratios to the baseline. Last, what explicit
+// souping would cost on a server: K+1 requests per token (each policy's full next-token distribution from its own
+// slot, its prompt cached), against one streamed parameter-soup request for the same number of tokens.
 //   node --import tsx bench/load.ts [--users 4] [--keystrokes 12] [--episode 4] [--max-tokens 12]
 import * as path from "node:path";
 import type { GenerateParams, LoadParams, PolicySpec } from "../src/engine/protocol";
@@ -95,6 +97,47 @@ async function run(urls: string[], kind: Load): Promise<{ latencies: number[]; s
   return { latencies, seconds: (performance.now() - t0) / 1000, failures };
 }
 
+/** Milliseconds for MAX_TOKENS tokens: one parameter-soup request, and explicit souping as K+1 requests per token. */
+async function explicitCost(url: string): Promise<{ parameterMs: number; explicitMs: number }> {
+  const engine = new RemoteEngine(new ServerPool([url], { timeoutMs: 60000 }), "explicit");
+  await engine.load(load(ADAPTERS));
+  const weights = randomWeights(mulberry32(5));
+  const at = 200;
+  const prompt = { kind: "fim" as const, prefix: FILE.slice(0, at), suffix: FILE.slice(at) };
+  const t0 = performance.now();
+  const g = await engine.generate({ prompt, mode: "parameter", weights, maxTokens: MAX_TOKENS, temperature: 0 });
+  const parameterMs = performance.now() - t0;
+  // The same tokens, stepped: each step asks every policy (pi_0 and each adapter at scale 1) for its whole
+  // distribution; the client would mix them. The prompt is tokenized by the server, cached per slot.
+  const tok = async (content: string, special: boolean) =>
+    ((await (await fetch(`${url}/tokenize`, { method: "POST", body: JSON.stringify({ content, add_special: special }) })).json()) as { tokens: number[] }).tokens;
+  const [bos, pre, suf, mid] = await Promise.all(["", "<|fim_prefix|>", "<|fim_suffix|>", "<|fim_middle|>"].map((t, i) => tok(t, i === 0)));
+  const [prefix, suffix] = await Promise.all([tok(prompt.prefix, false), tok(prompt.suffix, false)]);
+  const base = [...bos, ...pre, ...prefix, ...suf, ...suffix, ...mid];
+  const t1 = performance.now();
+  for (let n = 0; n < g.tokens.length; n++) {
+    const tokens = [...base, ...g.tokens.slice(0, n)];
+    await Promise.all(
+      [-1, 0, 1, 2, 3].map((k, slot) =>
+        fetch(`${url}/completion`, {
+          method: "POST",
+          body: JSON.stringify({
+            prompt: tokens,
+            n_predict: 1,
+            n_probs: 358,
+            post_sampling_probs: false,
+            temperature: 0,
+            id_slot: slot,
+            cache_prompt: true,
+            lora: STYLES.map((_, id) => ({ id, scale: id === k ? 1 : 0 })),
+          }),
+        }).then((r) => r.json()),
+      ),
+    );
+  }
+  return { parameterMs, explicitMs: ((performance.now() - t1) * MAX_TOKENS) / Math.max(1, g.tokens.length) };
+}
+
 function percentile(xs: number[], q: number): number {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.floor(q * s.length))] ?? NaN;
@@ -108,7 +151,7 @@ async function main(): Promise<void> {
   }
   const started: RunningServer[] = [];
   try {
-    const start = (args: string[]) => startLlamaServer(["--model", "tinycoder", "--parallel", String(USERS), ...args]);
+    const start = (args: string[]) => startLlamaServer(["--model", "tinycoder", "--parallel", String(Math.max(USERS, STYLES.length + 1)), ...args]);
     const withAdapters = await Promise.all([start([]), start([])]);
     const plain = await Promise.all([start(["--no-lora"]), start(["--no-lora"])]);
     started.push(...withAdapters, ...plain);
@@ -128,6 +171,10 @@ async function main(): Promise<void> {
         );
       }
     }
+    const e = await explicitCost(withAdapters[0].url);
+    console.log(
+      `\nexplicit souping on a server, ${MAX_TOKENS} tokens, K = ${STYLES.length}: ${e.explicitMs.toFixed(0)} ms as ${STYLES.length + 1} requests per token vs ${e.parameterMs.toFixed(0)} ms parameter soup (${(e.explicitMs / e.parameterMs).toFixed(1)}x)`,
+    );
   } finally {
     await Promise.all(started.map((s) => s.stop()));
   }
