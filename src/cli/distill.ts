@@ -1,21 +1,13 @@
 // `soup distill`: turn a pack's prompted experts into head adapters (src/engine/distill.ts), with a progress bar
 // and ETA on stderr; Ctrl-C stops it, and the next run resumes from the cached windows.
 import * as path from "node:path";
-import { parseArgs } from "node:util";
 import { distillBasis, type DistillProgress } from "../engine/distill";
 import { formatDuration } from "../engine/distillProtocol";
 import type { GpuMode } from "../engine/protocol";
-import { UsageError } from "./usage";
+import { int, oneOf, parseCommand, required } from "./args";
 
 const USAGE = `usage: soup distill --model FILE --pack FILE --corpus DIR|FILE --out DIR [--rank R] [--positions N]
          [--window TOKENS] [--per-window N] [--refine-steps N] [--only ID,...] [--seed S] [--threads N] [--gpu MODE] [--json]`;
-
-const count = (s: string | undefined, flag: string, dflt: number, min = 1) => {
-  if (s === undefined) return dflt;
-  const n = Number(s);
-  if (!Number.isInteger(n) || n < min) throw new UsageError(`${flag}: expected an integer >= ${min}, got "${s}"`);
-  return n;
-};
 
 /** One status line, redrawn in place: a 24-cell bar, the stage, counts and the time left. */
 export function progressLine(p: DistillProgress): string {
@@ -25,9 +17,10 @@ export function progressLine(p: DistillProgress): string {
 }
 
 export async function distillCommand(args: string[], out: (line: string) => void): Promise<number> {
-  const v = parseArgs({
-    args,
-    options: {
+  const v = parseCommand(
+    {
+      usage: USAGE,
+      options: {
       model: { type: "string" },
       pack: { type: "string" },
       corpus: { type: "string" },
@@ -42,9 +35,12 @@ export async function distillCommand(args: string[], out: (line: string) => void
       threads: { type: "string" },
       gpu: { type: "string" },
       json: { type: "boolean" },
+      },
     },
-  }).values;
-  if (!v.model || !v.pack || !v.corpus || !v.out) throw new UsageError(`distill needs --model, --pack, --corpus and --out\n${USAGE}`);
+    args,
+  ).values;
+  const need = (value: string | undefined, flag: string) => path.resolve(required(value, flag, USAGE));
+  const [modelPath, packPath, corpus, outDir] = [need(v.model, "--model"), need(v.pack, "--pack"), need(v.corpus, "--corpus"), need(v.out, "--out")];
   const ac = new AbortController();
   const onInt = () => ac.abort();
   process.once("SIGINT", onInt);
@@ -53,19 +49,19 @@ export async function distillCommand(args: string[], out: (line: string) => void
   try {
     const report = await distillBasis(
       {
-        modelPath: path.resolve(v.model),
-        packPath: path.resolve(v.pack),
-        corpus: path.resolve(v.corpus),
-        outDir: path.resolve(v.out),
-        rank: count(v.rank, "--rank", 8),
-        positions: count(v.positions, "--positions", 1000, 2),
-        window: count(v.window, "--window", 32, 2),
-        perWindow: count(v["per-window"], "--per-window", 8),
-        refineSteps: count(v["refine-steps"], "--refine-steps", 100, 0),
+        modelPath,
+        packPath,
+        corpus,
+        outDir,
+        rank: int(v.rank, "--rank", 8, 1),
+        positions: int(v.positions, "--positions", 1000, 2),
+        window: int(v.window, "--window", 32, 2),
+        perWindow: int(v["per-window"], "--per-window", 8, 1),
+        refineSteps: int(v["refine-steps"], "--refine-steps", 100, 0),
         only: v.only?.split(",").map((s) => s.trim()),
-        seed: count(v.seed, "--seed", 1, 0),
-        threads: v.threads === undefined ? undefined : count(v.threads, "--threads", 1),
-        gpu: (v.gpu ?? "off") as GpuMode,
+        seed: int(v.seed, "--seed", 1, 0),
+        threads: v.threads === undefined ? undefined : int(v.threads, "--threads", 1, 1),
+        gpu: oneOf<GpuMode>(v.gpu, ["auto", "cuda", "vulkan", "metal", "off"], "--gpu", "off"),
       },
       ac.signal,
       (p) => {
@@ -93,7 +89,7 @@ export async function distillCommand(args: string[], out: (line: string) => void
   } catch (e) {
     if (ac.signal.aborted) {
       if (tty) process.stderr.write("\n");
-      throw new Error(`distillation cancelled; what was collected is cached under ${path.resolve(v.out)}: run the same command again to resume`);
+      throw new Error(`distillation cancelled; what was collected is cached under ${outDir}: run the same command again to resume`);
     }
     throw e;
   } finally {

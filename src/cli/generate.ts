@@ -1,13 +1,24 @@
 // `soup generate` and `soup next`: run the engine in-process on a model and a basis given on the command line, or
 // on a llama-server pool (--server URL[,URL...]; the API key comes from SOUP_SERVER_API_KEY, never an argument).
 import * as path from "node:path";
-import { parseArgs } from "node:util";
 import type { EngineBackend } from "../engine/backend";
 import { SoupEngine } from "../engine/soupEngine";
 import type { BasisSpec, GenerateParams, GenerateResult, GpuMode, LoadParams, NextParams, NextResult, PolicySpec, PromptSpec, SoupMode } from "../engine/protocol";
 import { ServerPool } from "../engine/remote/pool";
 import { RemoteEngine } from "../engine/remote/remoteEngine";
-import { UsageError } from "./usage";
+import { int, num, oneOf, parseCommand, required, UsageError } from "./args";
+
+const USAGE = {
+  generate: `usage: soup generate --model FILE [--adapter FILE[=W]]... [--pack FILE] [--weights id=w,...]
+         [--mode explicit|parameter|rerank] (--prompt TEXT | --prefix TEXT [--suffix TEXT] | --chat TEXT)
+         [--max-tokens N] [--temperature T] [--seed S] [--candidates N] [--threads N] [--context-size N]
+         [--gpu auto|cuda|vulkan|metal|off] [--gpu-layers auto|max|N] [--json]
+         [--server URL[,URL...] [--timeout MS]]   on a llama-server pool instead of --model (key: env SOUP_SERVER_API_KEY)`,
+  next: `usage: soup next --model FILE [--adapter FILE[=W]]... [--pack FILE] [--weights id=w,...] [--mode explicit|parameter]
+         (--prompt TEXT | --prefix TEXT [--suffix TEXT] | --chat TEXT) [--top N] [--threads N] [--context-size N]
+         [--gpu auto|cuda|vulkan|metal|off] [--gpu-layers auto|max|N] [--json]
+         [--server URL[,URL...] [--timeout MS]]   on a llama-server pool instead of --model (key: env SOUP_SERVER_API_KEY)`,
+};
 
 const options = {
   model: { type: "string" },
@@ -33,7 +44,7 @@ const options = {
   timeout: { type: "string" },
 } as const;
 
-type Parsed = ReturnType<typeof parseArgs<{ options: typeof options; allowPositionals: false }>>["values"];
+type Parsed = ReturnType<typeof parseCommand<typeof options>>["values"];
 
 interface Soup {
   generate(p: GenerateParams, onText: (text: string) => void): Promise<GenerateResult>;
@@ -42,28 +53,29 @@ interface Soup {
 }
 
 export async function generateCommand(command: "generate" | "next", args: string[], out: (line: string) => void): Promise<number> {
-  const v = parseArgs({ args, options, allowPositionals: false }).values;
-  if (!v.model && !v.server) throw new UsageError("--model FILE (or --server URL) is required");
+  const v = parseCommand({ usage: USAGE[command], options }, args).values;
+  if (!v.server) required(v.model, "--model", USAGE[command]);
   const { basis, weights } = basisFromArgs(v);
   const prompt = promptFromArgs(v);
+  // A server serves parameter souping (and rerank), not explicit: that is its default mode.
+  const defaultMode = v.server ? "parameter" : "explicit";
   const engine = v.server ? await remoteSoup(v, basis) : await localSoup(v, basis);
   try {
     if (command === "next") {
-      const mode = (v.mode ?? (v.server ? "parameter" : "explicit")) as SoupMode;
-      if (mode === "rerank") throw new UsageError("soup next: --mode must be explicit or parameter");
-      const r = await engine.next({ prompt, mode, weights, top: int(v.top, "--top", 10) });
+      const mode: SoupMode = oneOf(v.mode, ["explicit", "parameter"], "--mode", defaultMode);
+      const r = await engine.next({ prompt, mode, weights, top: int(v.top, "--top", 10, 1) });
       out(v.json ? JSON.stringify(r) : r.tokens.map((t) => `${t.p.toFixed(6)}  ${t.id}  ${JSON.stringify(t.text)}`).join("\n"));
       return 0;
     }
     const r = await engine.generate(
       {
         prompt,
-        mode: oneOf(v.mode ?? (v.server ? "parameter" : "explicit"), ["explicit", "parameter", "rerank"], "--mode"),
+        mode: oneOf(v.mode, ["explicit", "parameter", "rerank"], "--mode", defaultMode),
         weights,
-        maxTokens: int(v["max-tokens"], "--max-tokens", 64),
+        maxTokens: int(v["max-tokens"], "--max-tokens", 64, 1),
         temperature: num(v.temperature, "--temperature", 0),
         seed: v.seed === undefined ? undefined : int(v.seed, "--seed", 0),
-        candidates: v.candidates === undefined ? undefined : int(v.candidates, "--candidates", 3),
+        candidates: v.candidates === undefined ? undefined : int(v.candidates, "--candidates", 3, 1),
         withFeatures: true,
       },
       v.json ? () => {} : (t) => process.stdout.write(t),
@@ -95,10 +107,11 @@ async function localSoup(v: Parsed, basis: BasisSpec): Promise<Soup> {
 async function remoteSoup(v: Parsed, basis: BasisSpec): Promise<Soup> {
   const pool = new ServerPool(v.server!.split(","), {
     apiKey: process.env.SOUP_SERVER_API_KEY || undefined,
-    timeoutMs: int(v.timeout, "--timeout", 30000),
+    timeoutMs: int(v.timeout, "--timeout", 30000, 1),
     onLog: (level, message) => process.stderr.write(`${level}: ${message}\n`),
   });
   const engine: EngineBackend = new RemoteEngine(pool);
+  // The servers have their model: only the basis is read here.
   await engine.load({ ...loadParams({ ...v, model: v.model ?? "" }, basis), modelPath: "" });
   return {
     generate: (p, onText) => engine.generate(p, { onToken: onText }),
@@ -111,10 +124,10 @@ export function loadParams(v: Pick<Parsed, "model" | "gpu" | "gpu-layers" | "thr
   const layers = v["gpu-layers"] ?? "auto";
   return {
     modelPath: path.resolve(v.model!),
-    gpu: oneOf(v.gpu ?? "auto", ["auto", "cuda", "vulkan", "metal", "off"], "--gpu") as GpuMode,
-    gpuLayers: layers === "auto" || layers === "max" ? layers : int(layers, "--gpu-layers", 0),
-    threads: v.threads === undefined ? undefined : int(v.threads, "--threads", 1),
-    contextSize: int(v["context-size"], "--context-size", 2048),
+    gpu: oneOf<GpuMode>(v.gpu, ["auto", "cuda", "vulkan", "metal", "off"], "--gpu", "auto"),
+    gpuLayers: layers === "auto" || layers === "max" ? layers : int(layers, "--gpu-layers", 0, 0),
+    threads: v.threads === undefined ? undefined : int(v.threads, "--threads", 1, 1),
+    contextSize: int(v["context-size"], "--context-size", 2048, 16),
     basis,
   };
 }
@@ -146,23 +159,4 @@ function promptFromArgs(v: Parsed): PromptSpec {
   if (v.prompt !== undefined) return { kind: "raw", text: v.prompt };
   if (v.prefix !== undefined) return { kind: "fim", prefix: v.prefix, suffix: v.suffix ?? "" };
   return { kind: "chat", messages: [{ role: "user", content: v.chat! }] };
-}
-
-function int(s: string | undefined, flag: string, dflt: number): number {
-  if (s === undefined) return dflt;
-  const n = Number(s);
-  if (!Number.isInteger(n)) throw new UsageError(`${flag}: expected an integer, got "${s}"`);
-  return n;
-}
-
-function num(s: string | undefined, flag: string, dflt: number): number {
-  if (s === undefined) return dflt;
-  const n = Number(s);
-  if (!Number.isFinite(n)) throw new UsageError(`${flag}: expected a number, got "${s}"`);
-  return n;
-}
-
-function oneOf<T extends string>(s: string, allowed: readonly T[], flag: string): T {
-  if (!(allowed as readonly string[]).includes(s)) throw new UsageError(`${flag}: expected one of ${allowed.join(", ")}, got "${s}"`);
-  return s as T;
 }

@@ -4,11 +4,12 @@ import { isAdapterFile } from "../core/gguf/lora";
 import { mergeGguf, WeightedPath, writeSoupedAdapter } from "../core/gguf/merge";
 import { GgufFile, metaValue, readGguf } from "../core/gguf/reader";
 import { elementCount, GgmlType, GgufScalar, WRITABLE_TYPES, WritableTensorType } from "../core/gguf/types";
-import { UsageError } from "./usage";
+import { oneOf, parseCommand, required, subcommand, UsageError } from "./args";
 
-const USAGE = `usage: soup gguf inspect FILE [--json]
-       soup gguf merge --base FILE --out FILE [--type f32|f16|q8_0] [--adapter] EXPERT=WEIGHT ...
+const INSPECT_USAGE = "usage: soup gguf inspect FILE [--json]";
+const MERGE_USAGE = `usage: soup gguf merge --base FILE --out FILE [--type f32|f16|q8_0] [--adapter] EXPERT=WEIGHT ...
          (--adapter: write one souped LoRA adapter instead of a merged model; experts must be adapters)`;
+const USAGE = `${INSPECT_USAGE}\n${MERGE_USAGE.replace("usage: ", "       ")}`;
 
 /** Long arrays (vocabularies) are summarized by their first items. */
 const PREVIEW_ITEMS = 5;
@@ -36,10 +37,9 @@ function summary(file: GgufFile) {
 }
 
 async function inspect(args: string[], out: (line: string) => void): Promise<number> {
-  const json = args.includes("--json");
-  const files = args.filter((a) => a !== "--json");
-  if (files.length !== 1 || files[0]!.startsWith("--")) throw new UsageError(`gguf inspect needs one FILE\n${USAGE}`);
-  const file = await readGguf(files[0]!);
+  const { values, positionals } = parseCommand({ usage: INSPECT_USAGE, options: { json: { type: "boolean" } }, positionals: [1, 1] }, args);
+  const json = values.json === true;
+  const file = await readGguf(positionals[0]!);
   const s = summary(file);
   if (json) {
     const metadata = Object.fromEntries(
@@ -71,30 +71,20 @@ function parseExpert(arg: string): WeightedPath {
 }
 
 async function merge(args: string[], out: (line: string) => void): Promise<number> {
-  let base: string | undefined;
-  let outPath: string | undefined;
-  let type: WritableTensorType = "f16";
-  let adapter = false;
-  const experts: WeightedPath[] = [];
-  for (let i = 0; i < args.length; i++) {
-    const arg = args[i]!;
-    const value = () => {
-      const v = args[++i];
-      if (v === undefined || v.startsWith("--")) throw new UsageError(`${arg} needs a value`);
-      return v;
-    };
-    if (arg === "--base") base = value();
-    else if (arg === "--out") outPath = value();
-    else if (arg === "--type") {
-      const t = value();
-      if (!(t in WRITABLE_TYPES)) throw new UsageError(`--type must be one of ${Object.keys(WRITABLE_TYPES).join(", ")}, got "${t}"`);
-      type = t as WritableTensorType;
-    } else if (arg === "--adapter") adapter = true;
-    else if (arg.startsWith("--")) throw new UsageError(`unknown option ${arg}\n${USAGE}`);
-    else experts.push(parseExpert(arg));
-  }
-  if (!base || !outPath) throw new UsageError(`gguf merge needs --base and --out\n${USAGE}`);
-  if (experts.length === 0) throw new UsageError("gguf merge needs at least one EXPERT=WEIGHT");
+  const { values: v, positionals } = parseCommand(
+    {
+      usage: MERGE_USAGE,
+      options: { base: { type: "string" }, out: { type: "string" }, type: { type: "string" }, adapter: { type: "boolean" } },
+      positionals: [0, Infinity],
+    },
+    args,
+  );
+  const base = required(v.base, "--base", MERGE_USAGE);
+  const outPath = required(v.out, "--out", MERGE_USAGE);
+  const type = oneOf(v.type, Object.keys(WRITABLE_TYPES) as WritableTensorType[], "--type", "f16");
+  const adapter = v.adapter === true;
+  const experts = positionals.map(parseExpert);
+  if (experts.length === 0) throw new UsageError(`gguf merge needs at least one EXPERT=WEIGHT\n${MERGE_USAGE}`);
   if (adapter) {
     const check = await checkBasisCompatibility(base, experts.map((e, i) => ({ id: `expert ${i + 1}`, path: e.path })));
     if (!check.ok) throw new Error(check.message);
@@ -109,13 +99,6 @@ async function merge(args: string[], out: (line: string) => void): Promise<numbe
 
 /** `soup gguf ...`; returns the exit code. Bad input throws (UsageError or GgufError) with a one-line reason. */
 export async function ggufCommand(args: string[], out: (line: string) => void): Promise<number> {
-  const [sub, ...rest] = args;
-  switch (sub) {
-    case "inspect":
-      return inspect(rest, out);
-    case "merge":
-      return merge(rest, out);
-    default:
-      throw new UsageError(`unknown gguf command "${sub ?? ""}"\n${USAGE}`);
-  }
+  const [sub, rest] = subcommand(args, ["inspect", "merge"], USAGE, "gguf");
+  return sub === "inspect" ? inspect(rest, out) : merge(rest, out);
 }

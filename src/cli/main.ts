@@ -1,11 +1,12 @@
-// The `soup` command line. Every failure prints one line naming the problem and exits non-zero.
+// The `soup` command line. Every failure prints one line naming the problem and exits non-zero; `--help` on any
+// command prints its usage and exits 0.
 import { adaptCommand, simulateCommand } from "./adapt";
 import { basisCommand } from "./basis";
-import { benchEngine } from "./benchEngine";
+import { BENCH_USAGE, benchEngine } from "./benchEngine";
 import { distillCommand } from "./distill";
 import { generateCommand } from "./generate";
 import { ggufCommand } from "./gguf";
-import { UsageError } from "./usage";
+import { HelpRequested, UsageError } from "./args";
 
 const HELP = `usage: soup <command> [options]
   generate --model FILE [--adapter FILE[=W]]... [--pack FILE] [--weights id=w,...] [--mode explicit|parameter|rerank]
@@ -39,11 +40,13 @@ async function main(argv: string[]): Promise<number> {
     case "basis":
       return basisCommand(args, out);
     case "bench":
+      if (args[0] === "--help" || args[0] === "-h") throw new HelpRequested(BENCH_USAGE);
       if (args[0] !== "engine") throw new UsageError(`unknown benchmark "${args[0] ?? ""}" (try: soup bench engine)`);
       return benchEngine(args.slice(1), out);
     case undefined:
     case "help":
     case "--help":
+    case "-h":
       out(HELP);
       return command === undefined ? 2 : 0;
     default:
@@ -51,11 +54,39 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-main(process.argv.slice(2)).then(
-  (code) => process.exit(code),
-  (e: unknown) => {
-    const message = e instanceof Error ? e.message : String(e);
-    process.stderr.write(`soup: ${message.replace(/\n\s*/g, "; ")}\n`);
-    process.exit(e instanceof UsageError ? 2 : 1);
-  },
-);
+/** Resolves once everything written to `stream` so far has reached the reader (a pipe may still hold it). */
+function drained(stream: NodeJS.WriteStream): Promise<void> {
+  return new Promise((resolve) => {
+    if (stream.destroyed || !stream.writable) return resolve();
+    stream.write("", () => resolve());
+  });
+}
+
+/** Exits only after stdout and stderr have drained: process.exit() right after a write cuts what a pipe holds. */
+async function exit(code: number): Promise<never> {
+  await Promise.all([drained(process.stdout), drained(process.stderr)]);
+  process.exit(code);
+}
+
+// A reader that goes away (`soup ... | head`) is not an error of ours.
+process.stdout.on("error", (e: NodeJS.ErrnoException) => {
+  if (e.code === "EPIPE") process.exit(0);
+  throw e;
+});
+
+main(process.argv.slice(2)).then(exit, (e: unknown) => {
+  if (e instanceof HelpRequested) {
+    process.stdout.write(e.usage + "\n");
+    return exit(0);
+  }
+  if (e instanceof UsageError) {
+    // The reason alone: the usage that follows it in the message is one --help away.
+    const argv = process.argv.slice(2);
+    const command = ["gguf", "basis", "bench"].includes(argv[0] ?? "") ? argv.slice(0, 2).join(" ") : (argv[0] ?? "");
+    process.stderr.write(`soup: ${e.message.split("\n")[0]} (soup ${command} --help shows the usage)\n`);
+    return exit(2);
+  }
+  const message = e instanceof Error ? e.message : String(e);
+  process.stderr.write(`soup: ${message.replace(/\n\s*/g, "; ")}\n`);
+  return exit(1);
+});

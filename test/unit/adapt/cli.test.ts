@@ -57,6 +57,6 @@ describe("cli/adapt", () => {
     const results = JSON.parse(json[0]) as { results: { utility: number[] }[] }[];
     assert.equal(results.length, 2);
     assert.equal(results[0].results[0].utility.length, 4);
-    assert.equal(await simulateCommand(["--users"], () => {}), 2);
+    await assert.rejects(simulateCommand(["--users"], () => {}), { name: "UsageError", message: /^--users needs a value/ });
   });
 });

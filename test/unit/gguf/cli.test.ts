@@ -69,12 +69,12 @@ describe("soup gguf", function () {
   it("rejects bad input with a one-line reason", async () => {
     const cases: [string[], RegExp][] = [
       [["frobnicate"], /unknown gguf command "frobnicate"/],
-      [["inspect"], /gguf inspect needs one FILE/],
+      [["inspect"], /missing argument/],
       [["inspect", file("none.gguf")], /none\.gguf: file not found/],
-      [["merge", "--out", file("x.gguf"), "a=1"], /needs --base and --out/],
+      [["merge", "--out", file("x.gguf"), "a=1"], /--base is required/],
       [["merge", "--base", file("base.gguf"), "--out", file("x.gguf")], /at least one EXPERT=WEIGHT/],
       [["merge", "--base", file("base.gguf"), "--out", file("x.gguf"), `${file("a1.gguf")}=heavy`], /expected EXPERT=WEIGHT with a finite number/],
-      [["merge", "--base", file("base.gguf"), "--out", file("x.gguf"), "--type", "q4_k", `${file("a1.gguf")}=1`], /--type must be one of f32, f16, q8_0/],
+      [["merge", "--base", file("base.gguf"), "--out", file("x.gguf"), "--type", "q4_k", `${file("a1.gguf")}=1`], /--type: expected one of f32, f16, q8_0/],
       [["merge", "--adapter", "--base", file("base.gguf"), "--out", file("x.gguf"), `${file("expert.gguf")}=1`], /expert\.gguf: not an adapter/],
     ];
     for (const [args, reason] of cases) {
