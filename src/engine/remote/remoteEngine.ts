@@ -211,17 +211,21 @@ export class RemoteEngine implements EngineBackend {
   ) {
     let text = "";
     const tokens: number[] = [];
+    let lastContent = "";
     const final = await s.http.stream<CompletionEvent>(
       "/completion",
       { prompt, ...samplingBody(p), lora, id_slot: slot, cache_prompt: true, return_tokens: true },
       (e) => {
         if (e.stop) return;
         text += e.content;
+        lastContent = e.content;
         if (e.tokens) tokens.push(...e.tokens);
         if (e.content) onText?.(e.content);
       },
       signal,
     );
+    // The end-of-generation token comes as a last event without text; the in-process engine does not return it.
+    if (final.stop_type === "eos" && lastContent === "" && tokens.length) tokens.pop();
     if (!final.stop) throw new ServerError(s.http.url, "unreachable", `server ${s.http.url}: /completion: the stream ended before the generation did`);
     const finish: GenerateResult["finishReason"] = final.stop_type === "eos" ? "eog" : final.stop_type === "word" ? "stop" : "maxTokens";
     // A stop string is cut from the text the server returns; the tokens that spelled it are dropped with it.
