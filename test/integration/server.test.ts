@@ -77,6 +77,18 @@ describe("remote engine on a real llama-server", function () {
       assert.ok(worst < NEXT_TOLERANCE, `max difference ${worst}`);
     });
 
+    it(`explicit next (K+1 requests, mixed here) equals the in-process explicit soup within ${NEXT_TOLERANCE}`, async () => {
+      let worst = 0;
+      for (const text of prompts.slice(0, 3)) {
+        for (const w of [0.5, 1, -0.5]) {
+          const p = { prompt: { kind: "raw" as const, text }, mode: "explicit" as const, weights: { sparky: w }, top: 20 };
+          worst = Math.max(worst, maxAbsDiff(await local.next(p, never), await remote.next(p)));
+        }
+      }
+      console.log(`      explicit: max |p_server - p_local| over 9 distributions: ${worst.toExponential(2)}`);
+      assert.ok(worst < NEXT_TOLERANCE, `max difference ${worst}`);
+    });
+
     it("greedy text equals the in-process parameter soup", async () => {
       let equal = 0;
       for (const text of prompts) {

@@ -39,6 +39,8 @@ export async function fakeServer(adapters: string[], init: Partial<Pick<Fake, "a
           return json(200, { model_path: "/models/base.gguf", total_slots: 4, default_generation_settings: { n_ctx: 512 } });
         case "/lora-adapters":
           return json(200, fake.adapters.map((p, id) => ({ id, path: p, scale: 0 })));
+        case "/v1/models":
+          return json(200, { data: [{ id: "base.gguf", meta: { n_vocab: 400 } }] });
         case "/tokenize": {
           // One token per character, BOS = 1; "<|fim_prefix|>" and friends are single special tokens.
           const special: Record<string, number> = { "<|fim_prefix|>": 3, "<|fim_suffix|>": 4, "<|fim_middle|>": 5 };

@@ -14,6 +14,8 @@ export interface ServerInfo {
   modelPath: string;
   slots: number;
   contextSize: number;
+  /** 0 when the server does not say. */
+  vocabSize: number;
   adapters: ServerAdapter[];
 }
 
@@ -109,15 +111,17 @@ export class ServerPool {
 
   private async refresh(s: PoolServer, signal?: AbortSignal): Promise<void> {
     try {
-      const [props, adapters] = await Promise.all([
+      const [props, adapters, models] = await Promise.all([
         s.http.get<PropsResponse>("/props", signal),
         s.http.get<{ id: number; path: string }[]>("/lora-adapters", signal),
+        s.http.get<{ data?: { meta?: { n_vocab?: number } }[] }>("/v1/models", signal),
       ]);
       const wasDown = !s.up;
       s.info = {
         modelPath: props.model_path ?? "",
         slots: Math.max(1, props.total_slots ?? 1),
         contextSize: props.default_generation_settings?.n_ctx ?? 0,
+        vocabSize: models.data?.[0]?.meta?.n_vocab ?? 0,
         adapters: adapters.map((a) => ({ id: a.id, path: a.path })),
       };
       s.up = true;

@@ -24,6 +24,7 @@ import {
   type ScoreResult,
   type StatusResult,
 } from "../protocol";
+import { softmax, soupLogits } from "../../core/soup/mix";
 import { ServerError } from "./http";
 import type { PoolServer, ServerInfo, ServerPool } from "./pool";
 
@@ -49,6 +50,10 @@ interface PromptTokens {
   bos: number[];
   fim: { prefix: number; suffix: number; middle: number } | null;
 }
+
+/** As in-process: vocabularies up to this size are mixed over every token, larger ones over each policy's top 64. */
+const FULL_VOCAB_MAX = 4096;
+const MIX_TOP_K = 64;
 
 const SERVER_BACKEND: BackendInfo = { backend: "server", gpuLayers: 0, totalLayers: 0, threads: 0 };
 
@@ -145,32 +150,45 @@ export class RemoteEngine implements EngineBackend {
     return { features: toRecord(basis.policies, await this.scoreTokens(basis, p.prompt, response, options.signal)), tokens: response.length };
   }
 
+  /**
+   * Parameter mode: one request, the server's top tokens under the souped adapters. Explicit mode: one request
+   * per policy (pi_0 and each expert, on slots other than the user's), each policy's whole distribution (top 64
+   * for vocabularies over 4096, as in-process), mixed here like the in-process engine mixes them.
+   */
   async next(p: NextParams, options: RequestOptions = {}): Promise<NextResult> {
     const basis = this.requireBasis();
     const weights = weightVector(basis, p.weights);
+    const top = Math.max(1, Math.floor(p.top));
+    const signal = options.signal;
     if (p.mode === "explicit") {
-      throw new EngineError("bad-request", "explicit souping is not served by llama-server; use parameter mode with a server");
+      const policies: (PolicySpec | undefined)[] = [undefined, ...basis.policies];
+      let vocabSize = 0;
+      const pieces = new Map<number, string>();
+      const dists = await Promise.all(
+        policies.map((policy, k) =>
+          this.onServer(signal, true, async (s) => {
+            vocabSize = s.info!.vocabSize;
+            if (!vocabSize) throw new EngineError("internal", `server ${s.http.url} does not report its vocabulary size (/v1/models)`);
+            const unit = basis.policies.map((q) => (q === policy && q.kind === "adapter" ? 1 : 0));
+            const r = await this.nextRequest(s, await this.promptTokens(s, p.prompt, signal, policy), unit, vocabSize <= FULL_VOCAB_MAX ? vocabSize : MIX_TOP_K, this.scoringSlot(s, k), signal);
+            for (const t of r) pieces.set(t.id, t.token);
+            return new Map(r.map((t) => [t.id, Math.exp(t.logprob)]));
+          }),
+        ),
+      );
+      const mixed = soupLogits(dists, weights, vocabSize);
+      const probs = softmax(mixed.logits);
+      return {
+        tokens: [...mixed.tokens.keys()]
+          .sort((a, b) => probs[b] - probs[a])
+          .slice(0, top)
+          .map((i) => ({ id: mixed.tokens[i], text: pieces.get(mixed.tokens[i]) ?? "", p: probs[i] })),
+      };
     }
     checkParameterWeights(basis, weights);
-    const top = Math.max(1, Math.floor(p.top));
-    const r = await this.onServer(options.signal, true, async (s) =>
-      s.http.post<CompletionEvent>(
-        "/completion",
-        {
-          prompt: await this.promptTokens(s, p.prompt, options.signal),
-          n_predict: 1,
-          n_probs: top,
-          post_sampling_probs: false,
-          temperature: 0,
-          lora: this.scales(s, weights),
-          id_slot: this.pool.slotFor(this.user, s),
-          cache_prompt: true,
-        },
-        options.signal,
-      ),
+    const dist = await this.onServer(signal, true, async (s) =>
+      this.nextRequest(s, await this.promptTokens(s, p.prompt, signal), weights, top, this.pool.slotFor(this.user, s), signal),
     );
-    const dist = r.completion_probabilities?.[0]?.top_logprobs;
-    if (!dist) throw new EngineError("internal", "the server returned no next-token probabilities");
     return { tokens: dist.map((t) => ({ id: t.id, text: t.token, p: Math.exp(t.logprob) })) };
   }
 
@@ -302,6 +320,18 @@ export class RemoteEngine implements EngineBackend {
       ),
     );
     return logp.slice(1).map((v) => v - logp[0]);
+  }
+
+  /** The `n` most likely next tokens after `prompt` under these weights, from the raw (pre-sampling) distribution. */
+  private async nextRequest(s: PoolServer, prompt: number[], weights: number[], n: number, slot: number, signal?: AbortSignal) {
+    const r = await s.http.post<CompletionEvent>(
+      "/completion",
+      { prompt, n_predict: 1, n_probs: n, post_sampling_probs: false, temperature: 0, lora: this.scales(s, weights), id_slot: slot, cache_prompt: true },
+      signal,
+    );
+    const dist = r.completion_probabilities?.[0]?.top_logprobs;
+    if (!dist) throw new EngineError("internal", `server ${s.http.url} returned no next-token probabilities`);
+    return dist;
   }
 
   private scoringSlot(s: PoolServer, k: number): number {

@@ -86,6 +86,20 @@ describe("remote engine against a fake llama-server", function () {
     assert.deepEqual(scoring[0].body.prompt, [1, 3, 197, 198, 4, 5]);
   });
 
+  it("explicit next: one full-distribution request per policy with unit scales, off the user's slot", async () => {
+    const f = await start(["/srv/quotes.gguf", "/srv/terse.gguf"]);
+    const engine = new RemoteEngine(new ServerPool([f.url], { timeoutMs: 2000 }), "carol");
+    await engine.load(load);
+    const r = await engine.next({ prompt: fim, mode: "explicit", weights: { quotes: 1 }, top: 5 });
+    assert.deepEqual(r.tokens.map((t) => [t.id, t.text]), [[200, "x"]]);
+    const asked = f.requests.filter((q) => q.path === "/completion");
+    assert.equal(asked.length, 3);
+    assert.ok(asked.every((q) => q.body.n_probs === 400 && q.body.post_sampling_probs === false));
+    assert.deepEqual(asked.map((q) => q.body.lora).map((l) => (l as { scale: number }[]).map((a) => a.scale)), [[0, 0], [1, 0], [0, 1]]);
+    const generated = await engine.generate(gen).then(() => f.requests.at(-1)!.body.id_slot);
+    assert.ok(asked.every((q) => q.body.id_slot !== generated), "policies are scored off the user's own slot");
+  });
+
   it("a pack adapter the server lacks is an error naming the adapter, the policy and the server", async () => {
     const f = await start(["/srv/quotes.gguf"]);
     const engine = new RemoteEngine(new ServerPool([f.url], { timeoutMs: 2000 }));
