@@ -16,7 +16,7 @@ const entries = [
   { entryPoints: ["src/extension/main.ts"], outfile: "dist/extension.js" },
   { entryPoints: ["src/engine/main.ts"], outfile: "dist/engine.js" },
   // Distillation and basis diagnostics: a process per job, apart from the engine that serves completions.
-  { entryPoints: ["src/engine/distillProcess.ts"], outfile: "dist/distill.js" },
+  { entryPoints: ["src/engine/basisJobProcess.ts"], outfile: "dist/basisJobs.js" },
   { entryPoints: ["src/cli/main.ts"], outfile: "dist/cli.js" },
   // The webview pages run in the browser sandbox of a webview: one self-contained script each (the CSP allows
   // nothing else), with the web components bundled in.

@@ -11,9 +11,9 @@ import * as path from "node:path";
 import { AdaptStore } from "../src/core/adapt/store";
 import { loadBasisPack } from "../src/core/basis/pack";
 import { BENCHMARK_MODEL, syntheticAdapterCache, syntheticModelCache } from "../src/core/gguf/synthetic";
-import { CompletionCache } from "../src/core/prompt/cache";
-import { fimWindow } from "../src/core/prompt/fim";
-import { shapeCompletion } from "../src/core/prompt/filter";
+import { CompletionCache } from "../src/core/completion/cache";
+import { fimWindow } from "../src/core/completion/fim";
+import { shapeCompletion } from "../src/core/completion/filter";
 import { EngineClient } from "../src/engine/client";
 import type { GenerateParams, LoadParams, PromptSpec } from "../src/engine/protocol";
 

@@ -6,8 +6,11 @@ import "@vscode-elements/elements/dist/vscode-progress-ring/index.js";
 import "@vscode-elements/elements/dist/vscode-single-select/index.js";
 import "@vscode-elements/elements/dist/vscode-textarea/index.js";
 import { renderMarkdown, splitAnswer } from "../src/core/chat/markdown";
-import { h, onMessage, send, signed } from "./host";
-import type { AttachMode, ChatTurn, Contribution, ToWebview } from "./protocol";
+import type { AttachMode, ChatTurn, Contribution } from "../src/shared/chat";
+import { connect, h, signed } from "./host";
+import type { FromChat, ToChat } from "./protocol/chat";
+
+const { send, onMessage } = connect<ToChat, FromChat>();
 
 /** Contributions shown under an answer: the few that moved it most. */
 const TOP_CONTRIBUTIONS = 3;
@@ -179,7 +182,7 @@ function scrollDown(): void {
   log.lastElementChild?.scrollIntoView({ block: "end" });
 }
 
-function handle(msg: ToWebview): void {
+function handle(msg: ToChat): void {
   switch (msg.type) {
     case "history":
       showHistory(msg.turns);
@@ -249,8 +252,6 @@ function handle(msg: ToWebview): void {
     case "error":
       setBusy(false);
       showError(msg.message);
-      return;
-    case "state":
       return;
   }
 }

@@ -1,8 +1,6 @@
-// The page side of webview/protocol.ts, shared by the chat and preferences pages: typed posting to the extension,
-// typed receiving, and a tiny element builder. Pages never parse HTML from strings except the renderer's output
+// The page side of a page's protocol (webview/protocol/), shared by the chat and preferences pages: typed posting
+// to the extension, typed receiving, and a tiny element builder. Pages never parse HTML from strings except the renderer's output
 // (src/core/chat/markdown.ts escapes everything it is given), so text always lands as text.
-import type { FromWebview, ToWebview } from "./protocol";
-
 interface VsCodeApi {
   postMessage(msg: unknown): void;
 }
@@ -11,13 +9,13 @@ declare function acquireVsCodeApi(): VsCodeApi;
 // acquireVsCodeApi may be called once per page.
 const api = acquireVsCodeApi();
 
-export function send(msg: FromWebview): void {
-  api.postMessage(msg);
-}
-
-/** Messages come from the extension only (VS Code's webview host), so they are typed, not validated. */
-export function onMessage(handle: (msg: ToWebview) => void): void {
-  window.addEventListener("message", (e: MessageEvent<ToWebview>) => handle(e.data));
+/** The page's two directions, typed by its protocol (`To`: from the extension, `From`: to it). */
+export function connect<To, From>(): { send: (msg: From) => void; onMessage: (handle: (msg: To) => void) => void } {
+  return {
+    send: (msg) => api.postMessage(msg),
+    // Messages come from the extension only (VS Code's webview host), so they are typed, not validated.
+    onMessage: (handle) => window.addEventListener("message", (e: MessageEvent<To>) => handle(e.data)),
+  };
 }
 
 type Attrs = Record<string, string | number | boolean | undefined | ((e: Event) => void)>;

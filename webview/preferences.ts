@@ -9,8 +9,11 @@ import "@vscode-elements/elements/dist/vscode-progress-ring/index.js";
 import "@vscode-elements/elements/dist/vscode-tab-header/index.js";
 import "@vscode-elements/elements/dist/vscode-tab-panel/index.js";
 import "@vscode-elements/elements/dist/vscode-tabs/index.js";
-import { h, onMessage, send, signed } from "./host";
-import { SLIDER_MAX, SLIDER_MIN, type BasisDiagnosisView, type BasisInfo, type DiagnosisState, type DimensionState, type ToWebview, type WeightSnapshot } from "./protocol";
+import { WEIGHT_MAX, WEIGHT_MIN } from "../src/shared/soup";
+import { connect, h, signed } from "./host";
+import type { BasisDiagnosisView, BasisInfo, DiagnosisState, DimensionState, FromPreferences, ToPreferences, WeightSnapshot } from "./protocol/preferences";
+
+const { send, onMessage } = connect<ToPreferences, FromPreferences>();
 
 const SVG = "http://www.w3.org/2000/svg";
 const SERIES_COLOURS = 8;
@@ -43,7 +46,7 @@ app.append(
 );
 
 /** Position of a weight on the shared scale, in percent of the track. */
-const at = (w: number) => ((Math.min(SLIDER_MAX, Math.max(SLIDER_MIN, w)) - SLIDER_MIN) / (SLIDER_MAX - SLIDER_MIN)) * 100;
+const at = (w: number) => ((Math.min(WEIGHT_MAX, Math.max(WEIGHT_MIN, w)) - WEIGHT_MIN) / (WEIGHT_MAX - WEIGHT_MIN)) * 100;
 
 /** The slider being dragged keeps its own value until released (state echoes would make it jump). */
 let dragging: string | undefined;
@@ -62,8 +65,8 @@ function dimensionRow(d: DimensionState, i: number): HTMLElement {
   const slider = h("input", {
     type: "range",
     class: "slider",
-    min: SLIDER_MIN,
-    max: SLIDER_MAX,
+    min: WEIGHT_MIN,
+    max: WEIGHT_MAX,
     step: 0.05,
     "aria-label": `${d.label}: your weight`,
     oninput: (e: Event) => {
@@ -172,11 +175,7 @@ function diagnosisResult(r: BasisDiagnosisView, label: (id: string) => string): 
   );
 }
 
-function showBasis(info: BasisInfo | null, diagnosis: DiagnosisState): void {
-  if (!info) {
-    basis.replaceChildren(h("div", { class: "empty" }, "The basis pack cannot be read (see the engine log)."));
-    return;
-  }
+function showBasis(info: BasisInfo, diagnosis: DiagnosisState): void {
   const label = (id: string) => info.policies.find((p) => p.id === id)?.label ?? id;
   const counts = (Object.keys(KIND_NAMES) as (keyof typeof KIND_NAMES)[])
     .map((kind) => [kind, info.policies.filter((p) => p.kind === kind).length] as const)
@@ -215,7 +214,7 @@ function showBasis(info: BasisInfo | null, diagnosis: DiagnosisState): void {
   );
 }
 
-function handle(msg: ToWebview): void {
+function handle(msg: ToPreferences): void {
   switch (msg.type) {
     case "state":
       banner.hidden = true;

@@ -1,7 +1,8 @@
 // Entry of the engine process (child_process.fork). Requests run one at a time in arrival order
 // (they share sequences and KV state); `cancel` aborts a running or queued request; `status` answers at once.
 import { SoupEngine } from "./soupEngine";
-import { EngineError, type ClientMessage, type EngineMessage } from "./protocol";
+import type { ClientMessage, EngineMessage, EngineMethods } from "./protocol";
+import { answer, type Handlers, type RpcRequest } from "./rpc";
 
 const engine = new SoupEngine((message) => send({ type: "log", level: "warn", message }));
 const controllers = new Map<number, AbortController>();
@@ -11,34 +12,27 @@ function send(m: EngineMessage): void {
   process.send?.(m);
 }
 
-type Request = Extract<ClientMessage, { type: "request" }>;
-
-async function handle(m: Request, signal: AbortSignal): Promise<unknown> {
-  if (signal.aborted) throw new EngineError("cancelled", `${m.method} cancelled before it started`);
-  switch (m.method) {
-    case "load":
-      return engine.load(m.params, (stage, fraction) => send({ type: "progress", id: m.id, stage, fraction }));
-    case "generate":
-      return engine.generate(m.params, signal, (text) => send({ type: "token", id: m.id, text }));
-    case "score":
-      return engine.score(m.params, signal);
-    case "next":
-      return engine.next(m.params, signal);
-    case "status":
-      return engine.status();
-  }
+/** What a handler knows of its request besides the params: its number (for streamed events) and its cancel. */
+interface RequestContext {
+  id: number;
+  signal: AbortSignal;
 }
 
-function run(m: Request): void {
+const handlers: Handlers<EngineMethods, RequestContext> = {
+  load: (params, { id }) => engine.load(params, (stage, fraction) => send({ type: "progress", id, stage, fraction })),
+  generate: (params, { id, signal }) => engine.generate(params, signal, (text) => send({ type: "token", id, text })),
+  score: (params, { signal }) => engine.score(params, signal),
+  next: (params, { signal }) => engine.next(params, signal),
+  status: () => engine.status(),
+};
+
+function run(m: RpcRequest<EngineMethods>): void {
   const ac = new AbortController();
   controllers.set(m.id, ac);
   const task = async () => {
     try {
-      const result = await handle(m, ac.signal);
-      send({ type: "result", id: m.id, result } as EngineMessage);
-    } catch (e) {
-      const err = e instanceof EngineError ? e : new EngineError("internal", e instanceof Error ? e.message : String(e));
-      send({ type: "error", id: m.id, code: err.code, message: err.message });
+      if (ac.signal.aborted) send({ type: "error", id: m.id, code: "cancelled", message: `${m.method} cancelled before it started` });
+      else send(await answer(handlers, m, { id: m.id, signal: ac.signal }));
     } finally {
       controllers.delete(m.id);
       engine.afterRequest();

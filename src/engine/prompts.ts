@@ -2,7 +2,7 @@
 // plain prompt; a prompted expert gets its instruction (chat) or header (FIM / raw) added, so its
 // next-token distribution is pi_k. Adapter experts see the plain prompt (their difference is in weights).
 import type { LlamaModel, Token } from "node-llama-cpp";
-import { applyFimHeader } from "../core/prompt/fim";
+import { applyFimHeader } from "../core/completion/fim";
 import type { PolicySpec, PromptSpec } from "./protocol";
 import { EngineError } from "./protocol";
 

@@ -1,10 +1,15 @@
-// The typed message protocol between the extension (or CLI) and the engine process.
-// Every message crossing the process boundary is one of the unions below; the method table
-// `EngineMethods` ties each request's params to its result so the client is typed end to end.
+// The engine process's methods and messages (the RPC convention of rpc.ts): the method table `EngineMethods` ties
+// each request's params to its result, so the server's handlers (main.ts) and the client (client.ts) are typed per
+// method.
 
-export type GpuMode = "auto" | "cuda" | "vulkan" | "metal" | "off";
-export type GpuLayers = "auto" | "max" | number;
-export type SoupMode = "explicit" | "parameter" | "rerank";
+import type { GenerateParams, GenerateResult, PromptSpec, ScoreParams, ScoreResult, BackendInfo } from "../shared/generation";
+import type { GpuLayers, GpuMode } from "../shared/soup";
+import type { RpcCancel, RpcError, RpcLog, RpcRequest, RpcResult } from "./rpc";
+
+// The data the methods carry is the shared vocabulary; engine code names it through this module.
+export type * from "../shared/generation";
+export type { GpuLayers, GpuMode, PolicyKind, SoupMode } from "../shared/soup";
+export { EngineError, type EngineErrorCode } from "./rpc";
 
 /** A basis policy as the engine runs it (resolved from a pack manifest or given directly). */
 export type PolicySpec =
@@ -39,94 +44,6 @@ export interface LoadParams {
   basis: BasisSpec;
 }
 
-export interface ChatMessage {
-  role: "system" | "user" | "assistant";
-  content: string;
-}
-
-export type PromptSpec =
-  | { kind: "raw"; text: string }
-  | {
-      kind: "fim";
-      prefix: string;
-      suffix: string;
-      /** VS Code language id: prompted experts' headers are written in its comment syntax (none if it has none). */
-      language?: string;
-    }
-  | { kind: "chat"; messages: ChatMessage[] };
-
-export interface SamplingParams {
-  maxTokens: number;
-  /** 0 is greedy. */
-  temperature: number;
-  topK?: number;
-  topP?: number;
-  minP?: number;
-  seed?: number;
-  stop?: string[];
-}
-
-export interface GenerateParams extends SamplingParams {
-  prompt: PromptSpec;
-  mode: SoupMode;
-  /** Soup weights by policy id; policies left out have weight 0. */
-  weights: Record<string, number>;
-  /** Rerank: how many candidates to sample and score (default 3). */
-  candidates?: number;
-  /** Parameter mode: also score the response under every basis policy (costs K+1 forward passes). */
-  withFeatures?: boolean;
-}
-
-export interface Timings {
-  loadMs: number;
-  promptMs: number;
-  generateMs: number;
-  tokensPerSecond: number;
-}
-
-export interface BackendInfo {
-  /** "cpu" or the GPU backend llama.cpp runs on; "server" when a llama-server pool runs the model. */
-  backend: "cpu" | "cuda" | "vulkan" | "metal" | "server";
-  gpuLayers: number;
-  totalLayers: number;
-  threads: number;
-}
-
-export interface Candidate {
-  text: string;
-  tokens: number[];
-  /** phi_k = log pi_k(y|x) - log pi_0(y|x) per basis policy id. */
-  features: Record<string, number>;
-  /** r_w(y) = sum_k w_k phi_k. */
-  reward: number;
-}
-
-export interface GenerateResult {
-  text: string;
-  tokens: number[];
-  mode: SoupMode;
-  weights: Record<string, number>;
-  /** Per-basis features of the returned text; null when not computed (parameter mode without withFeatures). */
-  features: Record<string, number> | null;
-  /** Rerank: every candidate, best first. */
-  candidates?: Candidate[];
-  finishReason: "stop" | "maxTokens" | "eog";
-  timings: Timings;
-  backend: BackendInfo;
-}
-
-export interface ScoreParams {
-  prompt: PromptSpec;
-  response: string;
-  /** The response's tokens as generated; when given they are scored instead of re-tokenizing the text. */
-  responseTokens?: number[];
-}
-
-export interface ScoreResult {
-  features: Record<string, number>;
-  tokens: number;
-}
-
 export interface NextParams {
   prompt: PromptSpec;
   mode: "explicit" | "parameter";
@@ -148,42 +65,21 @@ export interface StatusResult {
 }
 
 /** Request method -> params and result. */
-export interface EngineMethods {
+export type EngineMethods = {
   load: { params: LoadParams; result: StatusResult };
   generate: { params: GenerateParams; result: GenerateResult };
   score: { params: ScoreParams; result: ScoreResult };
   next: { params: NextParams; result: NextResult };
   status: { params: Record<string, never>; result: StatusResult };
-}
+};
 export type EngineMethod = keyof EngineMethods;
 
-export type ClientMessage =
-  | { [M in EngineMethod]: { type: "request"; id: number; method: M; params: EngineMethods[M]["params"] } }[EngineMethod]
-  | { type: "cancel"; id: number };
-
-export type EngineErrorCode =
-  | "bad-request"
-  | "bad-model"
-  | "bad-basis"
-  | "not-loaded"
-  | "cancelled"
-  | "engine-crashed"
-  | "internal";
+export type ClientMessage = RpcRequest<EngineMethods> | RpcCancel;
 
 export type EngineMessage =
-  | { type: "result"; id: number; result: EngineMethods[EngineMethod]["result"] }
-  | { type: "error"; id: number; code: EngineErrorCode; message: string }
+  | RpcResult<EngineMethods>
+  | RpcError
   /** Streamed text of a generate request, in order. */
   | { type: "token"; id: number; text: string }
   | { type: "progress"; id: number; stage: "model" | "basis"; fraction: number }
-  | { type: "log"; level: "info" | "warn" | "error"; message: string };
-
-export class EngineError extends Error {
-  constructor(
-    readonly code: EngineErrorCode,
-    message: string,
-  ) {
-    super(message);
-    this.name = "EngineError";
-  }
-}
+  | RpcLog;

@@ -1,43 +1,77 @@
-// The commands of the palette and the status bar, and the first-run prompt that offers the two ways to get a
-// model (a GGUF file on disk, or one of the recommended models of the catalogue).
+// Every command of the extension, declared and registered here: the palette's, the status bar's, the views' title
+// buttons, and the two the completion items call. Each runs through one guard, so a failure is logged and shown
+// the same way wherever the command was started from. Also the first-run prompt that offers the two ways to get
+// a model (a GGUF file on disk, or one of the recommended models of the catalogue).
 import * as vscode from "vscode";
+import { loadCatalogue } from "../core/setup/catalogue";
 import { formatBytes } from "../core/setup/download";
-import { loadCatalogue } from "../core/prompt/catalogue";
-import { chooseLocalModel, SET_UP_MODEL } from "./modelSetup";
-import type { Preferences } from "./preferences";
+import type { BasisJobs } from "./basisJobs";
+import type { ChatView } from "./chatView";
+import type { CompletionProvider } from "./completions";
+import { chooseLocalModel, setUpModel } from "./modelSetup";
+import type { PreferencesView } from "./preferencesView";
+import { setServerApiKey } from "./serverBackend";
+import type { Session } from "./session";
 import { setCompletionsEnabled } from "./settings";
 
+/** Command ids; those of the palette are also declared in package.json. */
 export const COMMANDS = {
   toggle: "spectralSoup.toggleCompletions",
   chooseModel: "spectralSoup.chooseModel",
   recommendedModels: "spectralSoup.showRecommendedModels",
   resetPreferences: "spectralSoup.resetWorkspacePreferences",
   showLog: "spectralSoup.showEngineLog",
+  setUpModel: "spectralSoup.setUpModel",
+  distillBasis: "spectralSoup.distillBasis",
+  clearChat: "spectralSoup.chat.clear",
+  exportProfile: "spectralSoup.preferences.export",
+  importProfile: "spectralSoup.preferences.import",
+  /** The command of every inline completion item: its suggestion was accepted. */
+  completionAccepted: "spectralSoup.completionAccepted",
+  dismissCompletion: "spectralSoup.dismissCompletion",
+  setServerApiKey: "spectralSoup.setServerApiKey",
 } as const;
 
-export function registerCommands(deps: {
-  catalogueFile: string;
-  output: vscode.LogOutputChannel;
-  preferences: () => Preferences;
-  completionsEnabled: () => boolean;
-}): vscode.Disposable[] {
-  return [
-    vscode.commands.registerCommand(COMMANDS.toggle, () => setCompletionsEnabled(!deps.completionsEnabled())),
-    vscode.commands.registerCommand(COMMANDS.chooseModel, chooseLocalModel),
-    vscode.commands.registerCommand(COMMANDS.recommendedModels, () => showRecommended(deps.catalogueFile, deps.output)),
-    vscode.commands.registerCommand(COMMANDS.resetPreferences, async () => {
-      const reset = "Reset";
-      const answer = await vscode.window.showWarningMessage(
-        "Forget what Spectral Soup learned in this workspace? Your preference settings stay as they are.",
-        { modal: true },
-        reset,
-      );
-      if (answer !== reset) return;
-      await deps.preferences().reset();
-      vscode.window.showInformationMessage("Spectral Soup: this workspace's learned preferences were reset.");
+export type CommandId = (typeof COMMANDS)[keyof typeof COMMANDS];
+
+/** What the commands act on besides the session. */
+export interface CommandTargets {
+  completions: CompletionProvider;
+  chat: ChatView;
+  preferences: PreferencesView;
+  basisJobs: BasisJobs;
+}
+
+export function registerCommands(session: Session, t: CommandTargets): vscode.Disposable[] {
+  const { log } = session;
+  const handlers: Record<CommandId, (...args: never[]) => unknown> = {
+    [COMMANDS.toggle]: () => setCompletionsEnabled(!session.settings.completions.enabled),
+    [COMMANDS.chooseModel]: chooseLocalModel,
+    [COMMANDS.recommendedModels]: () => showRecommended(session.catalogueFile, log),
+    [COMMANDS.resetPreferences]: () => resetPreferences(session),
+    [COMMANDS.showLog]: () => log.show(true),
+    [COMMANDS.setUpModel]: () => setUpModel(session.catalogueFile, session.context.globalStorageUri.fsPath, log),
+    [COMMANDS.distillBasis]: () => t.basisJobs.distill(),
+    [COMMANDS.clearChat]: () => t.chat.clear(),
+    [COMMANDS.exportProfile]: () => t.preferences.exportProfile(),
+    [COMMANDS.importProfile]: () => t.preferences.importProfile(),
+    [COMMANDS.completionAccepted]: (id: string) => t.completions.accepted(id),
+    [COMMANDS.dismissCompletion]: () => t.completions.dismiss(),
+    [COMMANDS.setServerApiKey]: async () => {
+      if (await setServerApiKey(session.context.secrets)) await session.reload((key) => key === "server");
+    },
+  };
+  return Object.entries(handlers).map(([id, run]) =>
+    vscode.commands.registerCommand(id, async (...args: never[]) => {
+      try {
+        await run(...args);
+      } catch (e) {
+        const message = e instanceof Error ? e.message : String(e);
+        log.error(`${id} failed: ${message}`);
+        void vscode.window.showErrorMessage(`Spectral Soup: ${message}`);
+      }
     }),
-    vscode.commands.registerCommand(COMMANDS.showLog, () => deps.output.show(true)),
-  ];
+  );
 }
 
 /** Offered once per activation when no model is configured; never an error, the editor works without one. */
@@ -50,7 +84,19 @@ export async function offerFirstRun(): Promise<void> {
     recommended,
   );
   if (answer === choose) await vscode.commands.executeCommand(COMMANDS.chooseModel);
-  else if (answer === recommended) await vscode.commands.executeCommand(SET_UP_MODEL);
+  else if (answer === recommended) await vscode.commands.executeCommand(COMMANDS.setUpModel);
+}
+
+async function resetPreferences(session: Session): Promise<void> {
+  const reset = "Reset";
+  const answer = await vscode.window.showWarningMessage(
+    "Forget what Spectral Soup learned in this workspace? Your preference settings stay as they are.",
+    { modal: true },
+    reset,
+  );
+  if (answer !== reset) return;
+  await session.resetPreferences();
+  vscode.window.showInformationMessage("Spectral Soup: this workspace's learned preferences were reset.");
 }
 
 async function showRecommended(catalogueFile: string, output: vscode.LogOutputChannel): Promise<void> {

@@ -47,8 +47,8 @@ export class EngineController implements vscode.Disposable {
   /** The loaded basis' policies and their kinds (what "auto" soup mode decides on). */
   policies: { id: string; kind: "prompted" | "adapter" }[] = [];
 
-  /** Loads the model and basis the settings name; resolves when that load ends, with whether it succeeded. */
-  load(settings: LoadSettings, defaultPack: string): Promise<boolean> {
+  /** Loads the model the settings name with the basis pack at `packPath`; resolves with whether that load succeeded. */
+  load(settings: LoadSettings, packPath: string): Promise<boolean> {
     const seq = ++this.loadSeq;
     const remote = settings.server.urls.length > 0;
     if (!settings.modelPath && !remote) {
@@ -62,7 +62,7 @@ export class EngineController implements vscode.Disposable {
       gpuLayers: settings.gpuLayers,
       ...(settings.threads > 0 ? { threads: settings.threads } : {}),
       contextSize: settings.contextSize,
-      basis: { kind: "pack", path: settings.basisPack || defaultPack },
+      basis: { kind: "pack", path: packPath },
     };
     this.output.info(`loading ${remote ? "the basis for the server pool" : params.modelPath} (basis ${params.basis.kind === "pack" ? params.basis.path : "inline"})`);
     this.setState({ kind: "loading", fraction: 0 });

@@ -6,12 +6,11 @@
 import { existsSync } from "node:fs";
 import * as path from "node:path";
 import * as vscode from "vscode";
-import { loadCatalogue, type CatalogueModel } from "../core/prompt/catalogue";
+import { loadCatalogue, type CatalogueModel } from "../core/setup/catalogue";
 import { DownloadError, downloadModel, formatBytes, sha256File } from "../core/setup/download";
 import { validateLocalModel } from "../core/setup/localModel";
+import { COMMANDS } from "./commands";
 import { SECTION } from "./settings";
-
-export const SET_UP_MODEL = "spectralSoup.setUpModel";
 
 type Pick = vscode.QuickPickItem & ({ model: CatalogueModel } | { local: true });
 
@@ -111,7 +110,7 @@ async function download(model: CatalogueModel, sha256: string, storageDir: strin
           // Not awaited: the progress notification closes now, the error stays until the user answers it.
           const retry = "Retry";
           void vscode.window.showErrorMessage(`Spectral Soup: ${message}`, retry).then((answer) => {
-            if (answer === retry) void vscode.commands.executeCommand(SET_UP_MODEL);
+            if (answer === retry) void vscode.commands.executeCommand(COMMANDS.setUpModel);
           });
         }
         return undefined;

@@ -1,7 +1,8 @@
-// The workspace's learned preferences as the completion provider and the views see them: soup weights by policy id
-// (a Thompson draw or the mean), phi vectors in basis order, feedback recorded durably through the adaptation
-// store (the workspace's log and snapshot, and the user level every workspace starts from), and the slider
-// settings as prior means. Settings are the truth for sliders, so they are applied in memory, not logged.
+// The workspace's learned preferences for one basis: soup weights by policy id (a Thompson draw or the mean), phi
+// vectors in basis order, feedback recorded durably through the adaptation store (the workspace's log and
+// snapshot, and the user level every workspace starts from), and the slider settings as prior means. Settings are
+// the truth for sliders, so they are applied in memory, not logged. The session owns the instance and announces
+// its changes.
 import { createHash } from "node:crypto";
 import { promises as fs } from "node:fs";
 import * as path from "node:path";
@@ -31,14 +32,6 @@ export interface PreferencesOptions {
 }
 
 export class Preferences {
-  /**
-   * Fires after any instance learned, moved a slider or reset, and when a new instance is opened (a basis change
-   * replaces the instance): views that show the state listen here once instead of tracking instances.
-   */
-  private static readonly changed = new vscode.EventEmitter<Preferences>();
-  static readonly onDidChange = Preferences.changed.event;
-  /** Bumped when sliders move or the state is reset: a Thompson draw made before is stale. */
-  revision = 0;
   readonly dir: string;
   readonly policyIds: readonly string[];
   private readonly rng: Rng = seededRng(Date.now());
@@ -59,7 +52,6 @@ export class Preferences {
     await fs.mkdir(options.dir, { recursive: true });
     const p = new Preferences(options);
     options.log.info(`preferences: ${p.store.posterior.eventCount} feedback events for ${options.workspaceKey} in ${options.storeDir}`);
-    Preferences.changed.fire(p);
     return p;
   }
 
@@ -101,21 +93,16 @@ export class Preferences {
     this.applySliders(this.posterior, unlocked);
     // The snapshot then holds the fit the editor uses now, sliders included.
     this.store.flush();
-    this.revision++;
-    Preferences.changed.fire(this);
   }
 
   async record(event: LoggedFeedback, text: string): Promise<void> {
     this.store.record(event, [text]);
-    Preferences.changed.fire(this);
   }
 
   /** Forgets what was learned in this workspace (its log and snapshot); the sliders and the user level stay. */
   async reset(): Promise<void> {
     await fs.rm(this.workspaceFolder(), { recursive: true, force: true });
     this.store = this.openStore();
-    this.revision++;
-    Preferences.changed.fire(this);
   }
 
   private openStore(): AdaptStore {

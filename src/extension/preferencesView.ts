@@ -11,11 +11,12 @@ import * as vscode from "vscode";
 import type { BasisDiagnosis } from "../core/basis/diagnose";
 import type { BasisPack } from "../core/basis/pack";
 import { exportProfile, importProfile, PROFILE_PATH, type Profile } from "../core/profile/profile";
-import type { BasisInfo, DiagnosisState, DimensionState, FromWebview, WeightSnapshot } from "../../webview/protocol";
+import { parseFromPreferences, type BasisInfo, type DiagnosisState, type DimensionState, type FromPreferences, type ToPreferences, type WeightSnapshot } from "../../webview/protocol/preferences";
 import { COMMANDS } from "./commands";
-import { DISTILL_COMMAND, type BasisJobs } from "./distill";
-import { Preferences } from "./preferences";
-import { SECTION, type SoupSettings } from "./settings";
+import type { BasisJobs } from "./basisJobs";
+import type { Preferences } from "./preferences";
+import type { Session } from "./session";
+import { SECTION } from "./settings";
 import { hostPage, post } from "./webviewHost";
 
 export const PREFERENCES_VIEW = "spectralSoup.preferences";
@@ -35,26 +36,21 @@ export class PreferencesView implements vscode.WebviewViewProvider, vscode.Dispo
   private diagnosis: { pack: string; state: DiagnosisState } | undefined;
 
   constructor(
-    private readonly deps: {
-      extensionUri: vscode.Uri;
-      preferences: () => Preferences;
-      settings: () => SoupSettings;
-      basis: () => Promise<BasisPack | undefined>;
-      basisJobs: BasisJobs;
-      log: vscode.LogOutputChannel;
-    },
+    private readonly session: Session,
+    private readonly basisJobs: BasisJobs,
   ) {
     this.disposables.push(
-      Preferences.onDidChange((p) => {
+      session.onDidChange((change) => {
+        if (!change.preferences && !change.learned && !change.basis) return;
         // Recorded even while the view is hidden, so the chart has the whole story when it is opened.
-        void this.track(p).then(() => this.postState());
+        void this.track(session.preferences).then(() => this.postState());
       }),
     );
   }
 
   resolveWebviewView(view: vscode.WebviewView): void {
     this.view = view;
-    const page = { extensionUri: this.deps.extensionUri, name: "preferences" as const, title: "Spectral Soup preferences", log: this.deps.log };
+    const page = { extensionUri: this.session.context.extensionUri, name: "preferences" as const, title: "Spectral Soup preferences", log: this.session.log, parse: parseFromPreferences };
     this.disposables.push(
       ...hostPage(view, page, (msg) => this.handle(msg), () => {
         this.view = undefined;
@@ -69,7 +65,7 @@ export class PreferencesView implements vscode.WebviewViewProvider, vscode.Dispo
   /** Writes `.vscode/spectral-soup.json` of the first workspace folder (also a palette command). */
   async exportProfile(): Promise<void> {
     const file = profileFile();
-    const pack = await this.requireBasis();
+    const pack = this.session.basis.pack;
     const dims = await this.dimensions();
     const profile: Profile = {
       schema: 1,
@@ -78,7 +74,7 @@ export class PreferencesView implements vscode.WebviewViewProvider, vscode.Dispo
       weights: Object.fromEntries(dims.map((d) => [d.id, { mean: round(d.mean), std: round(d.std) }])),
     };
     await exportProfile(file, profile);
-    this.deps.log.info(`preference profile exported to ${file}`);
+    this.session.log.info(`preference profile exported to ${file}`);
     const open = "Open";
     if ((await vscode.window.showInformationMessage(`Spectral Soup: preferences exported to ${PROFILE_PATH}.`, open)) === open) {
       await vscode.window.showTextDocument(vscode.Uri.file(file));
@@ -91,7 +87,7 @@ export class PreferencesView implements vscode.WebviewViewProvider, vscode.Dispo
    */
   async importProfile(): Promise<void> {
     const file = profileFile();
-    const pack = await this.requireBasis();
+    const pack = this.session.basis.pack;
     // Throws a ProfileError naming the file and the field; nothing has been changed at that point.
     const profile = await importProfile(file, { id: pack.id, version: pack.version, dimensions: pack.policies.map((p) => p.id) });
     const config = vscode.workspace.getConfiguration(SECTION);
@@ -99,14 +95,14 @@ export class PreferencesView implements vscode.WebviewViewProvider, vscode.Dispo
     for (const [id, s] of Object.entries(profile.sliders)) await config.update(`preferences.${id}`, s.value, target);
     const locked = Object.entries(profile.sliders).filter(([, s]) => s.locked).map(([id]) => id);
     await config.update("lockedPreferences", locked, target);
-    this.deps.log.info(`preference profile imported from ${file}`);
+    this.session.log.info(`preference profile imported from ${file}`);
     vscode.window.showInformationMessage(`Spectral Soup: preferences imported from ${PROFILE_PATH} into this workspace's settings.`);
   }
 
-  private async handle(msg: FromWebview): Promise<void> {
+  private async handle(msg: FromPreferences): Promise<void> {
     switch (msg.type) {
       case "ready":
-        await this.track(this.deps.preferences());
+        await this.track(this.session.preferences);
         return this.postState();
       case "setSlider":
         return this.setSlider(msg.id, msg.value);
@@ -125,13 +121,11 @@ export class PreferencesView implements vscode.WebviewViewProvider, vscode.Dispo
       case "diagnose":
         return this.diagnose();
       case "cancelDiagnose":
-        this.deps.basisJobs.cancelDiagnose();
+        this.basisJobs.cancelDiagnose();
         return;
       case "distill":
-        await vscode.commands.executeCommand(DISTILL_COMMAND);
+        await vscode.commands.executeCommand(COMMANDS.distillBasis);
         return;
-      default:
-        this.deps.log.warn(`preferences view: ${msg.type} is a chat message; ignored`);
     }
   }
 
@@ -142,8 +136,7 @@ export class PreferencesView implements vscode.WebviewViewProvider, vscode.Dispo
   private async diagnose(): Promise<void> {
     // A second click while running would only be refused by the job runner and hide the running state.
     if (this.diagnosis?.state.status === "running") return;
-    const pack = await this.deps.basis();
-    const key = pack ? packKey(pack) : "";
+    const key = packKey(this.session.basis.pack);
     const show = (state: DiagnosisState) => {
       this.diagnosis = { pack: key, state };
       return this.postBasis();
@@ -151,10 +144,10 @@ export class PreferencesView implements vscode.WebviewViewProvider, vscode.Dispo
     await show({ status: "running" });
     let result: { pack: BasisPack; diagnosis: BasisDiagnosis };
     try {
-      result = await this.deps.basisJobs.diagnose();
+      result = await this.basisJobs.diagnose();
     } catch (e) {
       const message = e instanceof Error ? e.message : String(e);
-      this.deps.log.error(`basis diagnostics failed: ${message}`);
+      this.session.log.error(`basis diagnostics failed: ${message}`);
       return show({ status: "failed", message });
     }
     const d = result.diagnosis;
@@ -170,12 +163,10 @@ export class PreferencesView implements vscode.WebviewViewProvider, vscode.Dispo
 
   private async postBasis(): Promise<void> {
     if (!this.view) return;
-    const pack = await this.deps.basis();
-    const info: BasisInfo | null = pack
-      ? { id: pack.id, version: pack.version, label: pack.label, policies: pack.policies.map((p) => ({ id: p.id, label: p.label, kind: p.kind })) }
-      : null;
-    const diagnosis: DiagnosisState = pack && this.diagnosis?.pack === packKey(pack) ? this.diagnosis.state : { status: "none" };
-    void post(this.view.webview, { type: "basis", info, diagnosis });
+    const pack = this.session.basis.pack;
+    const info: BasisInfo = { id: pack.id, version: pack.version, label: pack.label, policies: pack.policies.map((p) => ({ id: p.id, label: p.label, kind: p.kind })) };
+    const diagnosis: DiagnosisState = this.diagnosis?.pack === packKey(pack) ? this.diagnosis.state : { status: "none" };
+    void post<ToPreferences>(this.view.webview, { type: "basis", info, diagnosis });
   }
 
   private async setSlider(id: string, value: number): Promise<void> {
@@ -186,7 +177,7 @@ export class PreferencesView implements vscode.WebviewViewProvider, vscode.Dispo
 
   private async setLocked(id: string, locked: boolean): Promise<void> {
     this.requireDimension(id);
-    const current = this.deps.settings().lockedPreferences;
+    const current = this.session.settings.lockedPreferences;
     const next = locked ? [...new Set([...current, id])] : current.filter((x) => x !== id);
     await vscode.workspace.getConfiguration(SECTION).update("lockedPreferences", next, targetOf("lockedPreferences"));
   }
@@ -195,36 +186,30 @@ export class PreferencesView implements vscode.WebviewViewProvider, vscode.Dispo
   private async reset(id: string | undefined): Promise<void> {
     if (id !== undefined) this.requireDimension(id);
     const config = vscode.workspace.getConfiguration(SECTION);
-    const ids = id === undefined ? this.deps.preferences().policyIds : [id];
+    const ids = id === undefined ? this.session.preferences.policyIds : [id];
     for (const key of ids.map((i) => `preferences.${i}`)) {
       const where = config.inspect(key);
       if (where?.workspaceValue !== undefined) await config.update(key, undefined, vscode.ConfigurationTarget.Workspace);
       if (where?.globalValue !== undefined) await config.update(key, undefined, vscode.ConfigurationTarget.Global);
     }
-    const locked = this.deps.settings().lockedPreferences.filter((x) => !ids.includes(x));
-    if (locked.length !== this.deps.settings().lockedPreferences.length) {
+    const locked = this.session.settings.lockedPreferences.filter((x) => !ids.includes(x));
+    if (locked.length !== this.session.settings.lockedPreferences.length) {
       await config.update("lockedPreferences", locked, targetOf("lockedPreferences"));
     }
   }
 
   private requireDimension(id: string): void {
-    if (!this.deps.preferences().policyIds.includes(id)) throw new Error(`"${id}" is not a dimension of the current basis.`);
-  }
-
-  private async requireBasis(): Promise<BasisPack> {
-    const pack = await this.deps.basis();
-    if (!pack) throw new Error("The basis pack cannot be read (see the engine log), so there are no preferences to share.");
-    return pack;
+    if (!this.session.preferences.policyIds.includes(id)) throw new Error(`"${id}" is not a dimension of the current basis.`);
   }
 
   private async dimensions(): Promise<DimensionState[]> {
-    const prefs = this.deps.preferences();
-    const s = this.deps.settings();
-    const pack = await this.deps.basis();
+    const prefs = this.session.preferences;
+    const s = this.session.settings;
+    const pack = this.session.basis.pack;
     const mean = prefs.mean();
     const std = prefs.std();
     return prefs.policyIds.map((id) => {
-      const policy = pack?.policies.find((p) => p.id === id);
+      const policy = pack.policies.find((p) => p.id === id);
       return {
         id,
         label: policy?.label ?? id,
@@ -240,7 +225,7 @@ export class PreferencesView implements vscode.WebviewViewProvider, vscode.Dispo
   private async postState(): Promise<void> {
     if (!this.view) return;
     const dims = await this.dimensions();
-    void post(this.view.webview, { type: "state", dims, history: this.history?.points ?? [] });
+    void post<ToPreferences>(this.view.webview, { type: "state", dims, history: this.history?.points ?? [] });
     // A basis change opens new Preferences, which lands here: the Basis tab follows it.
     await this.postBasis();
   }
@@ -263,7 +248,7 @@ export class PreferencesView implements vscode.WebviewViewProvider, vscode.Dispo
         await appendFile(file, JSON.stringify(point) + "\n");
       }
     } catch (e) {
-      this.deps.log.warn(`cannot write the weights history ${file}: ${(e as Error).message}`);
+      this.session.log.warn(`cannot write the weights history ${file}: ${(e as Error).message}`);
     }
   }
 }

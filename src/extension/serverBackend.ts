@@ -6,22 +6,19 @@ import { RemoteEngine } from "../engine/remote/remoteEngine";
 import type { LoadSettings } from "./settings";
 
 const API_KEY_SECRET = "spectralSoup.server.apiKey";
-export const SET_API_KEY_COMMAND = "spectralSoup.setServerApiKey";
 
-/** The command that stores (or, given an empty value, removes) the server API key; `changed` reloads. */
-export function registerServerKeyCommand(secrets: vscode.SecretStorage, changed: () => void): vscode.Disposable {
-  return vscode.commands.registerCommand(SET_API_KEY_COMMAND, async () => {
-    const key = await vscode.window.showInputBox({
-      title: "Spectral Soup: server API key",
-      prompt: "The key your team's llama-server pool (or its proxy) expects as a bearer token. Empty: remove the stored key.",
-      password: true,
-      ignoreFocusOut: true,
-    });
-    if (key === undefined) return;
-    if (key.trim()) await secrets.store(API_KEY_SECRET, key.trim());
-    else await secrets.delete(API_KEY_SECRET);
-    changed();
+/** Asks for the server API key and stores it (an empty value removes it); false when the user cancelled. */
+export async function setServerApiKey(secrets: vscode.SecretStorage): Promise<boolean> {
+  const key = await vscode.window.showInputBox({
+    title: "Spectral Soup: server API key",
+    prompt: "The key your team's llama-server pool (or its proxy) expects as a bearer token. Empty: remove the stored key.",
+    password: true,
+    ignoreFocusOut: true,
   });
+  if (key === undefined) return false;
+  if (key.trim()) await secrets.store(API_KEY_SECRET, key.trim());
+  else await secrets.delete(API_KEY_SECRET);
+  return true;
 }
 
 export class ServerBackend {

@@ -2,31 +2,11 @@
 // where a workspace could make the editor run something it chose, so in an untrusted workspace those come from
 // the user's own (global) settings only.
 import * as vscode from "vscode";
-import { parseGpuLayers } from "../core/editor/settings";
-import type { GpuLayers, GpuMode, SoupMode } from "../engine/protocol";
+import type { ChatSettings } from "../core/chat/session";
+import type { CompletionSettings } from "../core/completion/settings";
+import { parseGpuLayers, type GpuLayers, type GpuMode, type SoupMode } from "../shared/soup";
 
 export const SECTION = "spectralSoup";
-
-export interface CompletionSettings {
-  enabled: boolean;
-  /** languageId -> on/off; "*" is the default for languages not listed. */
-  languages: Record<string, boolean>;
-  debounceMs: number;
-  prefixLines: number;
-  suffixLines: number;
-  maxTokens: number;
-  timeBudgetMs: number;
-  candidates: number;
-  multiline: "auto" | "always" | "never";
-}
-
-export interface ChatSettings {
-  maxTokens: number;
-  /** A/B comparisons: offered only on an uncertain, relevant dimension, and never more often than this allows. */
-  comparisons: boolean;
-  comparisonMinAnswers: number;
-  comparisonMinMinutes: number;
-}
 
 export interface LoadSettings {
   modelPath: string;
@@ -116,12 +96,8 @@ export function readSettings(policyIds: readonly string[]): SoupSettings {
   };
 }
 
-/** True when a configuration change touches something the engine was loaded with. */
-export function affectsLoad(e: vscode.ConfigurationChangeEvent): boolean {
-  return ["modelPath", "basisPack", "gpu", "gpuLayers", "threads", "contextSize", "server"].some((k) =>
-    e.affectsConfiguration(`${SECTION}.${k}`),
-  );
-}
+/** The settings (under SECTION) the engine is loaded with: a change to any of them loads it again. */
+export const LOAD_SETTINGS = ["modelPath", "basisPack", "gpu", "gpuLayers", "threads", "contextSize", "server"] as const;
 
 /** Writes the on/off switch where the user will look for it: the workspace if it set one, else the user settings. */
 export async function setCompletionsEnabled(on: boolean): Promise<void> {

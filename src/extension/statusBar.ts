@@ -2,6 +2,8 @@
 // completions on/off switch.
 import * as vscode from "vscode";
 import { engineStatus, type EngineState } from "../core/editor/status";
+import { COMMANDS } from "./commands";
+import type { Session } from "./session";
 
 // The ids make the items addressable (the DOM id is "<publisher>.<name>.<id>", which the e2e tests use).
 const ENGINE_ITEM_ID = "engine";
@@ -10,30 +12,40 @@ const TOGGLE_ITEM_ID = "completions";
 export class StatusBar implements vscode.Disposable {
   private readonly engine = vscode.window.createStatusBarItem(ENGINE_ITEM_ID, vscode.StatusBarAlignment.Right, 100);
   private readonly toggle = vscode.window.createStatusBarItem(TOGGLE_ITEM_ID, vscode.StatusBarAlignment.Right, 99);
+  private readonly subscriptions: vscode.Disposable[];
 
-  constructor(private readonly commands: { showLog: string; toggle: string; chooseModel: string }) {
+  constructor(session: Session) {
     this.engine.name = "Spectral Soup engine";
     this.toggle.name = "Spectral Soup completions";
-    this.toggle.command = commands.toggle;
+    this.toggle.command = COMMANDS.toggle;
+    this.showEngine(session.engine.state);
+    this.showCompletions(session.settings.completions.enabled);
     this.engine.show();
     this.toggle.show();
-  }
-
-  showEngine(state: EngineState): void {
-    const { text, tooltip } = engineStatus(state);
-    this.engine.text = text;
-    this.engine.tooltip = tooltip;
-    this.engine.command = state.kind === "no-model" ? this.commands.chooseModel : this.commands.showLog;
-    this.engine.backgroundColor = state.kind === "error" ? new vscode.ThemeColor("statusBarItem.errorBackground") : undefined;
-  }
-
-  showCompletions(enabled: boolean): void {
-    this.toggle.text = enabled ? "$(eye) Completions" : "$(eye-closed) Completions off";
-    this.toggle.tooltip = `Spectral Soup inline completions are ${enabled ? "on" : "off"}. Click to turn them ${enabled ? "off" : "on"}.`;
+    this.subscriptions = [
+      session.engine.onDidChangeState((s) => this.showEngine(s)),
+      session.onDidChange((change) => {
+        if (change.settings) this.showCompletions(session.settings.completions.enabled);
+      }),
+    ];
   }
 
   dispose(): void {
+    for (const s of this.subscriptions) s.dispose();
     this.engine.dispose();
     this.toggle.dispose();
+  }
+
+  private showEngine(state: EngineState): void {
+    const { text, tooltip } = engineStatus(state);
+    this.engine.text = text;
+    this.engine.tooltip = tooltip;
+    this.engine.command = state.kind === "no-model" ? COMMANDS.chooseModel : COMMANDS.showLog;
+    this.engine.backgroundColor = state.kind === "error" ? new vscode.ThemeColor("statusBarItem.errorBackground") : undefined;
+  }
+
+  private showCompletions(enabled: boolean): void {
+    this.toggle.text = enabled ? "$(eye) Completions" : "$(eye-closed) Completions off";
+    this.toggle.tooltip = `Spectral Soup inline completions are ${enabled ? "on" : "off"}. Click to turn them ${enabled ? "off" : "on"}.`;
   }
 }

@@ -1,21 +1,31 @@
 // What the chat and preferences views share as webview hosts: the page shell with its Content-Security-Policy, and
 // the one gate every message from a page passes through. A page is untrusted (model output is rendered in it), so
 // it may load nothing but the extension's own bundles and styles, run no script without the nonce, reach no
-// network, and anything it posts is validated against webview/protocol.ts before the extension acts on it.
+// network, and anything it posts is validated against its page protocol (webview/protocol/) before the extension
+// acts on it.
 import { randomBytes } from "node:crypto";
 import * as vscode from "vscode";
-import { parseFromWebview, type FromWebview, type ToWebview } from "../../webview/protocol";
+import type { PageError } from "../../webview/protocol/page";
+
+/** One of our pages: its bundle name, title, and the parser of what it posts. */
+export interface Page<From> {
+  extensionUri: vscode.Uri;
+  name: "chat" | "preferences";
+  title: string;
+  log: vscode.LogOutputChannel;
+  parse: (raw: unknown) => From | { error: string };
+}
 
 /** Makes a webview view one of our pages: locked-down options, the page shell, validated messages. */
-export function hostPage(
+export function hostPage<From extends { type: string }>(
   view: vscode.WebviewView,
-  page: { extensionUri: vscode.Uri; name: "chat" | "preferences"; title: string; log: vscode.LogOutputChannel },
-  handle: (msg: FromWebview) => Promise<void> | void,
+  page: Page<From>,
+  handle: (msg: From) => Promise<void> | void,
   onDispose: () => void,
 ): vscode.Disposable[] {
   view.webview.options = webviewOptions(page.extensionUri);
   view.webview.html = webviewHtml(view.webview, page.extensionUri, page.name, page.title);
-  return [onValidMessage(view.webview, page.name, page.log, handle), view.onDidDispose(onDispose)];
+  return [onValidMessage(view.webview, page, handle), view.onDidDispose(onDispose)];
 }
 
 /** Folders a page may load from; everything else (the workspace, node_modules, the network) stays out of reach. */
@@ -61,14 +71,14 @@ function webviewHtml(webview: vscode.Webview, extensionUri: vscode.Uri, name: "c
  * Routes a page's messages to `handle` after validation; a malformed one is logged and dropped. Errors from the
  * handler are logged and reported to the page, so one failed action never leaves the page waiting.
  */
-function onValidMessage(
+function onValidMessage<From extends { type: string }>(
   webview: vscode.Webview,
-  view: string,
-  log: vscode.LogOutputChannel,
-  handle: (msg: FromWebview) => Promise<void> | void,
+  page: Page<From>,
+  handle: (msg: From) => Promise<void> | void,
 ): vscode.Disposable {
+  const { name: view, log } = page;
   return webview.onDidReceiveMessage(async (raw: unknown) => {
-    const msg = parseFromWebview(raw);
+    const msg = page.parse(raw);
     if ("error" in msg) {
       log.warn(`${view} view: ignored a malformed message: ${msg.error}`);
       return;
@@ -78,12 +88,12 @@ function onValidMessage(
     } catch (e) {
       const message = e instanceof Error ? e.message : String(e);
       log.error(`${view} view: ${msg.type} failed: ${message}`);
-      void post(webview, { type: "error", message });
+      void post<PageError>(webview, { type: "error", message });
     }
   });
 }
 
-/** Typed postMessage; a hidden or disposed view just drops it (it asks for its state again when shown). */
-export function post(webview: vscode.Webview, msg: ToWebview): Thenable<boolean> {
+/** Typed postMessage (`To`: the page's protocol); a hidden or disposed view drops it (it asks again when shown). */
+export function post<To>(webview: vscode.Webview, msg: To): Thenable<boolean> {
   return webview.postMessage(msg);
 }

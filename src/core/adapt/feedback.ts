@@ -1,5 +1,6 @@
 // Feedback events: what the user told us about responses, in terms of the basis features phi.
 // phi_k(x, y) = log pi_k(y|x) - log pi_0(y|x); the soup's implicit reward is w . phi (DESIGN.md section 1).
+import { isObj } from "../../shared/check";
 
 export type Surface = "completion" | "chat";
 export const SURFACES: readonly Surface[] = ["completion", "chat"];
@@ -46,7 +47,6 @@ export interface SliderFeedback {
 
 export type Feedback = RatingFeedback | ChoiceFeedback | SliderFeedback;
 
-const isObj = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
 
 function checkVector(v: unknown, dims: number, name: string): number[] {
   if (!Array.isArray(v) || v.length !== dims || !v.every((x) => typeof x === "number" && Number.isFinite(x))) {

@@ -3,9 +3,10 @@
 import { createHash } from "node:crypto";
 import { createReadStream } from "node:fs";
 import * as path from "node:path";
-import { readJsonFile } from "../files";
+import { isObj } from "../../shared/check";
+import { POLICY_ID } from "../../shared/soup";
+import { readJsonFile, writeFileAtomic } from "../files";
 import { checkBasisCompatibility } from "../gguf/compat";
-import { writeFileAtomic } from "../files";
 
 export type BasisPolicy =
   | {
@@ -48,12 +49,9 @@ export class BasisPackError extends Error {
   }
 }
 
-const ID = /^[a-z][a-z0-9-]{0,31}$/;
-
 /** Checks a parsed manifest; throws one BasisPackError listing every problem. */
 export function validateBasisPack(raw: unknown, source: string): BasisPack {
   const problems: string[] = [];
-  const isObj = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
   const str = (o: Record<string, unknown>, key: string, at: string) => {
     if (typeof o[key] !== "string" || (o[key] as string).length === 0) problems.push(`${at}.${key} must be a non-empty string`);
   };
@@ -76,7 +74,7 @@ export function validateBasisPack(raw: unknown, source: string): BasisPack {
         problems.push(`${at} must be an object`);
         return;
       }
-      if (typeof p.id !== "string" || !ID.test(p.id)) problems.push(`${at}.id must match ${ID} (got ${JSON.stringify(p.id)})`);
+      if (typeof p.id !== "string" || !POLICY_ID.test(p.id)) problems.push(`${at}.id must match ${POLICY_ID} (got ${JSON.stringify(p.id)})`);
       else if (seen.has(p.id)) problems.push(`${at}.id "${p.id}" is used twice`);
       else seen.add(p.id);
       str(p, "label", at);

@@ -1,7 +1,8 @@
 // Per-workspace chat history: survives reloads, stays bounded, and a damaged file never blocks the chat (it is
 // set aside for inspection and a fresh history starts, with a message the extension shows once).
 import { readFile, rename } from "node:fs/promises";
-import { ATTACH_MODES, type ChatTurn, type Contribution } from "../../../webview/protocol";
+import { ATTACH_MODES, type ChatTurn, type Contribution } from "../../shared/chat";
+import { finite, isObj } from "../../shared/check";
 import { writeFileAtomic } from "../files";
 import { INITIAL_AB_STATE, type AbState } from "./ab";
 
@@ -95,10 +96,6 @@ export class ChatHistory {
     return this.saving;
   }
 }
-
-type Obj = Record<string, unknown>;
-const isObj = (v: unknown): v is Obj => typeof v === "object" && v !== null && !Array.isArray(v);
-const finite = (v: unknown): v is number => typeof v === "number" && Number.isFinite(v);
 
 function isContribution(v: unknown): v is Contribution {
   return isObj(v) && typeof v.id === "string" && typeof v.label === "string" && finite(v.value);

@@ -1,5 +1,5 @@
 // What the status bar says about the engine, as plain data: the VS Code layer only paints it.
-import type { BackendInfo } from "../../engine/protocol";
+import type { BackendInfo } from "../../shared/generation";
 
 export type EngineState =
   | { kind: "starting" }

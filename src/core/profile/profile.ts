@@ -2,7 +2,8 @@
 // per basis dimension, so a team can start from shared preferences. Import is all-or-nothing: it returns a new
 // profile or throws naming the file and the field, and never touches the caller's current profile.
 import { readFile } from "node:fs/promises";
-import { DIMENSION_ID, SLIDER_MAX, SLIDER_MIN } from "../../../webview/protocol";
+import { isObj, type Obj } from "../../shared/check";
+import { POLICY_ID as DIMENSION_ID, WEIGHT_MAX as SLIDER_MAX, WEIGHT_MIN as SLIDER_MIN } from "../../shared/soup";
 import { writeFileAtomic } from "../files";
 
 export const PROFILE_SCHEMA = 1;
@@ -67,8 +68,6 @@ export async function importProfile(file: string, currentBasis: CurrentBasis): P
   return validateProfile(raw, file, currentBasis);
 }
 
-type Obj = Record<string, unknown>;
-const isObj = (v: unknown): v is Obj => typeof v === "object" && v !== null && !Array.isArray(v);
 const show = (v: unknown) => (typeof v === "number" ? String(v) : JSON.stringify(v) ?? String(v)).slice(0, 60);
 
 /** Checks a parsed profile; the result is a fresh object built only from checked fields. */

@@ -3,7 +3,7 @@
 // need K+1 decodes per token (explicit) or scoring N candidates under K+1 prompts (rerank, measured 5x a plain
 // completion for K = 8 on a CPU): completions, which must arrive within a keystroke's budget, rerank while that
 // fits; chat, which streams one answer the user waits for anyway, steers every token (explicit).
-import type { SoupMode } from "../../engine/protocol";
+import type { SoupMode } from "../../shared/soup";
 import type { Surface } from "../adapt/feedback";
 
 export interface SoupPlan {

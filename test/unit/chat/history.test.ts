@@ -3,7 +3,7 @@ import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import * as os from "node:os";
 import * as path from "node:path";
 import { ChatHistory } from "../../../src/core/chat/history";
-import type { ChatTurn } from "../../../webview/protocol";
+import type { ChatTurn } from "../../../src/shared/chat";
 
 const user = (text: string): ChatTurn => ({ role: "user", text, attach: "none" });
 const answer = (answerId: string, text: string): ChatTurn => ({

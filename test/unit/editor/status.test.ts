@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describeBackend, engineStatus, loadFraction } from "../../../src/core/editor/status";
-import type { BackendInfo } from "../../../src/engine/protocol";
+import type { BackendInfo } from "../../../src/shared/generation";
 
 const cpu: BackendInfo = { backend: "cpu", gpuLayers: 0, totalLayers: 8, threads: 1 };
 

@@ -1,15 +1,18 @@
 import * as assert from "node:assert/strict";
-import { MAX_PROMPT_CHARS, parseFromWebview, type FromWebview } from "../../../webview/protocol";
+import { MAX_PROMPT_CHARS, parseFromChat, type FromChat } from "../../../webview/protocol/chat";
+import { parseFromPreferences, type FromPreferences } from "../../../webview/protocol/preferences";
 
-function rejected(msg: unknown, pattern: RegExp): void {
-  const r = parseFromWebview(msg);
+function rejectedBy(parse: (msg: unknown) => { type: string } | { error: string }, msg: unknown, pattern: RegExp): void {
+  const r = parse(msg);
   if (!("error" in r)) assert.fail(`accepted ${JSON.stringify(r)}`);
   assert.match(r.error, pattern);
 }
+const rejected = (msg: unknown, pattern: RegExp) => rejectedBy(parseFromChat, msg, pattern);
+const rejectedPrefs = (msg: unknown, pattern: RegExp) => rejectedBy(parseFromPreferences, msg, pattern);
 
-describe("webview protocol: parseFromWebview", () => {
+describe("webview protocols: parseFromChat and parseFromPreferences", () => {
   it("accepts every well-formed message unchanged", () => {
-    const good: FromWebview[] = [
+    const chat: FromChat[] = [
       { type: "ready" },
       { type: "send", text: "explain this", attach: "selection" },
       { type: "stop" },
@@ -20,6 +23,9 @@ describe("webview protocol: parseFromWebview", () => {
       { type: "copy", code: "" },
       { type: "insert", code: "const x = 1;" },
       { type: "replace", code: "let y;" },
+    ];
+    const preferences: FromPreferences[] = [
+      { type: "ready" },
       { type: "setSlider", id: "concise", value: 1.25 },
       { type: "setSlider", id: "tests-first", value: -0.5 },
       { type: "lock", id: "concise", locked: true },
@@ -32,7 +38,8 @@ describe("webview protocol: parseFromWebview", () => {
       { type: "cancelDiagnose" },
       { type: "distill" },
     ];
-    for (const msg of good) assert.deepEqual(parseFromWebview(msg), msg);
+    for (const msg of chat) assert.deepEqual(parseFromChat(msg), msg);
+    for (const msg of preferences) assert.deepEqual(parseFromPreferences(msg), msg);
   });
 
   it("rejects non-objects and unknown types", () => {
@@ -45,6 +52,12 @@ describe("webview protocol: parseFromWebview", () => {
     // Inherited names are not message types.
     rejected({ type: "toString" }, /unknown message type/);
     rejected({ type: "__proto__" }, /unknown message type/);
+    rejectedPrefs({ type: "__proto__" }, /unknown message type/);
+  });
+
+  it("rejects a message of the other page", () => {
+    rejected({ type: "setSlider", id: "concise", value: 1 }, /unknown message type "setSlider"/);
+    rejectedPrefs({ type: "send", text: "hi", attach: "none" }, /unknown message type "send"/);
   });
 
   it("rejects missing, mistyped and extra fields, naming the field", () => {
@@ -58,20 +71,20 @@ describe("webview protocol: parseFromWebview", () => {
     rejected({ type: "choose", comparisonId: "c1", pick: "c" }, /choose\.pick must be one of/);
     rejected({ type: "insert", code: 42 }, /insert\.code must be a string/);
     rejected({ type: "stop", now: true }, /stop: unexpected field "now"/);
-    rejected({ type: "diagnose", responses: 10_000 }, /diagnose: unexpected field "responses"/);
-    rejected({ type: "distill", corpus: "/" }, /distill: unexpected field "corpus"/);
-    rejected({ type: "cancelDiagnose", all: true }, /cancelDiagnose: unexpected field "all"/);
+    rejectedPrefs({ type: "diagnose", responses: 10_000 }, /diagnose: unexpected field "responses"/);
+    rejectedPrefs({ type: "distill", corpus: "/" }, /distill: unexpected field "corpus"/);
+    rejectedPrefs({ type: "cancelDiagnose", all: true }, /cancelDiagnose: unexpected field "all"/);
     rejected({ type: "rate", answerId: "a1", up: true, weight: 100 }, /unexpected field "weight"/);
   });
 
   it("rejects slider values that are not finite or outside the weight box, and unknown id shapes", () => {
-    rejected({ type: "setSlider", id: "concise", value: Number.NaN }, /value must be a finite number/);
-    rejected({ type: "setSlider", id: "concise", value: Number.POSITIVE_INFINITY }, /finite/);
-    rejected({ type: "setSlider", id: "concise", value: "1" }, /finite/);
-    rejected({ type: "setSlider", id: "concise", value: 2.5 }, /must be in \[-0\.5, 2\]/);
-    rejected({ type: "setSlider", id: "Concise", value: 1 }, /setSlider\.id must match/);
-    rejected({ type: "setSlider", id: "x".repeat(40), value: 1 }, /setSlider\.id must match/);
-    rejected({ type: "lock", id: "concise" }, /lock\.locked must be a boolean/);
-    rejected({ type: "reset", id: 3 }, /reset\.id must match/);
+    rejectedPrefs({ type: "setSlider", id: "concise", value: Number.NaN }, /value must be a finite number/);
+    rejectedPrefs({ type: "setSlider", id: "concise", value: Number.POSITIVE_INFINITY }, /finite/);
+    rejectedPrefs({ type: "setSlider", id: "concise", value: "1" }, /finite/);
+    rejectedPrefs({ type: "setSlider", id: "concise", value: 2.5 }, /must be in \[-0\.5, 2\]/);
+    rejectedPrefs({ type: "setSlider", id: "Concise", value: 1 }, /setSlider\.id must match/);
+    rejectedPrefs({ type: "setSlider", id: "x".repeat(40), value: 1 }, /setSlider\.id must match/);
+    rejectedPrefs({ type: "lock", id: "concise" }, /lock\.locked must be a boolean/);
+    rejectedPrefs({ type: "reset", id: 3 }, /reset\.id must match/);
   });
 });

@@ -1,6 +1,6 @@
 // Basis jobs from the editor: "Distill Basis for This Workspace" (the current pack's prompted experts become head
 // adapters learned on the workspace's own code, so parameter souping runs at plain-model speed) and the
-// preferences view's basis diagnostics. Each job runs in a process of its own (src/engine/distillProcess.ts):
+// preferences view's basis diagnostics. Each job runs in a process of its own (src/engine/basisJobProcess.ts):
 // the engine keeps serving completions and the extension host never blocks. One job at a time, since each loads
 // its own copy of the model. Everything is written under the extension's global storage, never the workspace.
 import { createHash } from "node:crypto";
@@ -8,53 +8,47 @@ import * as path from "node:path";
 import * as vscode from "vscode";
 import type { BasisDiagnosis } from "../core/basis/diagnose";
 import { WORKSPACE_CORPUS } from "../core/basis/corpus";
-import { loadBasisPack, nextVersion, type BasisPack } from "../core/basis/pack";
+import { nextVersion, type BasisPack } from "../core/basis/pack";
 import type { DistillProgress, DistillReport } from "../engine/distill";
-import { diagnoseInProcess, distillInProcess, type BasisJobOptions } from "../engine/distillClient";
-import { distillFraction, formatDuration } from "../engine/distillProtocol";
+import { diagnoseInProcess, distillInProcess, type BasisJobOptions } from "../engine/basisJobClient";
+import { distillFraction, formatDuration } from "../engine/basisJobProtocol";
 import { EngineError } from "../engine/protocol";
-import { SET_UP_MODEL } from "./modelSetup";
+import { COMMANDS } from "./commands";
+import type { Session } from "./session";
 import { SECTION, type SoupSettings } from "./settings";
 
-export const DISTILL_COMMAND = "spectralSoup.distillBasis";
 const USE_DISTILLED = "Use the distilled basis";
 
 export class BasisJobs implements vscode.Disposable {
   private running: { kind: "distill" | "diagnose"; cancel: AbortController } | undefined;
+  /** Distilled packs and their caches live under the extension's global storage, never the workspace. */
+  private readonly storageDir: string;
 
-  constructor(
-    private readonly deps: {
-      extensionPath: string;
-      /** The extension's global storage folder: distilled packs and their caches live under it. */
-      storageDir: string;
-      defaultPack: string;
-      settings: () => SoupSettings;
-      log: vscode.LogOutputChannel;
-    },
-  ) {}
+  constructor(private readonly session: Session) {
+    this.storageDir = session.context.globalStorageUri.fsPath;
+  }
 
   /** The command: asks nothing but a folder when there are several, shows progress, offers the result. */
   async distill(): Promise<void> {
-    const model = this.deps.settings().load.modelPath;
+    const model = this.session.settings.load.modelPath;
     if (!model) {
       const setUp = "Set Up Model";
       if ((await vscode.window.showErrorMessage("Spectral Soup: distillation needs a model. Set one up first.", setUp)) === setUp) {
-        await vscode.commands.executeCommand(SET_UP_MODEL);
+        await vscode.commands.executeCommand(COMMANDS.setUpModel);
       }
       return;
     }
     const folder = await pickFolder();
     if (!folder) return;
-    const packPath = this.packPath();
-    const pack = await loadBasisPack(packPath);
+    const { pack, path: packPath } = this.session.basis;
     const prompted = pack.policies.filter((p) => p.kind === "prompted");
     if (!prompted.length) {
       vscode.window.showInformationMessage(`Spectral Soup: the basis "${pack.label}" has no prompted experts: it already runs at plain-model speed.`);
       return;
     }
-    const workDir = path.join(this.deps.storageDir, "distilled", folderKey(folder));
+    const workDir = path.join(this.storageDir, "distilled", folderKey(folder));
     const outDir = path.join(workDir, `${pack.id}-v${nextVersion(pack.version)}`);
-    this.deps.log.info(`distilling ${prompted.length} prompted experts of ${packPath} on ${folder.uri.fsPath} into ${outDir}`);
+    this.session.log.info(`distilling ${prompted.length} prompted experts of ${packPath} on ${folder.uri.fsPath} into ${outDir}`);
     let report: DistillReport;
     try {
       report = await vscode.window.withProgress(
@@ -75,12 +69,12 @@ export class BasisJobs implements vscode.Disposable {
     } catch (e) {
       const message = e instanceof Error ? e.message : String(e);
       if (e instanceof EngineError && e.code === "cancelled") {
-        this.deps.log.info("distillation cancelled");
+        this.session.log.info("distillation cancelled");
         vscode.window.showInformationMessage("Spectral Soup: distillation cancelled. What was collected is kept: run the command again to resume.");
       } else {
-        this.deps.log.error(`distillation failed: ${message}`);
+        this.session.log.error(`distillation failed: ${message}`);
         const show = "Show Log";
-        if ((await vscode.window.showErrorMessage(`Spectral Soup: distillation failed: ${message}`, show)) === show) this.deps.log.show(true);
+        if ((await vscode.window.showErrorMessage(`Spectral Soup: distillation failed: ${message}`, show)) === show) this.session.log.show(true);
       }
       return;
     }
@@ -89,15 +83,14 @@ export class BasisJobs implements vscode.Disposable {
 
   /** Diagnostics of the current basis on the workspace's code (built-in prompts without a folder). */
   async diagnose(): Promise<{ pack: BasisPack; diagnosis: BasisDiagnosis }> {
-    const model = this.deps.settings().load.modelPath;
+    const model = this.session.settings.load.modelPath;
     if (!model) throw new Error("Basis diagnostics need a model: set one up first (Spectral Soup: Set Up Model).");
-    const packPath = this.packPath();
-    const pack = await loadBasisPack(packPath);
+    const { pack, path: packPath } = this.session.basis;
     const folder = vscode.workspace.workspaceFolders?.[0];
     const calibration = folder ? { calibration: folder.uri.fsPath, calibrationFilter: WORKSPACE_CORPUS } : {};
     const { threads } = this.compute();
     const diagnosis = await this.exclusive("diagnose", undefined, (o) => diagnoseInProcess({ modelPath: model, packPath, ...calibration, threads }, o));
-    this.deps.log.info(
+    this.session.log.info(
       `basis diagnostics of "${pack.id}" v${pack.version}: effective rank ${diagnosis.effectiveRank.toFixed(2)} of ${diagnosis.ids.length}, ` +
         `redundant pairs: ${diagnosis.redundantPairs.map((p) => `${p.a}/${p.b} (${p.correlation.toFixed(2)})`).join(", ") || "none"}; ` +
         `weak: ${diagnosis.weakDimensions.join(", ") || "none"}`,
@@ -114,13 +107,9 @@ export class BasisJobs implements vscode.Disposable {
     this.running?.cancel.abort();
   }
 
-  private packPath(): string {
-    return this.deps.settings().load.basisPack || this.deps.defaultPack;
-  }
-
   /** Threads and GPU as the engine is configured; the job's llama.cpp instance is its own. */
   private compute(): { threads?: number; gpu: SoupSettings["load"]["gpu"] } {
-    const load = this.deps.settings().load;
+    const load = this.session.settings.load;
     return { ...(load.threads > 0 ? { threads: load.threads } : {}), gpu: load.gpu };
   }
 
@@ -132,9 +121,9 @@ export class BasisJobs implements vscode.Disposable {
     const sub = token?.onCancellationRequested(() => cancel.abort());
     try {
       return await job({
-        entry: path.join(this.deps.extensionPath, "dist", "distill.js"),
+        entry: path.join(this.session.context.extensionPath, "dist", "basisJobs.js"),
         signal: cancel.signal,
-        onLog: (level, message) => this.deps.log[level](`${kind}: ${message}`),
+        onLog: (level, message) => this.session.log[level](`${kind}: ${message}`),
       });
     } finally {
       sub?.dispose();
@@ -145,11 +134,11 @@ export class BasisJobs implements vscode.Disposable {
   /** Logs the held-out figures and offers the new pack; accepting sets it at the user level, which reloads the engine. */
   private async offer(report: DistillReport, source: BasisPack): Promise<void> {
     for (const e of report.experts) {
-      this.deps.log.info(
+      this.session.log.info(
         `distilled ${e.id} (rank ${e.rank}): held-out KL to the expert ${e.reference.kl.toExponential(2)} (base) -> ${e.adapter.kl.toExponential(2)} (adapter), top-1 ${(100 * e.adapter.top1).toFixed(1)}%`,
       );
     }
-    this.deps.log.info(`distilled pack written to ${report.pack}`);
+    this.session.log.info(`distilled pack written to ${report.pack}`);
     const mean = (f: (e: DistillReport["experts"][number]) => number) => report.experts.reduce((s, e) => s + f(e), 0) / report.experts.length;
     const answer = await vscode.window.showInformationMessage(
       `Spectral Soup: ${report.experts.length} experts of "${source.label}" distilled into head adapters ` +
@@ -158,7 +147,7 @@ export class BasisJobs implements vscode.Disposable {
       USE_DISTILLED,
       "Show Log",
     );
-    if (answer === "Show Log") this.deps.log.show(true);
+    if (answer === "Show Log") this.session.log.show(true);
     if (answer !== USE_DISTILLED) return;
     const config = vscode.workspace.getConfiguration(SECTION);
     await config.update("basisPack", report.pack, vscode.ConfigurationTarget.Global);

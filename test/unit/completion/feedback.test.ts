@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { CompletionFeedback, type CompletionEvent } from "../../../src/core/prompt/feedback";
+import { CompletionFeedback, type CompletionEvent } from "../../../src/core/completion/feedback";
 
 const phi = [0.5, -1];
 const shown = (id: string, text: string, features: number[] | null = phi): CompletionEvent => ({ type: "shown", id, text, features });

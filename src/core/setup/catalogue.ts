@@ -1,8 +1,8 @@
 // The catalogue of recommended base models: GGUF code models with FIM tokens and a chat template that fit a
 // laptop. Values that could not be checked against the host are null and the entry says verified: false, so
 // the downloader knows when it cannot check a file's size or hash.
+import { isObj } from "../../shared/check";
 import { readJsonFile } from "../files";
-import { FIM_FORMATS, type FimFormat } from "./fim";
 
 export interface CatalogueModel {
   id: string;
@@ -11,7 +11,6 @@ export interface CatalogueModel {
   url: string;
   sizeBytes: number | null;
   sha256: string | null;
-  fimFormat: FimFormat;
   license: string;
   contextLength: number;
   note: string;
@@ -36,7 +35,6 @@ const SHA256 = /^[0-9a-f]{64}$/;
 
 /** Checks a parsed catalogue; throws one CatalogueError listing every problem with its JSON path. */
 export function validateCatalogue(raw: unknown, source: string): ModelCatalogue {
-  const isObj = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
   if (!isObj(raw)) throw new CatalogueError(`${source}: a model catalogue must be a JSON object`);
   const problems: string[] = [];
   if (typeof raw.version !== "string" || !raw.version) problems.push("$.version must be a non-empty string");
@@ -57,9 +55,6 @@ export function validateCatalogue(raw: unknown, source: string): ModelCatalogue 
         if (typeof m[key] !== "string" || !m[key]) problems.push(`${at}.${key} must be a non-empty string`);
       }
       if (typeof m.url !== "string" || !/^https:\/\/\S+\.gguf$/.test(m.url)) problems.push(`${at}.url must be an https URL of a .gguf file`);
-      if (!FIM_FORMATS.includes(m.fimFormat as FimFormat)) {
-        problems.push(`${at}.fimFormat must be one of ${FIM_FORMATS.join(", ")} (got ${JSON.stringify(m.fimFormat)})`);
-      }
       if (!Number.isInteger(m.contextLength) || (m.contextLength as number) <= 0) problems.push(`${at}.contextLength must be a positive integer`);
       if (m.sizeBytes !== null && (!Number.isSafeInteger(m.sizeBytes) || (m.sizeBytes as number) <= 0)) {
         problems.push(`${at}.sizeBytes must be a positive integer or null`);

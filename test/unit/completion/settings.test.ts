@@ -1,15 +1,7 @@
 import assert from "node:assert/strict";
-import { completionsEnabledFor, parseGpuLayers } from "../../../src/core/editor/settings";
+import { completionsEnabledFor } from "../../../src/core/completion/settings";
 
-describe("settings helpers", () => {
-  it("parses GPU layers: auto, max or a whole number; anything else is auto", () => {
-    assert.equal(parseGpuLayers("auto"), "auto");
-    assert.equal(parseGpuLayers("max"), "max");
-    assert.equal(parseGpuLayers("0"), 0);
-    assert.equal(parseGpuLayers("33"), 33);
-    for (const bad of ["", " ", "-1", "2.5", "all"]) assert.equal(parseGpuLayers(bad), "auto", bad);
-  });
-
+describe("completion settings", () => {
   it("switches completions per language, with * as the default and the global switch first", () => {
     const languages = { "*": true, markdown: false };
     assert.equal(completionsEnabledFor({ enabled: true, languages }, "typescript"), true);

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import * as path from "node:path";
-import { CatalogueError, loadCatalogue, validateCatalogue } from "../../../src/core/prompt/catalogue";
+import { CatalogueError, loadCatalogue, validateCatalogue } from "../../../src/core/setup/catalogue";
 
 const CATALOGUE = path.resolve(__dirname, "../../../models/catalogue.json");
 
@@ -10,7 +10,6 @@ const model = {
   url: "https://example.org/m.gguf",
   sizeBytes: 10,
   sha256: "a".repeat(64),
-  fimFormat: "qwen",
   license: "apache-2.0",
   contextLength: 4096,
   note: "n",
@@ -42,12 +41,11 @@ describe("model catalogue", () => {
     const msg = problems({
       version: "1",
       models: [
-        { ...model, fimFormat: "unknown", sha256: "XYZ" },
+        { ...model, sha256: "XYZ" },
         { ...model, url: "http://example.org/m.bin", sizeBytes: -1, verified: "yes" },
         { ...model, verified: true, sizeBytes: null },
       ],
     });
-    assert.match(msg, /\$\.models\[0\]\.fimFormat must be one of qwen, starcoder, codellama, deepseek/);
     assert.match(msg, /\$\.models\[0\]\.sha256 must be 64 lowercase hex digits or null/);
     assert.match(msg, /\$\.models\[1\]\.id "m" is used twice/);
     assert.match(msg, /\$\.models\[1\]\.url must be an https URL of a \.gguf file/);

@@ -1,14 +1,11 @@
 import assert from "node:assert/strict";
 import {
   DEFAULT_FIM_LIMITS,
-  FIM_FORMATS,
-  FIM_TEMPLATES,
   applyFimHeader,
   commentSyntax,
   fimHeader,
   fimWindow,
-  renderFimPrompt,
-} from "../../../src/core/prompt/fim";
+} from "../../../src/core/completion/fim";
 
 const doc = (n: number) => Array.from({ length: n }, (_, i) => `line ${i}`);
 
@@ -51,21 +48,6 @@ describe("fimWindow", () => {
     const lines = ["a", "bc", "", "def"];
     const w = fimWindow(lines, { line: 1, character: 1 });
     assert.equal(w.prefix + w.suffix, lines.join("\n"));
-  });
-});
-
-describe("FIM templates", () => {
-  const parts = { prefix: "def f(", suffix: "):\n    pass" };
-
-  it("renders each known format", () => {
-    assert.equal(renderFimPrompt("qwen", parts), "<|fim_prefix|>def f(<|fim_suffix|>):\n    pass<|fim_middle|>");
-    assert.equal(renderFimPrompt("starcoder", parts), "<fim_prefix>def f(<fim_suffix>):\n    pass<fim_middle>");
-    assert.equal(renderFimPrompt("codellama", parts), "<PRE> def f( <SUF>):\n    pass <MID>");
-    assert.equal(renderFimPrompt("deepseek", parts), "<｜fim▁begin｜>def f(<｜fim▁hole｜>):\n    pass<｜fim▁end｜>");
-  });
-
-  it("has a template with stop strings for every format", () => {
-    for (const f of FIM_FORMATS) assert.ok(FIM_TEMPLATES[f].stop.length > 0, f);
   });
 });
 

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { DEFAULT_COMPLETION_SHAPE, isSingleLine, repeatsSuffix, shapeCompletion } from "../../../src/core/prompt/filter";
-import { fimWindow } from "../../../src/core/prompt/fim";
+import { DEFAULT_COMPLETION_SHAPE, isSingleLine, repeatsSuffix, shapeCompletion } from "../../../src/core/completion/filter";
+import { fimWindow } from "../../../src/core/completion/fim";
 
 describe("completion filter", () => {
   it("is single-line only when the cursor line has text after the cursor", () => {

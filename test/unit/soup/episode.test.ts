@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { Episode } from "../../../src/core/editor/episode";
+import { Episode } from "../../../src/core/soup/episode";
 
 describe("Episode", () => {
   const counter = (maxCompletions: number, maxMs: number) => {

@@ -1,49 +1,5 @@
-// Fill-in-the-middle prompts: the window of the document around the cursor, the known FIM templates of code
-// models (for models whose GGUF metadata names no FIM tokens), and a prompted expert's style header in the
-// comment syntax of the file's language.
-
-export type FimFormat = "qwen" | "starcoder" | "codellama" | "deepseek";
-export const FIM_FORMATS: readonly FimFormat[] = ["qwen", "starcoder", "codellama", "deepseek"];
-
-/** Rendered as `prefix + <prefix text> + suffix + <suffix text> + middle`; the model writes the middle. */
-export interface FimTemplate {
-  prefix: string;
-  suffix: string;
-  middle: string;
-  /** Texts that end the middle (end-of-text and file/repo markers the model may emit next). */
-  stop: readonly string[];
-}
-
-export const FIM_TEMPLATES: Readonly<Record<FimFormat, FimTemplate>> = {
-  // Qwen2.5-Coder
-  qwen: {
-    prefix: "<|fim_prefix|>",
-    suffix: "<|fim_suffix|>",
-    middle: "<|fim_middle|>",
-    stop: ["<|endoftext|>", "<|fim_pad|>", "<|file_sep|>", "<|repo_name|>", "<|im_end|>"],
-  },
-  // StarCoder, StarCoder2, SantaCoder
-  starcoder: {
-    prefix: "<fim_prefix>",
-    suffix: "<fim_suffix>",
-    middle: "<fim_middle>",
-    stop: ["<|endoftext|>", "<file_sep>", "<fim_pad>"],
-  },
-  // Code Llama: the spaces are part of the trained format.
-  codellama: { prefix: "<PRE> ", suffix: " <SUF>", middle: " <MID>", stop: ["<EOT>", "</s>"] },
-  // DeepSeek-Coder (v1): fullwidth bars and U+2581 in the marker names.
-  deepseek: {
-    prefix: "<｜fim▁begin｜>",
-    suffix: "<｜fim▁hole｜>",
-    middle: "<｜fim▁end｜>",
-    stop: ["<｜end▁of▁sentence｜>", "<|EOT|>"],
-  },
-};
-
-export function renderFimPrompt(format: FimFormat, parts: { prefix: string; suffix: string }): string {
-  const t = FIM_TEMPLATES[format];
-  return `${t.prefix}${parts.prefix}${t.suffix}${parts.suffix}${t.middle}`;
-}
+// Fill-in-the-middle prompts: the window of the document around the cursor, and a prompted expert's style header
+// in the comment syntax of the file's language (the engine renders the model's own FIM tokens around them).
 
 /** Lines of context around the cursor; llama.vscode's defaults. */
 export interface FimLimits {

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { ChunkRing, DEFAULT_CHUNK_RING, chunkSimilarity, formatChunks } from "../../../src/core/prompt/chunks";
+import { ChunkRing, DEFAULT_CHUNK_RING, chunkSimilarity, formatChunks } from "../../../src/core/completion/chunks";
 
 const lines = (from: number, n: number, tag = "x") => Array.from({ length: n }, (_, i) => `${tag} ${from + i}`);
 

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { CompletionCache } from "../../../src/core/prompt/cache";
+import { CompletionCache } from "../../../src/core/completion/cache";
 
 describe("CompletionCache", () => {
   it("serves exact hits keyed by prefix and suffix", () => {

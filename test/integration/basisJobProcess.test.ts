@@ -9,12 +9,12 @@ import { WORKSPACE_CORPUS } from "../../src/core/basis/corpus";
 import { checkPackAgainstModel, loadBasisPack } from "../../src/core/basis/pack";
 import { checkBasisCompatibility } from "../../src/core/gguf/compat";
 import type { DistillProgress } from "../../src/engine/distill";
-import { diagnoseInProcess, distillInProcess, type BasisJobOptions } from "../../src/engine/distillClient";
+import { diagnoseInProcess, distillInProcess, type BasisJobOptions } from "../../src/engine/basisJobClient";
 import { tinyModel } from "../support/engine";
 
 const REPO = path.resolve(__dirname, "../..");
 const processOptions = (o: Partial<BasisJobOptions> = {}): BasisJobOptions => ({
-  entry: path.join(REPO, "src/engine/distillProcess.ts"),
+  entry: path.join(REPO, "src/engine/basisJobProcess.ts"),
   execArgv: ["--import", "tsx"],
   ...o,
 });

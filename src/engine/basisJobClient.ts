@@ -1,4 +1,4 @@
-// The parent side of a basis job process (distillProcess.ts): forks it for one job, relays progress and log lines,
+// The parent side of a basis job process (basisJobProcess.ts): forks it for one job, relays progress and log lines,
 // cancels through the AbortSignal, and resolves with the job's typed result. No vscode here, so the integration
 // tests drive the same code path the extension does.
 import { fork } from "node:child_process";
@@ -6,11 +6,11 @@ import * as path from "node:path";
 import type { BasisDiagnosis } from "../core/basis/diagnose";
 import type { DiagnoseOptions } from "./diagnose";
 import type { DistillOptions, DistillProgress, DistillReport } from "./distill";
-import type { BasisJob, BasisJobResult, FromBasisProcess, ToBasisProcess } from "./distillProtocol";
-import { EngineError } from "./protocol";
+import type { BasisJobKind, BasisJobMethods, FromBasisProcess, ToBasisProcess } from "./basisJobProtocol";
+import { EngineError } from "./rpc";
 
 export interface BasisJobOptions {
-  /** The process entry; defaults to dist/distill.js next to this bundle. */
+  /** The process entry; defaults to dist/basisJobs.js next to this bundle. */
   entry?: string;
   /** Extra Node flags (tests run the TypeScript entry through tsx). */
   execArgv?: string[];
@@ -21,10 +21,13 @@ export interface BasisJobOptions {
   killAfterMs?: number;
 }
 
+/** The one request of a job process. */
+const JOB_ID = 1;
+
 /** Runs one job in a fresh process; rejects with an EngineError ("cancelled" when the signal stopped it). */
-function runBasisJob(job: BasisJob, o: BasisJobOptions): Promise<BasisJobResult> {
-  if (o.signal?.aborted) return Promise.reject(new EngineError("cancelled", `${job.kind} cancelled`));
-  const child = fork(o.entry ?? path.join(__dirname, "distill.js"), [], {
+function runBasisJob<M extends BasisJobKind>(method: M, params: BasisJobMethods[M]["params"], o: BasisJobOptions): Promise<BasisJobMethods[M]["result"]> {
+  if (o.signal?.aborted) return Promise.reject(new EngineError("cancelled", `${method} cancelled`));
+  const child = fork(o.entry ?? path.join(__dirname, "basisJobs.js"), [], {
     execArgv: o.execArgv ?? [],
     stdio: ["ignore", "pipe", "pipe", "ipc"],
     serialization: "advanced",
@@ -33,11 +36,11 @@ function runBasisJob(job: BasisJob, o: BasisJobOptions): Promise<BasisJobResult>
   child.stdout?.on("data", (d: Buffer) => log("info", d.toString().trimEnd()));
   child.stderr?.on("data", (d: Buffer) => log("warn", d.toString().trimEnd()));
   const send = (m: ToBasisProcess) => child.connected && child.send(m);
-  return new Promise<BasisJobResult>((resolve, reject) => {
-    let outcome: { result: BasisJobResult } | { error: EngineError } | undefined;
+  return new Promise((resolve, reject) => {
+    let outcome: { result: BasisJobMethods[M]["result"] } | { error: EngineError } | undefined;
     let killTimer: NodeJS.Timeout | undefined;
     const onAbort = () => {
-      send({ type: "cancel" });
+      send({ type: "cancel", id: JOB_ID });
       // Loading a model cannot be interrupted: a job that does not stop soon is killed (its caches are atomic).
       killTimer = setTimeout(() => child.kill("SIGKILL"), o.killAfterMs ?? 5000);
     };
@@ -52,36 +55,33 @@ function runBasisJob(job: BasisJob, o: BasisJobOptions): Promise<BasisJobResult>
           log(m.level, m.message);
           return;
         case "result":
-          outcome = { result: m.result };
+          // The process answers the one method it was asked for; a mismatch is a bug worth naming.
+          outcome = m.method === method ? { result: m.result as BasisJobMethods[M]["result"] } : { error: new EngineError("internal", `asked to ${method}, the process answered ${m.method}`) };
           return;
-        case "failed":
+        case "error":
           outcome = { error: new EngineError(m.code, m.message) };
           return;
       }
     });
-    child.on("error", (e) => (outcome ??= { error: new EngineError("internal", `cannot start the ${job.kind} process: ${e.message}`) }));
+    child.on("error", (e) => (outcome ??= { error: new EngineError("internal", `cannot start the ${method} process: ${e.message}`) }));
     child.on("exit", (code, signal) => {
       clearTimeout(killTimer);
       o.signal?.removeEventListener("abort", onAbort);
       if (outcome && "result" in outcome) resolve(outcome.result);
       else if (outcome) reject(outcome.error);
-      else if (o.signal?.aborted) reject(new EngineError("cancelled", `${job.kind} cancelled`));
-      else reject(new EngineError("engine-crashed", `the ${job.kind} process ${signal ? `was killed (${signal})` : `exited with code ${code}`} before it finished`));
+      else if (o.signal?.aborted) reject(new EngineError("cancelled", `${method} cancelled`));
+      else reject(new EngineError("engine-crashed", `the ${method} process ${signal ? `was killed (${signal})` : `exited with code ${code}`} before it finished`));
     });
-    send({ type: "start", job });
+    send({ type: "request", id: JOB_ID, method, params } as ToBasisProcess);
   });
 }
 
-/** Distills a pack's experts into head adapters in a process of its own (src/engine/distill.ts distillBasis). */
-export async function distillInProcess(options: DistillOptions, o: BasisJobOptions = {}): Promise<DistillReport> {
-  const r = await runBasisJob({ kind: "distill", options }, o);
-  if (r.kind !== "distill") throw new EngineError("internal", `asked to distill, the process answered ${r.kind}`);
-  return r.report;
+/** Distills a pack's experts into head adapters in a process of its own (distillBasis of distill.ts). */
+export function distillInProcess(options: DistillOptions, o: BasisJobOptions = {}): Promise<DistillReport> {
+  return runBasisJob("distill", options, o);
 }
 
-/** Diagnoses a basis in a process of its own (src/engine/diagnose.ts diagnosePack). */
-export async function diagnoseInProcess(options: DiagnoseOptions, o: BasisJobOptions = {}): Promise<BasisDiagnosis> {
-  const r = await runBasisJob({ kind: "diagnose", options }, o);
-  if (r.kind !== "diagnose") throw new EngineError("internal", `asked to diagnose, the process answered ${r.kind}`);
-  return r.diagnosis;
+/** Diagnoses a basis in a process of its own (diagnosePack of diagnose.ts). */
+export function diagnoseInProcess(options: DiagnoseOptions, o: BasisJobOptions = {}): Promise<BasisDiagnosis> {
+  return runBasisJob("diagnose", options, o);
 }

@@ -1,0 +1,33 @@
+// The chat's words, shared by the conversation logic, its history file and the chat page. Pure and
+// dependency-free.
+
+/** What the user asked to attach as context to a chat message. */
+export type AttachMode = "none" | "selection" | "file";
+export const ATTACH_MODES: readonly AttachMode[] = ["none", "selection", "file"];
+
+/** One dimension's share w_k * phi_k of an answer's implicit reward: the "why" hint under an answer. */
+export interface Contribution {
+  id: string;
+  label: string;
+  value: number;
+}
+
+export type ChatTurn =
+  | { role: "user"; text: string; attach: AttachMode }
+  | { role: "assistant"; answerId: string; text: string; contributions: Contribution[]; rating?: "up" | "down" };
+
+export interface ComparisonSide {
+  answerId: string;
+  text: string;
+}
+
+/** What the conversation tells the chat page, in order. */
+export type ChatUpdate =
+  | { type: "answerStart"; answerId: string }
+  | { type: "answerDelta"; answerId: string; text: string }
+  | { type: "answerEnd"; answerId: string; contributions: Contribution[]; stopped: boolean }
+  /** `dimension`: the label of the uncertain dimension the question is meant to settle (shown to the user). */
+  | { type: "comparison"; comparisonId: string; dimension: string; a: ComparisonSide; b: ComparisonSide }
+  /** Work without a streaming answer (an A/B pair being generated) is running or ended: shows or hides stop. */
+  | { type: "busy"; busy: boolean }
+  | { type: "history"; turns: ChatTurn[] };
