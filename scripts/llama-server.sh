@@ -6,6 +6,7 @@
 #   bash scripts/llama-server.sh --model tinycoder|stories|FILE [--lora FILE]... [--port 8090] [--parallel 4]
 #        [--ctx 512] [--api-key KEY] [--no-lora] [-- extra llama-server flags]
 # --model tinycoder / stories load the test models in ../shared/models with all their adapters.
+# SOUP_LLAMA_SERVER=/path/to/llama-server uses that binary instead of scripts/llama-tools.sh's build.
 set -euo pipefail
 
 here="$(cd "$(dirname "$0")/.." && pwd)"
@@ -37,10 +38,16 @@ case "$model" in
 esac
 [ -f "$model" ] || { echo "llama-server.sh: model $model not found" >&2; exit 1; }
 
-bin="$(bash "$here/scripts/llama-tools.sh" --path)" || {
-  echo "llama-server.sh: llama-server is not built; run: bash scripts/llama-tools.sh" >&2
-  exit 1
-}
+# SOUP_LLAMA_SERVER names another build (a GPU one, or a team's own); otherwise the one llama-tools.sh built.
+if [ -n "${SOUP_LLAMA_SERVER:-}" ]; then
+  server="$SOUP_LLAMA_SERVER"
+else
+  bin="$(bash "$here/scripts/llama-tools.sh" --path)" || {
+    echo "llama-server.sh: llama-server is not built; run: bash scripts/llama-tools.sh (or set SOUP_LLAMA_SERVER)" >&2
+    exit 1
+  }
+  server="$bin/llama-server"
+fi
 
 args=(--host 127.0.0.1 --port "$port" -m "$model" --threads 1 --threads-batch 1 --parallel "$parallel"
   --ctx-size $((ctx * parallel)) --cache-ram 0 --lora-init-without-apply --no-webui --no-warmup)
@@ -50,4 +57,4 @@ for l in ${loras[@]+"${loras[@]}"}; do
 done
 # The key travels in the environment, not on the command line where other users' `ps` would show it.
 [ -z "$apikey" ] || export LLAMA_API_KEY="$apikey"
-exec "$bin/llama-server" "${args[@]}" "$@"
+exec "$server" "${args[@]}" "$@"

@@ -1,6 +1,7 @@
 // Starts real llama-servers for tests and benchmarks through scripts/llama-server.sh (built by
 // scripts/llama-tools.sh); absent a build, `llamaServerMissing` says why, so callers skip with that message.
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { existsSync } from "node:fs";
 import * as net from "node:net";
 import * as path from "node:path";
 
@@ -8,6 +9,8 @@ const ROOT = path.resolve(__dirname, "../..");
 
 /** Why no llama-server can be started here, or null when one can. */
 export function llamaServerMissing(): string | null {
+  const own = process.env.SOUP_LLAMA_SERVER;
+  if (own) return existsSync(own) ? null : `SOUP_LLAMA_SERVER=${own} does not exist`;
   const r = spawnSync("bash", [path.join(ROOT, "scripts/llama-tools.sh"), "--path"], { encoding: "utf8" });
   return r.status === 0 ? null : `llama-server is not built (${r.stderr.trim() || "scripts/llama-tools.sh --path failed"})`;
 }
