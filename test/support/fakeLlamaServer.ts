@@ -61,12 +61,14 @@ export async function fakeServer(adapters: string[], init: Partial<Pick<Fake, "a
           }
           res.writeHead(200, { "content-type": "text/event-stream" });
           for (const [i, w] of words.entries()) {
-            res.write(`data: ${JSON.stringify({ content: w, tokens: [300 + i], stop: false })}\n\n`);
+            const event = `data: ${JSON.stringify({ content: w, tokens: [300 + i], stop: false })}\n\n`;
             if (fake.dieMidStream) {
+              // Dies once the first token has left, as a server killed mid-generation.
               fake.dieMidStream = false;
-              res.socket?.destroy();
+              res.write(event, () => setTimeout(() => res.socket?.destroy(), 50));
               return;
             }
+            res.write(event);
           }
           res.end(`data: ${JSON.stringify({ content: "", stop: true, stop_type: "limit", timings: { prompt_ms: 1, predicted_ms: 2, predicted_n: 3, prompt_n: 4 } })}\n\n`);
           return;

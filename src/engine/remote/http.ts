@@ -111,7 +111,16 @@ export class ServerHttp {
       const headers: Record<string, string> = { accept: "application/json" };
       if (body) headers["content-type"] = "application/json";
       if (this.options.apiKey) headers.authorization = `Bearer ${this.options.apiKey}`;
-      const res = await fetch(this.url + path, { method, headers, body: body ? JSON.stringify(body) : undefined, signal: ac.signal });
+      const send = () => fetch(this.url + path, { method, headers, body: body ? JSON.stringify(body) : undefined, signal: ac.signal });
+      let res: Response;
+      try {
+        res = await send();
+      } catch (e) {
+        // A kept-alive connection the server closed just as it was reused fails before any answer: the request
+        // never reached the server, so it is sent once more on a fresh connection.
+        if (timedOut || signal?.aborted || !closedBeforeAnswer(e)) throw e;
+        res = await send();
+      }
       if (!res.ok) {
         const text = await res.text().catch(() => "");
         let parsed: unknown = text;
@@ -176,6 +185,11 @@ export function normalizeUrl(url: string): string {
     throw new EngineError("bad-request", `spectralSoup.server.urls: "${u.host}" carries credentials in the URL; use the API key setting instead`);
   }
   return u.toString().replace(/\/+$/, "");
+}
+
+function closedBeforeAnswer(e: unknown): boolean {
+  const code = (e as { cause?: { code?: string } })?.cause?.code;
+  return code === "UND_ERR_SOCKET" || code === "ECONNRESET";
 }
 
 function networkCause(e: unknown): string {
