@@ -1,4 +1,4 @@
-// Issue 3 benchmark: soup-weight policies on the Gaussian-feature user model. Prints the tables for
+// Benchmark of soup-weight policies on the Gaussian-feature user model. Prints the tables for
 // docs/BENCHMARKS.md and draws the median utility curves to docs/adapt-curves.svg.
 //   node --import tsx bench/simulate.ts [--users N] [--out docs/adapt-curves.svg]
 import * as fs from "node:fs";

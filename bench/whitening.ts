@@ -1,5 +1,5 @@
-// Issue 6: does the whitening preconditioner (prior precision alpha * Sigma_phi instead of alpha * I, i.e. an
-// isotropic prior in whitened coordinates) speed up learning in the issue-3 simulator? Same seeds and users for every
+// Does the whitening preconditioner (prior precision alpha * Sigma_phi instead of alpha * I, i.e. an
+// isotropic prior in whitened coordinates) speed up learning in the Gaussian-feature simulator (src/core/adapt/simulate.ts)? Same seeds and users for every
 // prior; Sigma_phi is the model's own (an upper bound on what whitening can do) or estimated from a small
 // calibration set of base-model responses (what a basis diagnosis would give the product). The posterior takes any
 // Gaussian prior, so the preconditioner needs no code of its own: fitting in whitened coordinates z = Sigma^1/2 w

@@ -1,6 +1,6 @@
 // A real VS Code without a desktop: code-server (VS Code in the browser, extension host on Node 24) from the cache
 // that scripts/e2e-setup.sh fills. Shared by `npm start` (when `code` is not on PATH) and the e2e tests, so both
-// run the extension the same way. Facts behind the flags: ../shared/notes/vscode-e2e.md.
+// run the extension the same way.
 import { spawn, type ChildProcess } from "node:child_process";
 import { createHash } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";

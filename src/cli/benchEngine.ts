@@ -21,6 +21,12 @@ export interface EngineBenchResult {
   gpuLayers: string;
   threads: number;
   plainTokPerSec: number;
+  /** The same greedy decode through node-llama-cpp alone (no project code), and the plain engine's ratio to it. */
+  nlcAloneTokPerSec: number;
+  plainVsNlcAlone: number;
+  /** Parameter mode with features: decoding vs the scoring pass after it (reported apart). */
+  parameterScoreMs: number;
+  parameterGenerateMs: number;
   parameterK4TokPerSec: number;
   parameterVsPlain: number;
   batchedCeilingTokPerSec: number;
@@ -90,6 +96,23 @@ export async function benchEngine(args: string[], out: (line: string) => void): 
   const explicitTps: number[] = [];
   const ceilingTps: number[] = [];
   const switchMs: number[] = [];
+  const aloneTps: number[] = [];
+  const scoreMs: number[] = [];
+  const generateMs: number[] = [];
+  const alone = await nlcAlone(modelPath, threads ?? backend.threads, gpu, prompt.text);
+  try {
+    await alone.decode();
+    for (let r = 0; r < REPEATS; r++) {
+      aloneTps.push(await alone.decode());
+      plainTps.push((await gen(plain, {})).timings.tokensPerSecond);
+      const f = await gen(souped, { weights: wParam, withFeatures: true });
+      scoreMs.push(f.timings.scoreMs);
+      generateMs.push(f.timings.generateMs);
+    }
+  } finally {
+    await alone.dispose();
+  }
+  plainTps.length = 0;
   for (let r = 0; r < REPEATS; r++) {
     plainTps.push((await gen(plain, {})).timings.tokensPerSecond);
     paramTps.push((await gen(souped, { weights: wParam })).timings.tokensPerSecond);
@@ -126,6 +149,10 @@ export async function benchEngine(args: string[], out: (line: string) => void): 
     gpuLayers: `${backend.gpuLayers}/${backend.totalLayers}`,
     threads: backend.threads,
     plainTokPerSec: median(plainTps),
+    nlcAloneTokPerSec: median(aloneTps),
+    plainVsNlcAlone: median(plainTps.map((t, i) => t / aloneTps[i])),
+    parameterScoreMs: median(scoreMs),
+    parameterGenerateMs: median(generateMs),
     parameterK4TokPerSec: median(paramTps),
     parameterVsPlain: median(paramTps.map((t, i) => t / plainTps[i])),
     batchedCeilingTokPerSec: median(ceilingTps),
@@ -141,7 +168,8 @@ export async function benchEngine(args: string[], out: (line: string) => void): 
   else {
     const f = (x: number) => x.toFixed(2);
     out(`backend ${res.backend} (${res.gpuLayers} layers, ${res.threads} threads), model ${res.model.parameters}, vocab ${res.model.vocab}`);
-    out(`plain                         ${f(res.plainTokPerSec)} tok/s`);
+    out(`plain                         ${f(res.plainTokPerSec)} tok/s  = ${f(res.plainVsNlcAlone)}x node-llama-cpp alone (${f(res.nlcAloneTokPerSec)} tok/s)`);
+    out(`parameter K=${K} with features   decoding ${f(res.parameterGenerateMs)} ms, scoring after it ${f(res.parameterScoreMs)} ms`);
     out(`parameter soup K=${K} (heads)     ${f(res.parameterK4TokPerSec)} tok/s  = ${f(res.parameterVsPlain)}x plain (target >= 0.9)`);
     out(`batched decode ceiling K+1=${K + 1}  ${f(res.batchedCeilingTokPerSec)} tok/s`);
     out(`explicit soup K=${K} (prompted)  ${f(res.explicitK4TokPerSec)} tok/s  = ${f(res.explicitVsCeiling)}x ceiling (target >= 0.85)`);
@@ -149,6 +177,34 @@ export async function benchEngine(args: string[], out: (line: string) => void): 
     out(`prompt (${res.promptChars} chars) cold / prefix reused ${f(res.promptColdMs)} ms / ${f(res.promptReusedMs)} ms = ${f(res.prefixReuseSpeedup)}x faster`);
   }
   return 0;
+}
+
+/** Greedy decoding of TOKENS tokens with node-llama-cpp's own generator, no project code: tokens per second. */
+async function nlcAlone(modelPath: string, threads: number, gpu: GpuMode, text: string) {
+  const nlc = await import("node-llama-cpp");
+  const llama = await nlc.getLlama({ gpu: gpu === "off" ? false : gpu, build: "never", logLevel: nlc.LlamaLogLevel.error });
+  const model = await llama.loadModel({ modelPath, gpuLayers: gpu === "off" ? 0 : "max" });
+  const ctx = await model.createContext({ contextSize: 1024, threads });
+  const seq = ctx.getSequence();
+  const bos = model.tokens.bos;
+  const prompt = [...(model.tokens.shouldPrependBosToken && bos != null ? [bos] : []), ...model.tokenize(text)];
+  return {
+    async decode(): Promise<number> {
+      // Same as the engine's cached prompt: keep the prompt, drop the previous continuation.
+      if (seq.nextTokenIndex > prompt.length - 1) await seq.eraseContextTokenRanges([{ start: prompt.length - 1, end: seq.nextTokenIndex }]);
+      const pending = prompt.slice(seq.nextTokenIndex);
+      let n = 0;
+      let t0 = 0;
+      for await (const token of seq.evaluate(pending, { temperature: 0, yieldEogToken: true })) {
+        void token;
+        if (n === 0) t0 = performance.now();
+        if (++n >= TOKENS) break;
+      }
+      // As the engine counts it: every generated token over the time after the first one came.
+      return (n / (performance.now() - t0)) * 1000;
+    },
+    dispose: () => model.dispose(),
+  };
 }
 
 /**

@@ -1,11 +1,11 @@
-// `soup generate` and `soup next`: run the engine in-process on a model and a basis given on the command line, or
-// on a llama-server pool (--server URL[,URL...]; the API key comes from SOUP_SERVER_API_KEY, never an argument).
+// `soup generate` and `soup next`: run the engine process on a model and a basis given on the command line, or a
+// llama-server pool (--server URL[,URL...]; the API key comes from SOUP_SERVER_API_KEY, never an argument).
 import * as path from "node:path";
 import type { EngineBackend } from "../engine/backend";
-import { SoupEngine } from "../engine/soupEngine";
-import type { BasisSpec, GenerateParams, GenerateResult, GpuMode, LoadParams, NextParams, NextResult, PolicySpec, PromptSpec, SoupMode } from "../engine/protocol";
+import { EngineClient } from "../engine/client";
 import { ServerPool } from "../engine/remote/pool";
 import { RemoteEngine } from "../engine/remote/remoteEngine";
+import type { BasisSpec, GpuMode, LoadParams, PolicySpec, PromptSpec, SoupMode } from "../engine/protocol";
 import { int, num, oneOf, parseCommand, required, UsageError } from "./args";
 
 const USAGE = {
@@ -46,21 +46,26 @@ const options = {
 
 type Parsed = ReturnType<typeof parseCommand<typeof options>>["values"];
 
-interface Soup {
-  generate(p: GenerateParams, onText: (text: string) => void): Promise<GenerateResult>;
-  next(p: NextParams): Promise<NextResult>;
-  close(): Promise<void>;
-}
-
 export async function generateCommand(command: "generate" | "next", args: string[], out: (line: string) => void): Promise<number> {
   const v = parseCommand({ usage: USAGE[command], options }, args).values;
   if (!v.server) required(v.model, "--model", USAGE[command]);
   const { basis, weights } = basisFromArgs(v);
   const prompt = promptFromArgs(v);
-  // A server serves parameter souping (and rerank), not explicit: that is its default mode.
+  // A server serves parameter souping (and rerank), not explicit generation: that is its default mode.
   const defaultMode = v.server ? "parameter" : "explicit";
-  const engine = v.server ? await remoteSoup(v, basis) : await localSoup(v, basis);
+  // The engine runs in a child: a model that makes llama.cpp abort ends that process, and this one says which file.
+  const engine: EngineBackend = v.server
+    ? new RemoteEngine(
+        new ServerPool(v.server.split(","), {
+          apiKey: process.env.SOUP_SERVER_API_KEY || undefined,
+          timeoutMs: int(v.timeout, "--timeout", 30000, 1),
+          onLog: (level, message) => process.stderr.write(`${level}: ${message}\n`),
+        }),
+      )
+    : new EngineClient({ onLog: (level, message) => level === "warn" && process.stderr.write(`${message}\n`) });
   try {
+    // The servers have their model: only the basis is read here.
+    await engine.load(v.server ? { ...loadParams({ ...v, model: v.model ?? "" }, basis), modelPath: "" } : loadParams(v, basis));
     if (command === "next") {
       const mode: SoupMode = oneOf(v.mode, ["explicit", "parameter"], "--mode", defaultMode);
       const r = await engine.next({ prompt, mode, weights, top: int(v.top, "--top", 10, 1) });
@@ -78,7 +83,7 @@ export async function generateCommand(command: "generate" | "next", args: string
         candidates: v.candidates === undefined ? undefined : int(v.candidates, "--candidates", 3, 1),
         withFeatures: true,
       },
-      v.json ? () => {} : (t) => process.stdout.write(t),
+      { onToken: v.json ? undefined : (t) => process.stdout.write(t) },
     );
     if (v.json) {
       const { text, tokens, mode, features, timings, backend } = r;
@@ -89,35 +94,8 @@ export async function generateCommand(command: "generate" | "next", args: string
     }
     return 0;
   } finally {
-    await engine.close();
+    engine.dispose();
   }
-}
-
-async function localSoup(v: Parsed, basis: BasisSpec): Promise<Soup> {
-  const engine = new SoupEngine();
-  await engine.load(loadParams(v, basis), () => {});
-  const signal = new AbortController().signal;
-  return {
-    generate: (p, onText) => engine.generate(p, signal, onText),
-    next: (p) => engine.next(p, signal),
-    close: () => engine.unload(),
-  };
-}
-
-async function remoteSoup(v: Parsed, basis: BasisSpec): Promise<Soup> {
-  const pool = new ServerPool(v.server!.split(","), {
-    apiKey: process.env.SOUP_SERVER_API_KEY || undefined,
-    timeoutMs: int(v.timeout, "--timeout", 30000, 1),
-    onLog: (level, message) => process.stderr.write(`${level}: ${message}\n`),
-  });
-  const engine: EngineBackend = new RemoteEngine(pool);
-  // The servers have their model: only the basis is read here.
-  await engine.load({ ...loadParams({ ...v, model: v.model ?? "" }, basis), modelPath: "" });
-  return {
-    generate: (p, onText) => engine.generate(p, { onToken: onText }),
-    next: (p) => engine.next(p),
-    close: async () => engine.dispose(),
-  };
 }
 
 export function loadParams(v: Pick<Parsed, "model" | "gpu" | "gpu-layers" | "threads" | "context-size">, basis: BasisSpec): LoadParams {

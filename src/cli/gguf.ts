@@ -14,6 +14,12 @@ const USAGE = `${INSPECT_USAGE}\n${MERGE_USAGE.replace("usage: ", "       ")}`;
 /** Long arrays (vocabularies) are summarized by their first items. */
 const PREVIEW_ITEMS = 5;
 
+/**
+ * Metadata keys, values and tensor names come from the file: control characters (C0, DEL, C1), line separators
+ * and bidirectional overrides are shown as \u escapes so that a file cannot drive the terminal.
+ */
+const printable = (line: string) => line.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
+
 const jsonScalar = (v: GgufScalar) => (typeof v === "bigint" ? v.toString() : v);
 
 function describeValue(v: GgufScalar | GgufScalar[]): string {
@@ -36,9 +42,10 @@ function summary(file: GgufFile) {
   };
 }
 
-async function inspect(args: string[], out: (line: string) => void): Promise<number> {
+async function inspect(args: string[], print: (line: string) => void): Promise<number> {
   const { values, positionals } = parseCommand({ usage: INSPECT_USAGE, options: { json: { type: "boolean" } }, positionals: [1, 1] }, args);
   const json = values.json === true;
+  const out = json ? print : (line: string) => print(printable(line));
   const file = await readGguf(positionals[0]!);
   const s = summary(file);
   if (json) {

@@ -1,6 +1,6 @@
 // Small state files: atomic replacement (a crash or a full disk mid-write leaves either the old file or the new one,
-// never a truncated mix) and JSON reading with errors that name the file.
-import { randomBytes } from "node:crypto";
+// never a truncated mix), JSON reading with errors that name the file, and a file's sha256.
+import { createHash, randomBytes } from "node:crypto";
 import * as fsSync from "node:fs";
 import { mkdir, open, readFile, rename, rm } from "node:fs/promises";
 import * as path from "node:path";
@@ -57,4 +57,11 @@ export async function readJsonFile(file: string, what: string, makeError: (messa
   } catch (e) {
     throw makeError(`${file}: not valid JSON (${(e as Error).message})`);
   }
+}
+
+/** Hex sha256 of a file's bytes, streamed (model files are gigabytes). */
+export async function sha256File(file: string): Promise<string> {
+  const hash = createHash("sha256");
+  for await (const chunk of fsSync.createReadStream(file)) hash.update(chunk as Buffer);
+  return hash.digest("hex");
 }

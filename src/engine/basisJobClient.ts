@@ -4,6 +4,7 @@
 import { fork } from "node:child_process";
 import * as path from "node:path";
 import type { BasisDiagnosis } from "../core/basis/diagnose";
+import type { LocalModelCheck } from "../core/setup/localModel";
 import type { DiagnoseOptions } from "./diagnose";
 import type { DistillOptions, DistillProgress, DistillReport } from "./distill";
 import type { BasisJobKind, BasisJobMethods, FromBasisProcess, ToBasisProcess } from "./basisJobProtocol";
@@ -79,6 +80,26 @@ function runBasisJob<M extends BasisJobKind>(method: M, params: BasisJobMethods[
 /** Distills a pack's experts into head adapters in a process of its own (distillBasis of distill.ts). */
 export function distillInProcess(options: DistillOptions, o: BasisJobOptions = {}): Promise<DistillReport> {
   return runBasisJob("distill", options, o);
+}
+
+/** A local model check that runs longer than this is stopped (the reader reads headers in bounded chunks). */
+const CHECK_TIMEOUT_MS = 60_000;
+
+/**
+ * Checks a user-chosen model file (validateLocalModel) in a process of its own, so that no file, however it is
+ * made, is parsed inside the extension host. A crash or a timeout of that process is a failed check, with a message.
+ */
+export async function checkModelInProcess(modelPath: string, o: BasisJobOptions = {}): Promise<LocalModelCheck> {
+  const timeout = AbortSignal.timeout(CHECK_TIMEOUT_MS);
+  const signal = o.signal ? AbortSignal.any([o.signal, timeout]) : timeout;
+  try {
+    return await runBasisJob("checkModel", { modelPath }, { killAfterMs: 1000, ...o, signal });
+  } catch (e) {
+    if (!(e instanceof EngineError)) throw e;
+    if (timeout.aborted) return { ok: false, message: `${modelPath}: checking this file took more than ${CHECK_TIMEOUT_MS / 1000} s; it is not a model this extension can use` };
+    if (e.code === "cancelled") throw e;
+    return { ok: false, message: `${modelPath}: the check of this file failed (${e.message}); choose a GGUF model file` };
+  }
 }
 
 /** Diagnoses a basis in a process of its own (diagnosePack of diagnose.ts). */

@@ -3,6 +3,7 @@
 // engine process serves completions one request at a time and must stay responsive, and the extension host must
 // never block. Cancel aborts the job at its next check; the windows already collected stay in the cache (each
 // written atomically), so the next run resumes from them.
+import { validateLocalModel } from "../core/setup/localModel";
 import { diagnosePack } from "./diagnose";
 import { distillBasis } from "./distill";
 import { parseToBasisProcess, type BasisJobMethods, type FromBasisProcess } from "./basisJobProtocol";
@@ -21,6 +22,7 @@ function send(m: FromBasisProcess): Promise<void> {
 const handlers: Handlers<BasisJobMethods, { id: number }> = {
   distill: (options, { id }) => distillBasis(options, ac.signal, (progress) => void send({ type: "progress", id, progress })),
   diagnose: (options) => diagnosePack(options, ac.signal),
+  checkModel: ({ modelPath }) => validateLocalModel(modelPath),
 };
 
 async function start(request: RpcRequest<BasisJobMethods>): Promise<void> {

@@ -1,10 +1,11 @@
 // The typed message protocol between the extension (or a test) and the basis job process (basisJobProcess.ts): one
-// job per process, distillation or diagnostics. Both are long model work that must neither block the extension
+// job per process: distillation, diagnostics, or the check of a user-chosen model file. Both are long model work that must neither block the extension
 // host nor queue behind completions in the engine process, so they get a process of their own. The process
 // validates what it is sent (paths, counts) before loading anything; what it sends back is typed, not validated,
 // as the engine's messages are (src/engine/client.ts).
 import * as path from "node:path";
 import type { BasisDiagnosis } from "../core/basis/diagnose";
+import type { LocalModelCheck } from "../core/setup/localModel";
 import type { DiagnoseOptions } from "./diagnose";
 import type { DistillOptions, DistillProgress, DistillReport } from "./distill";
 import { fields, fraction, integer, isObj, nonNegative, object, oneOf, strings, type Check } from "../shared/check";
@@ -15,6 +16,8 @@ import type { RpcCancel, RpcError, RpcLog, RpcRequest, RpcResult } from "./rpc";
 export type BasisJobMethods = {
   distill: { params: DistillOptions; result: DistillReport };
   diagnose: { params: DiagnoseOptions; result: BasisDiagnosis };
+  /** A user-chosen GGUF is parsed here rather than in the extension host, where a bug would kill the editor. */
+  checkModel: { params: { modelPath: string }; result: LocalModelCheck };
 };
 export type BasisJobKind = keyof BasisJobMethods;
 
@@ -60,6 +63,7 @@ const DIAGNOSE: Record<keyof DiagnoseOptions, Check> = {
 const PARAMS: { readonly [K in BasisJobKind]: { schema: Record<string, Check>; required: readonly string[] } } = {
   distill: { schema: DISTILL, required: ["modelPath", "packPath", "corpus", "outDir"] },
   diagnose: { schema: DIAGNOSE, required: ["modelPath", "packPath"] },
+  checkModel: { schema: { modelPath: absolutePath }, required: ["modelPath"] },
 };
 const requestId = integer(1);
 
@@ -72,7 +76,7 @@ export function parseToBasisProcess(msg: unknown): ToBasisProcess | { error: str
   }
   if (msg.type !== "request") return { error: `unknown message type ${JSON.stringify(String(msg.type).slice(0, 40))}` };
   const method = msg.method;
-  if (method !== "distill" && method !== "diagnose") return { error: 'request.method must be "distill" or "diagnose"' };
+  if (method !== "distill" && method !== "diagnose" && method !== "checkModel") return { error: 'request.method must be "distill", "diagnose" or "checkModel"' };
   const problem = fields(msg, { type: () => undefined, id: requestId, method: () => undefined, params: (v) => (isObj(v) ? undefined : "must be an object") });
   if (problem) return { error: `request.${problem}` };
   const params = msg.params as Record<string, unknown>;

@@ -41,7 +41,7 @@ export async function diagnosePack(o: DiagnoseOptions, signal: AbortSignal): Pro
   );
   try {
     const ids = status.basis!.policies.map((p) => p.id);
-    const model = engine.distillTarget().model;
+    const model = engine.model();
     const pairs: { prompt: PromptSpec; response: string; tokens?: number[] }[] = [];
     if (o.calibration?.endsWith(".jsonl")) {
       const files = await readCorpus(o.calibration);

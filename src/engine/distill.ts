@@ -5,28 +5,17 @@
 import { createHash } from "node:crypto";
 import { mkdir, stat } from "node:fs/promises";
 import * as path from "node:path";
-import type { LlamaContextSequence, LlamaEmbeddingContext, LlamaModel, Token } from "node-llama-cpp";
+import type { LlamaEmbeddingContext, Token } from "node-llama-cpp";
 import { readCorpus, sampleWindows, type CorpusFilter } from "../core/basis/corpus";
 import { evaluateHead, fitHeadDelta, refineHeadDelta, writeHeadAdapter, type DistillSample, type HeadEvaluation } from "../core/basis/distill";
-import { fileSha256, loadBasisPack, nextVersion, writeBasisPack, type BasisPack, type BasisPolicy } from "../core/basis/pack";
+import { loadBasisPack, nextVersion, writeBasisPack, type BasisPack, type BasisPolicy } from "../core/basis/pack";
+import { sha256File } from "../core/files";
 import { readDistributions, readHiddenStates, writeDistributions, writeHiddenStates, type PositionDistributions } from "../core/basis/sampleCache";
 import { metaValue, readGguf } from "../core/gguf/reader";
-import { logFloor, policyLogProb, type NextTokenProbs } from "../core/soup/mix";
-import { EngineError, type GpuMode, type PolicySpec } from "./protocol";
+import { logFloor, policyLogProb } from "../core/soup/mix";
+import { EngineError, type GpuMode } from "./protocol";
+import { evaluateWithProbabilities, throwIfAborted, type DistillTarget } from "./sequences";
 import { SoupEngine } from "./soupEngine";
-
-/** What the loaded engine lends to distillation (SoupEngine.distillTarget). */
-export interface DistillTarget {
-  model: LlamaModel;
-  threads: number;
-  vocabSize: number;
-  /** Basis policies in engine order: streams[k + 1] is policies[k]. */
-  policies: PolicySpec[];
-  /** The reference first, then one per policy: the tokens before a window, and a sequence to evaluate on. */
-  streams: { prefix: Token[]; sequence: LlamaContextSequence }[];
-  /** Sampler settings under which probabilities are the full vocabulary (small ones) or the top-k. */
-  distribution: { temperature: number; topK: number; topP: number; minP: number };
-}
 
 export interface DistillOptions {
   modelPath: string;
@@ -91,16 +80,12 @@ export interface DistillReport {
 
 const hash = (x: unknown) => createHash("sha256").update(JSON.stringify(x)).digest("hex").slice(0, 16);
 
-function throwIfAborted(signal: AbortSignal): void {
-  if (signal.aborted) throw new EngineError("cancelled", "distillation cancelled");
-}
-
 /** Hidden states of the last `positions` positions of a window (one embedding pass per position). */
 async function hiddenStates(t: DistillTarget, embedding: LlamaEmbeddingContext, window: Token[], positions: number, signal: AbortSignal) {
   const prefix = t.streams[0].prefix;
   const out: Float32Array[] = [];
   for (let j = window.length - positions; j < window.length; j++) {
-    throwIfAborted(signal);
+    throwIfAborted(signal, "distillation");
     out.push(Float32Array.from((await embedding.getEmbeddingFor([...prefix, ...window.slice(0, j + 1)])).vector));
   }
   return out;
@@ -108,22 +93,13 @@ async function hiddenStates(t: DistillTarget, embedding: LlamaEmbeddingContext, 
 
 /** Every policy's next-token log-probs at the last `positions` positions, on the union of what the policies report. */
 async function distributions(t: DistillTarget, window: Token[], positions: number, signal: AbortSignal): Promise<PositionDistributions[]> {
-  throwIfAborted(signal);
+  throwIfAborted(signal, "distillation");
   const first = window.length - positions;
   // One pass per policy gives the distributions at every position; the reference and prompted experts share a batch.
   const perPolicy = await Promise.all(
     t.streams.map(async ({ prefix, sequence }) => {
       await sequence.clearHistory();
-      const from = prefix.length + first;
-      const items = [...prefix, ...window].map((tok, i) =>
-        i >= from ? ([tok, { generateNext: { probabilities: true, options: t.distribution } }] as const) : tok,
-      );
-      const res = await sequence.controlledEvaluate(items as Parameters<LlamaContextSequence["controlledEvaluate"]>[0]);
-      return Array.from({ length: positions }, (_, q) => {
-        const probs = res[from + q]?.next.probabilities;
-        if (!probs) throw new EngineError("internal", "llama.cpp returned no probabilities while distilling");
-        return probs as NextTokenProbs;
-      });
+      return evaluateWithProbabilities(sequence, [...prefix, ...window], prefix.length + first, positions, t.distribution);
     }),
   );
   return Array.from({ length: positions }, (_, q) => {
@@ -181,7 +157,7 @@ export async function distillBasis(o: DistillOptions, signal: AbortSignal, progr
   );
   let embedding: LlamaEmbeddingContext | null = null;
   try {
-    const t = engine.distillTarget();
+    const t = await engine.distillTarget();
     const longestPrefix = Math.max(...t.streams.map((s) => s.prefix.length));
     if (longestPrefix + windowTokens >= 512) throw new EngineError("bad-request", `window of ${windowTokens} tokens plus the longest prompt (${longestPrefix}) does not fit 512 tokens`);
     embedding = await t.model.createEmbeddingContext({ contextSize: t.streams[0].prefix.length + windowTokens + 8, threads: t.threads });
@@ -227,7 +203,7 @@ export async function distillBasis(o: DistillOptions, signal: AbortSignal, progr
     const results: DistilledExpert[] = [];
     const version = nextVersion(pack.version);
     for (const [n, policy] of experts.entries()) {
-      throwIfAborted(signal);
+      throwIfAborted(signal, "distillation");
       const k = t.policies.findIndex((p) => p.id === policy.id) + 1;
       const regression = fitHeadDelta(train, k, t.vocabSize, { rank, ridge: o.ridge });
       const refined = o.refineSteps === 0 ? regression : refineHeadDelta(regression, train, k, { steps: o.refineSteps ?? 100 });
@@ -253,7 +229,7 @@ export async function distillBasis(o: DistillOptions, signal: AbortSignal, progr
     await writeBasisPack(packFile, {
       ...pack,
       version,
-      base: { name: path.basename(o.modelPath), sha256: await fileSha256(o.modelPath) },
+      base: { name: path.basename(o.modelPath), sha256: await sha256File(o.modelPath) },
       policies: pack.policies.map((p) =>
         distilled.has(p.id)
           ? { id: p.id, label: p.label, description: p.description, kind: "adapter", path: path.join(o.outDir, `${p.id}.gguf`), default: p.default }

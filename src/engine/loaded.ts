@@ -5,9 +5,11 @@ import { loadBasisPack } from "../core/basis/pack";
 import { checkBasisCompatibility } from "../core/gguf/compat";
 import { isAdapterFile } from "../core/gguf/lora";
 import { readGguf } from "../core/gguf/reader";
+import { modelProblem } from "../core/gguf/validate";
+import { llamaFailure, llamaLogMark } from "./llamaLog";
 import { PromptBuilder } from "./prompts";
 import { EngineError, type BackendInfo, type LoadParams, type PolicySpec } from "./protocol";
-import { SoupedAdapters } from "./soupedAdapters";
+import { ParameterSoup, setAdapterScales } from "./parameterSoup";
 
 export type Nlc = typeof import("node-llama-cpp");
 
@@ -16,34 +18,32 @@ export interface Stream {
   sequence: LlamaContextSequence;
 }
 
+export type AdapterPolicy = Extract<PolicySpec, { kind: "adapter" }>;
+
 export interface Loaded {
   params: LoadParams;
   llama: Llama;
   model: LlamaModel;
   prompts: PromptBuilder;
   threads: number;
+  contextSize: number;
   vocabSize: number;
   basisId: string;
   basisVersion: string;
+  /** Basis policies in engine order: prompted experts, then adapters. */
   policies: PolicySpec[];
+  adapters: AdapterPolicy[];
   /** Base context: sequence 0 is pi_0, then one per prompted expert. */
   baseContext: LlamaContext;
   baseStream: Stream;
   promptedStreams: Stream[];
-  /** One context per adapter expert at scale 1 (explicit mode and scoring). */
-  adapterContexts: LlamaContext[];
-  adapterStreams: Stream[];
-  /** One context with every adapter, scales set per request (parameter mode). */
-  parameterContext: LlamaContext | null;
-  parameterSequence: LlamaContextSequence | null;
-  parameterScalesKey: string;
-  /** Whether the parameter context runs one souped adapter (or none) rather than K separate ones. */
-  parameterSouped: boolean;
-  souped: SoupedAdapters | null;
-  /** A souped adapter to write once the current request is done. */
-  pendingSoup: (() => void) | null;
-  /** Adapters that touch only output.weight leave the KV cache unchanged when their scales change. */
-  headOnlyAdapters: boolean;
+  /**
+   * One context per adapter expert at scale 1, for explicit mode and for scoring adapters that change the KV
+   * cache; created on first use (about a KV cache each), null until then.
+   */
+  adapterStreams: Promise<Stream[]> | null;
+  /** The adapters at per-request scales (parameter mode); null without adapters. Head-only ones share the base context. */
+  parameter: ParameterSoup | null;
   loadMs: number;
 }
 
@@ -62,7 +62,7 @@ export async function createLoaded(
   progress: ProgressSink,
 ): Promise<Loaded> {
   const prompted = basis.policies.filter((p) => p.kind === "prompted");
-  const adapters = basis.policies.filter((p): p is Extract<PolicySpec, { kind: "adapter" }> => p.kind === "adapter");
+  const adapters = basis.policies.filter((p): p is AdapterPolicy => p.kind === "adapter");
   const contextSize = Math.min(params.contextSize, model.trainContextSize || params.contextSize);
   const baseContext = await model.createContext({
     contextSize,
@@ -71,47 +71,73 @@ export async function createLoaded(
   });
   const baseStream: Stream = { sequence: baseContext.getSequence() };
   const promptedStreams = prompted.map((policy) => ({ policy, sequence: baseContext.getSequence() }));
-  const adapterContexts: LlamaContext[] = [];
-  const adapterStreams: Stream[] = [];
-  let headOnly = true;
-  for (const [i, a] of adapters.entries()) {
-    headOnly &&= await isHeadOnlyAdapter(nlc, a.path);
-    let ctx: LlamaContext;
-    try {
-      ctx = await model.createContext({ contextSize, threads, lora: { adapters: [{ filePath: a.path, scale: 1 }] } });
-    } catch (e) {
-      throw new EngineError("bad-basis", `adapter "${a.id}" (${a.path}): llama.cpp rejected it for this model (${errorText(e)})`);
+  let parameter: ParameterSoup | null = null;
+  if (adapters.length) {
+    let headOnly = true;
+    for (const a of adapters) headOnly &&= await isHeadOnlyAdapter(nlc, a.path);
+    const context = headOnly ? baseContext : await model.createContext({ contextSize, threads });
+    for (const [i, a] of adapters.entries()) {
+      // Loading each adapter into the model once checks it now, and parameter mode needs it loaded anyway.
+      const mark = llamaLogMark();
+      try {
+        await setAdapterScales(context, [{ filePath: a.path, scale: 1 }]);
+      } catch (e) {
+        throw new EngineError("bad-basis", `adapter "${a.id}" (${a.path}): llama.cpp rejected it for this model (${llamaFailure(e, mark)})`);
+      }
+      progress("basis", (i + 1) / adapters.length);
     }
-    adapterContexts.push(ctx);
-    adapterStreams.push({ policy: a, sequence: ctx.getSequence() });
-    progress("basis", (i + 1) / adapters.length);
+    await setAdapterScales(context, []);
+    parameter = new ParameterSoup(model, context, headOnly ? baseStream.sequence : context.getSequence(), adapters, headOnly, log);
   }
-  // Starts with no adapter: all weights are 0 until a request says otherwise.
-  const parameterContext = adapters.length ? await model.createContext({ contextSize, threads }) : null;
   return {
     params,
     llama,
     model,
     prompts: new PromptBuilder(nlc, model, params.modelPath),
     threads,
+    contextSize,
     vocabSize: vocabularySize(model),
     basisId: basis.id,
     basisVersion: basis.version,
     policies: [...prompted, ...adapters],
+    adapters,
     baseContext,
     baseStream,
     promptedStreams,
-    adapterContexts,
-    adapterStreams,
-    parameterContext,
-    parameterSequence: parameterContext?.getSequence() ?? null,
-    parameterScalesKey: adapters.map(() => 0).join(","),
-    parameterSouped: true,
-    souped: parameterContext ? new SoupedAdapters(model, parameterContext, log) : null,
-    pendingSoup: null,
-    headOnlyAdapters: headOnly,
+    adapterStreams: null,
+    parameter,
     loadMs: performance.now() - t0,
   };
+}
+
+/** The scale-1 adapter streams, created on first use. */
+export function adapterStreams(l: Loaded): Promise<Stream[]> {
+  l.adapterStreams ??= Promise.all(
+    l.adapters.map(async (policy) => {
+      const ctx = await l.model.createContext({ contextSize: l.contextSize, threads: l.threads, lora: { adapters: [{ filePath: policy.path, scale: 1 }] } });
+      return { policy, sequence: ctx.getSequence() };
+    }),
+  ).catch((e: unknown) => {
+    l.adapterStreams = null;
+    throw new EngineError("internal", `could not create the adapter experts' contexts (${errorText(e)})`);
+  });
+  return l.adapterStreams;
+}
+
+/**
+ * The reference stream, then every expert stream in policy order (prompted, then adapters): streams[k + 1] is
+ * policies[k]. The base context is cleared of adapters first.
+ */
+export async function policyStreams(l: Loaded): Promise<Stream[]> {
+  await l.parameter?.reference();
+  return [l.baseStream, ...l.promptedStreams, ...(l.adapters.length ? await adapterStreams(l) : [])];
+}
+
+/** Every context the loaded state holds now (for memory reporting). */
+export async function liveContexts(l: Loaded): Promise<LlamaContext[]> {
+  const adapters = l.adapterStreams ? await l.adapterStreams : [];
+  const parameter = l.parameter && !l.parameter.headOnly ? [l.parameter.sequence.context] : [];
+  return [l.baseContext, ...adapters.map((s) => s.sequence.context), ...parameter];
 }
 
 export async function isHeadOnlyAdapter(nlc: Nlc, file: string): Promise<boolean> {
@@ -139,7 +165,10 @@ export function errorText(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
 
-/** Reads the GGUF header and tensor index first, so a bad file gets a message naming the file and the problem. */
+/**
+ * Reads the GGUF header and tensor index and checks what llama.cpp's loader assumes, so a bad file gets a message
+ * naming the file and the problem instead of crashing the engine inside llama.cpp.
+ */
 export async function checkModelFile(file: string): Promise<void> {
   let gguf;
   try {
@@ -148,6 +177,8 @@ export async function checkModelFile(file: string): Promise<void> {
     throw new EngineError("bad-model", errorText(e));
   }
   if (isAdapterFile(gguf)) throw new EngineError("bad-model", `${file}: this is a LoRA adapter, not a model: give it as a basis policy`);
+  const problem = modelProblem(gguf);
+  if (problem) throw new EngineError("bad-model", `${file}: ${problem}`);
 }
 
 /** Adapters must fit the base model (architecture, tensor shapes): the message names the first mismatch. */

@@ -3,6 +3,7 @@
 import { SoupEngine } from "./soupEngine";
 import type { ClientMessage, EngineMessage, EngineMethods } from "./protocol";
 import { answer, type Handlers, type RpcRequest } from "./rpc";
+import { removeOwnedTempDirs, removeStaleTempDirs } from "./tempDirs";
 
 const engine = new SoupEngine((message) => send({ type: "log", level: "warn", message }));
 const controllers = new Map<number, AbortController>();
@@ -49,3 +50,8 @@ process.on("message", (raw) => {
 });
 // The extension host went away: nothing left to serve.
 process.on("disconnect", () => process.exit(0));
+// dispose() sends SIGTERM; exiting through process.exit runs the cleanup below.
+process.on("SIGTERM", () => process.exit(0));
+process.on("exit", removeOwnedTempDirs);
+// Engines killed before they could clean up (SIGKILL, a crash) left their folders behind.
+void removeStaleTempDirs().then((n) => n > 0 && send({ type: "log", level: "info", message: `removed ${n} temp folders left by engines that are gone` }));

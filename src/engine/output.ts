@@ -1,5 +1,7 @@
 // Incremental detokenization for streaming: emits text as tokens arrive, holding back what could still
 // become a stop string or an incomplete UTF-8 character, and cuts the text at the first stop string.
+// The tokens are detokenized after the prompt's last tokens: SentencePiece vocabularies drop the leading space
+// of the first piece of a text, which is right at the start of a document and wrong for a continuation.
 import type { LlamaModel, Token } from "node-llama-cpp";
 
 export class OutputText {
@@ -12,14 +14,19 @@ export class OutputText {
     private readonly model: LlamaModel,
     private readonly stops: readonly string[],
     private readonly onText?: (delta: string) => void,
+    /** The prompt the tokens continue (node-llama-cpp reads only its last few tokens). */
+    private readonly context: readonly Token[] = [],
+    /** Tokens that end the text (not added to it). */
+    private readonly stopTokens: ReadonlySet<Token> = new Set(),
   ) {
     this.holdBack = Math.max(0, ...stops.map((s) => s.length - 1));
   }
 
-  /** Adds a generated token; returns true when a stop string was reached. */
+  /** Adds a generated token; returns true when a stop token or stop string was reached. */
   push(token: Token): boolean {
+    if (this.stopTokens.has(token)) return true;
     this.tokens.push(token);
-    const full = this.model.detokenize(this.tokens);
+    const full = this.model.detokenize(this.tokens, false, this.context);
     const from = Math.max(0, this.emitted - this.holdBack);
     let cut = -1;
     for (const s of this.stops) {

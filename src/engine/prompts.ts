@@ -2,6 +2,7 @@
 // plain prompt; a prompted expert gets its instruction (chat) or header (FIM / raw) added, so its
 // next-token distribution is pi_k. Adapter experts see the plain prompt (their difference is in weights).
 import type { LlamaModel, Token } from "node-llama-cpp";
+import { formatChunks } from "../core/completion/chunks";
 import { applyFimHeader } from "../core/completion/fim";
 import type { PolicySpec, PromptSpec } from "./protocol";
 import { EngineError } from "./protocol";
@@ -14,6 +15,28 @@ export const KNOWN_FIM_TEMPLATES: readonly [pre: string, suf: string, mid: strin
   ["<fim_prefix>", "<fim_suffix>", "<fim_middle>"],
   ["<｜fim▁begin｜>", "<｜fim▁hole｜>", "<｜fim▁end｜>"],
   ["▁<PRE>", "▁<SUF>", "▁<MID>"],
+];
+
+/** Repository-level FIM (Qwen2.5-Coder, StarCoder2): the repository-name and file-separator tokens of a family. */
+const REPOSITORY_TOKENS: readonly [repo: string, file: string][] = [
+  ["<|repo_name|>", "<|file_sep|>"],
+  ["<repo_name>", "<file_sep>"],
+];
+
+/**
+ * Markers that end a FIM middle (the families' end-of-text, file and repository markers) where they are single
+ * tokens of the vocabulary. llama.cpp's end-of-generation set misses some (StarCoder2's `<file_sep>`, Code Llama's
+ * `▁<EOT>`, DeepSeek-Coder's `<|EOT|>`), and since special tokens detokenize to nothing, no stop string sees them.
+ */
+const END_MARKERS = [
+  // Qwen2.5-Coder
+  "<|endoftext|>", "<|fim_pad|>", "<|file_sep|>", "<|repo_name|>", "<|im_end|>",
+  // StarCoder2
+  "<file_sep>", "<fim_pad>", "<repo_name>",
+  // Code Llama
+  "▁<EOT>", "<EOT>",
+  // DeepSeek-Coder
+  "<｜end▁of▁sentence｜>", "<|EOT|>",
 ];
 
 export interface FimTokens {
@@ -29,14 +52,71 @@ export function resolveFimTokens(model: LlamaModel): FimTokens | null {
     return { prefix: inf.prefix, suffix: inf.suffix, middle: inf.middle };
   }
   for (const tpl of KNOWN_FIM_TEMPLATES) {
-    const ids = tpl.map((t) => model.tokenize(t, true));
-    if (ids.every((x) => x.length === 1)) return { prefix: ids[0][0], suffix: ids[1][0], middle: ids[2][0] };
+    const [prefix, suffix, middle] = tpl.map((t) => specialToken(model, t));
+    if (prefix !== undefined && suffix !== undefined && middle !== undefined) return { prefix, suffix, middle };
+  }
+  return null;
+}
+
+/** The single token `text` stands for, if the vocabulary has one (control or user-defined). */
+function specialToken(model: LlamaModel, text: string): Token | undefined {
+  const ids = model.tokenize(text, true);
+  return ids.length === 1 ? ids[0] : undefined;
+}
+
+// SentencePiece vocabularies prefix a text with a space; text that continues other text must not get it. Code
+// Llama's reference (encode_infilling) tokenizes this mark before the text and drops the mark's tokens;
+// node-llama-cpp's "trimLeadingSpace" does not remove the space before a leading newline.
+const CONTINUATION_MARK = "\u263a";
+
+/** Tokens of `text` as a continuation: without SentencePiece's leading space. */
+function continuationTokens(model: LlamaModel, text: string, specialTokens = false): Token[] {
+  if (!text) return [];
+  const mark = model.tokenize(CONTINUATION_MARK);
+  const all = model.tokenize(CONTINUATION_MARK + text, specialTokens);
+  return mark.length && mark.every((t, i) => all[i] === t) ? all.slice(mark.length) : model.tokenize(text, specialTokens);
+}
+
+/**
+ * The model's tokenizer for one chat prompt, with continuations (the pieces of a template after the first)
+ * done as above. The text right after BOS starts the document and keeps SentencePiece's space, as in the
+ * families' reference tokenizations ("<s>[INST]" is BOS then "▁[").
+ */
+function chatTokenizer(model: LlamaModel): LlamaModel["tokenizer"] {
+  const base = model.tokenizer;
+  let onlyBos = false;
+  let empty = true;
+  const tokenize = (text: string, specialTokens?: boolean | "builtin", options?: "trimLeadingSpace") => {
+    const tokens =
+      typeof specialTokens === "string"
+        ? base(text as "BOS", specialTokens)
+        : options === "trimLeadingSpace" && !onlyBos
+          ? continuationTokens(model, text, specialTokens)
+          : base(text, specialTokens, onlyBos ? undefined : options);
+    if (tokens.length) {
+      onlyBos = empty && specialTokens === "builtin" && text === "BOS";
+      empty = false;
+    }
+    return tokens;
+  };
+  return Object.assign(tokenize, { detokenize: base.detokenize, isSpecialToken: base.isSpecialToken, isEogToken: base.isEogToken }) as LlamaModel["tokenizer"];
+}
+
+/** The repository-name and file-separator tokens, when the vocabulary has both of one family. */
+function resolveRepositoryTokens(model: LlamaModel): { repo: Token; file: Token } | null {
+  for (const [repoText, fileText] of REPOSITORY_TOKENS) {
+    const repo = specialToken(model, repoText);
+    const file = specialToken(model, fileText);
+    if (repo !== undefined && file !== undefined) return { repo, file };
   }
   return null;
 }
 
 export class PromptBuilder {
   private readonly fim: FimTokens | null;
+  private readonly repository: { repo: Token; file: Token } | null;
+  /** Tokens that end a completion besides llama.cpp's end-of-generation tokens. */
+  readonly stopTokens: ReadonlySet<Token>;
   private chatWrapper: ReturnType<Nlc["resolveChatWrapper"]> | null = null;
 
   constructor(
@@ -45,6 +125,8 @@ export class PromptBuilder {
     private readonly modelPath: string,
   ) {
     this.fim = resolveFimTokens(model);
+    this.repository = resolveRepositoryTokens(model);
+    this.stopTokens = new Set(END_MARKERS.map((t) => specialToken(model, t)).filter((t) => t !== undefined));
   }
 
   get hasFim(): boolean {
@@ -59,11 +141,16 @@ export class PromptBuilder {
         return this.withBos(this.model.tokenize(seen.text));
       case "fim": {
         if (!this.fim) throw noFim(this.modelPath);
+        let prefix = seen.prefix;
+        const context = seen.context ?? [];
+        if (context.length && !this.repository) prefix = formatChunks(context, seen.language ?? "") + prefix;
         return this.withBos([
+          ...(context.length ? this.repositoryContext(seen) : []),
           this.fim.prefix,
-          ...this.model.tokenize(seen.prefix),
+          ...this.model.tokenize(prefix),
           this.fim.suffix,
-          ...this.model.tokenize(seen.suffix),
+          // The suffix continues the text: no SentencePiece leading space (Code Llama's documented format).
+          ...continuationTokens(this.model, seen.suffix),
           this.fim.middle,
         ]);
       }
@@ -76,9 +163,26 @@ export class PromptBuilder {
         );
         messages.push({ type: "model", response: [] });
         const state = this.chatWrapper.generateContextState({ chatHistory: messages });
-        return state.contextText.tokenize(this.model.tokenizer);
+        const tokens = state.contextText.tokenize(chatTokenizer(this.model));
+        // node-llama-cpp's wrappers open with BOS even where the model says not to add one (Qwen's ChatML).
+        const bos = this.model.tokens.bos;
+        return !this.model.tokens.shouldPrependBosToken && bos != null && tokens[0] === bos ? tokens.slice(1) : tokens;
       }
     }
+  }
+
+  /**
+   * Other files in the repository-level format of Qwen2.5-Coder and StarCoder2:
+   * `<repo_name>REPO\n<file_sep>PATH\nTEXT\n ... <file_sep>PATH\n` before the FIM prompt of the current file.
+   */
+  private repositoryContext(prompt: Extract<PromptSpec, { kind: "fim" }>): Token[] {
+    if (!this.repository) return [];
+    const { repo, file } = this.repository;
+    const text = (t: string) => continuationTokens(this.model, t);
+    const out: Token[] = prompt.repo ? [repo, ...text(`${prompt.repo}\n`)] : [];
+    for (const c of prompt.context ?? []) out.push(file, ...text(`${c.file}\n${c.text}${c.text.endsWith("\n") ? "" : "\n"}`));
+    if (prompt.file) out.push(file, ...text(`${prompt.file}\n`));
+    return out;
   }
 
   private withBos(tokens: Token[]): Token[] {

@@ -60,7 +60,8 @@ export interface StatusResult {
   modelPath: string | null;
   basis: { id: string; version: string; policies: { id: string; kind: PolicySpec["kind"] }[] } | null;
   backend: BackendInfo | null;
-  memory: { rssBytes: number; modelBytes: number; contextBytes: number; vramUsedBytes: number };
+  /** contextBytes: the KV state the contexts hold now; contexts: how many llama.cpp contexts exist. */
+  memory: { rssBytes: number; modelBytes: number; contextBytes: number; contexts: number; vramUsedBytes: number };
   loadMs: number;
 }
 

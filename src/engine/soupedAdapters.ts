@@ -4,18 +4,22 @@
 // adapters at their new scales at once (0.1 ms), and writes the souped adapter in the background; the next request
 // with the same weights uses it. The delta is the same, so cached KV stays valid across the switch.
 import { promises as fs } from "node:fs";
-import * as os from "node:os";
 import * as path from "node:path";
 import type { LlamaContext, LlamaModel } from "node-llama-cpp";
 import { writeSoupedAdapter } from "../core/gguf/merge";
+import { makeOwnedTempDir } from "./tempDirs";
 
 export interface WeightedAdapter {
   filePath: string;
   scale: number;
 }
 
-/** Bound on souped adapter files (and adapters loaded into the model) kept at once. */
-const CAPACITY = 8;
+/**
+ * Bound on souped adapter files (and adapters loaded into the model) kept at once. Each is loaded in full (16 MB
+ * for 8 rank-16 head adapters on a 32k vocabulary) and weights rarely return to an earlier vector exactly (an
+ * episode keeps its draw): the one in use and the one before it are enough.
+ */
+const CAPACITY = 2;
 
 export class SoupedAdapters {
   private readonly ready = new Map<string, string>();
@@ -42,7 +46,7 @@ export class SoupedAdapters {
   build(key: string, adapters: WeightedAdapter[], inUse: () => string | undefined): void {
     if (this.ready.has(key) || this.building.has(key)) return;
     const task = (async () => {
-      this.dir ??= fs.mkdtemp(path.join(os.tmpdir(), "spectral-soup-souped-"));
+      this.dir ??= makeOwnedTempDir();
       const file = path.join(await this.dir, `soup-${this.ready.size}-${Date.now()}.gguf`);
       await writeSoupedAdapter(adapters.map((a) => ({ path: a.filePath, weight: a.scale })), file);
       this.ready.set(key, file);

@@ -7,19 +7,22 @@ import { ChatSession } from "../core/chat/session";
 import type { AttachMode } from "../shared/chat";
 import { parseFromChat, type FromChat, type ToChat } from "../../webview/protocol/chat";
 import type { Session } from "./session";
-import { hostPage, post } from "./webviewHost";
+import { PageHost } from "./webviewHost";
 
 export const CHAT_VIEW = "spectralSoup.chat";
 
 export class ChatView implements vscode.WebviewViewProvider, vscode.Disposable {
-  private view: vscode.WebviewView | undefined;
+  private readonly page: PageHost<FromChat, ToChat>;
   private readonly conversation: ChatSession;
-  private readonly disposables: vscode.Disposable[] = [];
 
   constructor(
-    private readonly session: Session,
+    session: Session,
     history: ChatHistory,
   ) {
+    this.page = new PageHost(
+      { extensionUri: session.context.extensionUri, name: "chat", title: "Spectral Soup chat", log: session.log, parse: parseFromChat },
+      (msg) => this.handle(msg),
+    );
     this.conversation = new ChatSession({
       history,
       generator: session.engine,
@@ -27,20 +30,12 @@ export class ChatView implements vscode.WebviewViewProvider, vscode.Disposable {
       settings: () => session.settings,
       labels: () => Object.fromEntries(session.basis.pack.policies.map((p) => [p.id, p.label])),
       log: session.log,
-      onUpdate: (update) => {
-        if (this.view) void post<ToChat>(this.view.webview, update);
-      },
+      onUpdate: (update) => this.page.post(update),
     });
   }
 
   resolveWebviewView(view: vscode.WebviewView): void {
-    this.view = view;
-    const page = { extensionUri: this.session.context.extensionUri, name: "chat" as const, title: "Spectral Soup chat", log: this.session.log, parse: parseFromChat };
-    this.disposables.push(
-      ...hostPage(view, page, (msg) => this.handle(msg), () => {
-        this.view = undefined;
-      }),
-    );
+    this.page.resolve(view);
   }
 
   /** Clears the conversation (the view's title bar button). */
@@ -50,7 +45,7 @@ export class ChatView implements vscode.WebviewViewProvider, vscode.Disposable {
 
   dispose(): void {
     this.conversation.stop();
-    for (const d of this.disposables) d.dispose();
+    this.page.dispose();
   }
 
   private async handle(msg: FromChat): Promise<void> {

@@ -37,7 +37,7 @@ export class CompletionProvider implements vscode.InlineCompletionItemProvider, 
     if (token.isCancellationRequested) abort.abort();
     try {
       const items = await this.completions.complete(
-        { lines: document.getText().split(/\r?\n/), cursor: position, languageId: document.languageId, file: vscode.workspace.asRelativePath(document.uri) },
+        { lines: document.getText().split(/\r?\n/), cursor: position, languageId: document.languageId, file: vscode.workspace.asRelativePath(document.uri), repo: vscode.workspace.name },
         abort.signal,
       );
       return items?.map(({ id, text }) => {

@@ -1,14 +1,15 @@
 // "Spectral Soup: Set Up Model" (also the first step of the walkthrough): from nothing to a loaded model. Either a
 // catalogue model downloaded into the extension's global storage (never the workspace) with a cancellable progress
 // notification, resumed from its .part file after an interruption and checked against its sha256 before use, or a
-// local GGUF file checked by validateLocalModel. Either way the result is the user-level spectralSoup.modelPath,
+// local GGUF file checked by validateLocalModel in a process of its own. Either way the result is the user-level spectralSoup.modelPath,
 // which the engine controller picks up and loads.
 import { existsSync } from "node:fs";
 import * as path from "node:path";
 import * as vscode from "vscode";
 import { loadCatalogue, type CatalogueModel } from "../core/setup/catalogue";
-import { DownloadError, downloadModel, formatBytes, sha256File } from "../core/setup/download";
-import { validateLocalModel } from "../core/setup/localModel";
+import { sha256File } from "../core/files";
+import { DownloadError, downloadModel, formatBytes } from "../core/setup/download";
+import { checkModelInProcess } from "../engine/basisJobClient";
 import { COMMANDS } from "./commands";
 import { SECTION } from "./settings";
 
@@ -58,7 +59,7 @@ export async function chooseLocalModel(): Promise<void> {
 }
 
 async function useModel(file: string): Promise<void> {
-  const check = await validateLocalModel(file);
+  const check = await checkModelInProcess(file);
   if (!check.ok) {
     vscode.window.showErrorMessage(`Spectral Soup: ${check.message}`);
     return;

@@ -17,7 +17,7 @@ import type { BasisJobs } from "./basisJobs";
 import type { Preferences } from "./preferences";
 import type { Session } from "./session";
 import { SECTION } from "./settings";
-import { hostPage, post } from "./webviewHost";
+import { PageHost } from "./webviewHost";
 
 export const PREFERENCES_VIEW = "spectralSoup.preferences";
 
@@ -28,7 +28,7 @@ const HISTORY_POINTS = 300;
 const HISTORY_EPSILON = 1e-4;
 
 export class PreferencesView implements vscode.WebviewViewProvider, vscode.Disposable {
-  private view: vscode.WebviewView | undefined;
+  private readonly page: PageHost<FromPreferences, ToPreferences>;
   /** The chart's points per preferences folder (a basis change opens another folder's state). */
   private history: { dir: string; points: WeightSnapshot[] } | undefined;
   private readonly disposables: vscode.Disposable[] = [];
@@ -39,7 +39,12 @@ export class PreferencesView implements vscode.WebviewViewProvider, vscode.Dispo
     private readonly session: Session,
     private readonly basisJobs: BasisJobs,
   ) {
+    this.page = new PageHost(
+      { extensionUri: session.context.extensionUri, name: "preferences", title: "Spectral Soup preferences", log: session.log, parse: parseFromPreferences },
+      (msg) => this.handle(msg),
+    );
     this.disposables.push(
+      this.page,
       session.onDidChange((change) => {
         if (!change.preferences && !change.learned && !change.basis) return;
         // Recorded even while the view is hidden, so the chart has the whole story when it is opened.
@@ -49,13 +54,7 @@ export class PreferencesView implements vscode.WebviewViewProvider, vscode.Dispo
   }
 
   resolveWebviewView(view: vscode.WebviewView): void {
-    this.view = view;
-    const page = { extensionUri: this.session.context.extensionUri, name: "preferences" as const, title: "Spectral Soup preferences", log: this.session.log, parse: parseFromPreferences };
-    this.disposables.push(
-      ...hostPage(view, page, (msg) => this.handle(msg), () => {
-        this.view = undefined;
-      }),
-    );
+    this.page.resolve(view);
   }
 
   dispose(): void {
@@ -162,11 +161,11 @@ export class PreferencesView implements vscode.WebviewViewProvider, vscode.Dispo
   }
 
   private async postBasis(): Promise<void> {
-    if (!this.view) return;
+    if (!this.page.visible) return;
     const pack = this.session.basis.pack;
     const info: BasisInfo = { id: pack.id, version: pack.version, label: pack.label, policies: pack.policies.map((p) => ({ id: p.id, label: p.label, kind: p.kind })) };
     const diagnosis: DiagnosisState = this.diagnosis?.pack === packKey(pack) ? this.diagnosis.state : { status: "none" };
-    void post<ToPreferences>(this.view.webview, { type: "basis", info, diagnosis });
+    this.page.post({ type: "basis", info, diagnosis });
   }
 
   private async setSlider(id: string, value: number): Promise<void> {
@@ -223,9 +222,9 @@ export class PreferencesView implements vscode.WebviewViewProvider, vscode.Dispo
   }
 
   private async postState(): Promise<void> {
-    if (!this.view) return;
+    if (!this.page.visible) return;
     const dims = await this.dimensions();
-    void post<ToPreferences>(this.view.webview, { type: "state", dims, history: this.history?.points ?? [] });
+    this.page.post({ type: "state", dims, history: this.history?.points ?? [] });
     // A basis change opens new Preferences, which lands here: the Basis tab follows it.
     await this.postBasis();
   }

@@ -16,16 +16,43 @@ export interface Page<From> {
   parse: (raw: unknown) => From | { error: string };
 }
 
-/** Makes a webview view one of our pages: locked-down options, the page shell, validated messages. */
-export function hostPage<From extends { type: string }>(
-  view: vscode.WebviewView,
-  page: Page<From>,
-  handle: (msg: From) => Promise<void> | void,
-  onDispose: () => void,
-): vscode.Disposable[] {
-  view.webview.options = webviewOptions(page.extensionUri);
-  view.webview.html = webviewHtml(view.webview, page.extensionUri, page.name, page.title);
-  return [onValidMessage(view.webview, page, handle), view.onDidDispose(onDispose)];
+/**
+ * One page in a webview view: locked-down options, the page shell, validated messages to `handle`, and typed
+ * posting (`To`: the page's protocol) that a hidden or disposed view drops (the page asks again when shown).
+ */
+export class PageHost<From extends { type: string }, To> implements vscode.Disposable {
+  private view: vscode.WebviewView | undefined;
+  private readonly disposables: vscode.Disposable[] = [];
+
+  constructor(
+    private readonly page: Page<From>,
+    private readonly handle: (msg: From) => Promise<void> | void,
+  ) {}
+
+  /** The view VS Code resolved for the page (again after it was disposed). */
+  resolve(view: vscode.WebviewView): void {
+    this.view = view;
+    view.webview.options = webviewOptions(this.page.extensionUri);
+    view.webview.html = webviewHtml(view.webview, this.page.extensionUri, this.page.name, this.page.title);
+    this.disposables.push(
+      onValidMessage(view.webview, this.page, this.handle),
+      view.onDidDispose(() => {
+        if (this.view === view) this.view = undefined;
+      }),
+    );
+  }
+
+  get visible(): boolean {
+    return this.view !== undefined;
+  }
+
+  post(msg: To): void {
+    if (this.view) void this.view.webview.postMessage(msg);
+  }
+
+  dispose(): void {
+    for (const d of this.disposables) d.dispose();
+  }
 }
 
 /** Folders a page may load from; everything else (the workspace, node_modules, the network) stays out of reach. */
@@ -88,12 +115,7 @@ function onValidMessage<From extends { type: string }>(
     } catch (e) {
       const message = e instanceof Error ? e.message : String(e);
       log.error(`${view} view: ${msg.type} failed: ${message}`);
-      void post<PageError>(webview, { type: "error", message });
+      void webview.postMessage({ type: "error", message } satisfies PageError);
     }
   });
-}
-
-/** Typed postMessage (`To`: the page's protocol); a hidden or disposed view drops it (it asks again when shown). */
-export function post<To>(webview: vscode.Webview, msg: To): Thenable<boolean> {
-  return webview.postMessage(msg);
 }

@@ -75,6 +75,32 @@ export function fields(o: Obj, schema: Readonly<Record<string, Check>>, required
   return undefined;
 }
 
+/**
+ * The objects of a JSON list whose entries carry unique ids matching `id`, each with its JSON path (`at[i]`), for
+ * validators that collect every problem: a missing or empty list, an entry that is not an object, a bad or repeated
+ * id each add one to `problems` (`emptyWhy` explains why the list must not be empty).
+ */
+export function entriesWithIds(list: unknown, at: string, id: RegExp, problems: string[], emptyWhy = ""): [Obj, string][] {
+  if (!Array.isArray(list) || list.length === 0) {
+    problems.push(`${at} must be a non-empty array${emptyWhy}`);
+    return [];
+  }
+  const seen = new Set<string>();
+  const entries: [Obj, string][] = [];
+  list.forEach((entry: unknown, i) => {
+    const where = `${at}[${i}]`;
+    if (!isObj(entry)) {
+      problems.push(`${where} must be an object`);
+      return;
+    }
+    if (typeof entry.id !== "string" || !id.test(entry.id)) problems.push(`${where}.id must match ${id} (got ${JSON.stringify(entry.id)})`);
+    else if (seen.has(entry.id)) problems.push(`${where}.id "${entry.id}" is used twice`);
+    else seen.add(entry.id);
+    entries.push([entry, where]);
+  });
+  return entries;
+}
+
 /** A message schema: per `type`, the checks of its other fields. */
 export type MessageSchema<M extends { type: string }> = {
   readonly [T in M["type"]]: Readonly<Record<Exclude<keyof Extract<M, { type: T }>, "type">, Check>>;

@@ -16,6 +16,12 @@ export type PromptSpec =
       suffix: string;
       /** VS Code language id: prompted experts' headers are written in its comment syntax (none if it has none). */
       language?: string;
+      /** Lines of other files, oldest first: under file-separator tokens where the model has them, else as comments. */
+      context?: { file: string; text: string }[];
+      /** Path of the file being completed (named after the last file separator). */
+      file?: string;
+      /** Name of the repository (after the repository token, where the model has one). */
+      repo?: string;
     }
   | { kind: "chat"; messages: ChatMessage[] };
 
@@ -44,7 +50,12 @@ export interface GenerateParams extends SamplingParams {
 export interface Timings {
   loadMs: number;
   promptMs: number;
+  /** Prompt tokens evaluated (not found in the cache), over all policies' sequences in explicit mode. */
+  promptTokensEvaluated: number;
+  /** Decoding only: tokensPerSecond is generated tokens over this. */
   generateMs: number;
+  /** Computing features after decoding (scoring under every basis policy); 0 when none were computed. */
+  scoreMs: number;
   tokensPerSecond: number;
 }
 

@@ -1,4 +1,4 @@
-// Issue 3, item 6: the posterior learns soup weights from ratings of REAL generated text. Each round the engine
+// The closed loop: the posterior learns soup weights from ratings of REAL generated text. Each round the engine
 // generates with the current Thompson sample (explicit mode, so phi comes with the text), a scripted user rates the
 // text by a hidden text-level rule, and the posterior is updated.
 import * as assert from "node:assert/strict";

@@ -90,6 +90,34 @@ describe("engine (real llama.cpp on generated models)", function () {
     for (const id of ["h0", "h1", "h2"]) assert.ok(Math.abs(rf.features![id] - sf.features[id]) <= 1e-3, `fim ${id}`);
   });
 
+  it("head adapters: parameter mode and scoring run on the base context alone; explicit mode creates adapter contexts on first use", async () => {
+    const engine = new SoupEngine();
+    const signal = new AbortController().signal;
+    try {
+      const loaded = await engine.load(load(model, heads.map((p, i) => ({ id: `h${i}`, kind: "adapter" as const, path: p }))), () => {});
+      const w = { h0: 0.5, h1: -0.2, h2: 1 };
+      const zero = { h0: 0, h1: 0, h2: 0 };
+      const reference = await engine.next({ prompt, mode: "parameter", weights: zero, top: 263 }, signal);
+      const r = await engine.generate({ prompt, mode: "parameter", weights: w, maxTokens: 12, temperature: 0, withFeatures: true }, signal, () => {});
+      const s = await engine.score({ prompt, response: r.text, responseTokens: r.tokens }, signal);
+      assert.equal(loaded.memory.contexts, 1, "the base context only");
+      assert.equal((await engine.status()).memory.contexts, 1, "parameter mode and scoring made no context");
+      for (const id of ["h0", "h1", "h2"]) assert.ok(Math.abs(r.features![id] - s.features[id]) <= 1e-6, id);
+      assert.ok(r.timings.scoreMs > 0, "scoring time is reported apart from decoding");
+      // The shared context is back to no adapter for the reference policy after the soup and scoring ran on it.
+      await engine.next({ prompt, mode: "parameter", weights: w, top: 263 }, signal);
+      const rerun = await engine.next({ prompt, mode: "explicit", weights: zero, top: 263 }, signal);
+      assert.ok(maxAbsDiff(reference.tokens, rerun.tokens) <= 1e-6, "reference unchanged by the soup");
+      const e = await engine.generate({ prompt, mode: "explicit", weights: w, maxTokens: 12, temperature: 0 }, signal, () => {});
+      assert.equal((await engine.status()).memory.contexts, 1 + heads.length, "explicit mode made the adapter contexts");
+      // The explicit decode's features (adapter contexts) agree with scoring through the base context.
+      const se = await engine.score({ prompt, response: e.text, responseTokens: e.tokens }, signal);
+      for (const id of ["h0", "h1", "h2"]) assert.ok(Math.abs(e.features![id] - se.features[id]) <= 1e-3, `explicit ${id}`);
+    } finally {
+      await engine.unload();
+    }
+  });
+
   it("streams tokens, honours stop strings, and rerank returns candidates best first", async () => {
     const streamed: string[] = [];
     const r = await client.generate(

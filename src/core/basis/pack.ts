@@ -1,11 +1,9 @@
 // Basis packs: a versioned manifest naming the base model and the K basis policies of a soup.
 // Validation returns every problem with its JSON path so a hand-edited manifest is easy to fix.
-import { createHash } from "node:crypto";
-import { createReadStream } from "node:fs";
 import * as path from "node:path";
-import { isObj } from "../../shared/check";
+import { entriesWithIds, isObj } from "../../shared/check";
 import { POLICY_ID } from "../../shared/soup";
-import { readJsonFile, writeFileAtomic } from "../files";
+import { readJsonFile, sha256File, writeFileAtomic } from "../files";
 import { checkBasisCompatibility } from "../gguf/compat";
 
 export type BasisPolicy =
@@ -64,32 +62,20 @@ export function validateBasisPack(raw: unknown, source: string): BasisPack {
   } else if (isObj(raw.base) && raw.base.sha256 !== undefined && !(typeof raw.base.sha256 === "string" && /^[0-9a-fA-F]{64}$/.test(raw.base.sha256))) {
     problems.push("$.base.sha256 must be 64 hex digits");
   }
-  if (!Array.isArray(raw.policies) || raw.policies.length === 0) {
-    problems.push("$.policies must be a non-empty array (an empty basis has nothing to soup)");
-  } else {
-    const seen = new Set<string>();
-    raw.policies.forEach((p, i) => {
-      const at = `$.policies[${i}]`;
-      if (!isObj(p)) {
-        problems.push(`${at} must be an object`);
-        return;
-      }
-      if (typeof p.id !== "string" || !POLICY_ID.test(p.id)) problems.push(`${at}.id must match ${POLICY_ID} (got ${JSON.stringify(p.id)})`);
-      else if (seen.has(p.id)) problems.push(`${at}.id "${p.id}" is used twice`);
-      else seen.add(p.id);
-      str(p, "label", at);
-      str(p, "description", at);
-      if (typeof p.default !== "number" || !Number.isFinite(p.default)) problems.push(`${at}.default must be a number`);
-      if (p.kind === "prompted") {
-        str(p, "chat", at);
-        str(p, "fim", at);
-      } else if (p.kind === "adapter" || p.kind === "model") {
-        str(p, "path", at);
-        if (p.sha256 !== undefined && !(typeof p.sha256 === "string" && /^[0-9a-fA-F]{64}$/.test(p.sha256))) problems.push(`${at}.sha256 must be 64 hex digits`);
-      } else {
-        problems.push(`${at}.kind must be "prompted", "adapter" or "model" (got ${JSON.stringify(p.kind)})`);
-      }
-    });
+  const policies = entriesWithIds(raw.policies, "$.policies", POLICY_ID, problems, " (an empty basis has nothing to soup)");
+  for (const [p, at] of policies) {
+    str(p, "label", at);
+    str(p, "description", at);
+    if (typeof p.default !== "number" || !Number.isFinite(p.default)) problems.push(`${at}.default must be a number`);
+    if (p.kind === "prompted") {
+      str(p, "chat", at);
+      str(p, "fim", at);
+    } else if (p.kind === "adapter" || p.kind === "model") {
+      str(p, "path", at);
+      if (p.sha256 !== undefined && !(typeof p.sha256 === "string" && /^[0-9a-fA-F]{64}$/.test(p.sha256))) problems.push(`${at}.sha256 must be 64 hex digits`);
+    } else {
+      problems.push(`${at}.kind must be "prompted", "adapter" or "model" (got ${JSON.stringify(p.kind)})`);
+    }
   }
   if (problems.length) throw new BasisPackError(`${source}: invalid basis pack:\n  ${problems.join("\n  ")}`);
   return raw as unknown as BasisPack;
@@ -106,13 +92,6 @@ export async function loadBasisPack(file: string): Promise<BasisPack> {
   };
 }
 
-/** sha256 of a file, streamed (models are gigabytes). */
-export async function fileSha256(file: string): Promise<string> {
-  const hash = createHash("sha256");
-  for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
-  return hash.digest("hex");
-}
-
 /**
  * Every reason the pack cannot be used with this model file: a base sha256 that differs, and the first policy file
  * that does not fit the model (the message names the policy, the tensor and the shapes). Empty when compatible.
@@ -120,7 +99,7 @@ export async function fileSha256(file: string): Promise<string> {
 export async function checkPackAgainstModel(pack: BasisPack, modelPath: string): Promise<string[]> {
   const problems: string[] = [];
   if (pack.base?.sha256) {
-    const actual = await fileSha256(modelPath);
+    const actual = await sha256File(modelPath);
     if (actual !== pack.base.sha256.toLowerCase()) {
       problems.push(`base model: ${path.basename(modelPath)} has sha256 ${actual}, but pack "${pack.id}" was made for ${pack.base.name} (${pack.base.sha256})`);
     }

@@ -65,21 +65,33 @@ export class ChunkRing {
   }
 }
 
+/** The newest items whose sizes add up to at most `maxChars`, oldest first. */
+function newestWithin<T>(items: readonly T[], size: (item: T) => number, maxChars: number): T[] {
+  const kept: T[] = [];
+  let total = 0;
+  for (let i = items.length - 1; i >= 0; i--) {
+    const n = size(items[i]);
+    if (total + n > maxChars) break;
+    kept.unshift(items[i]);
+    total += n;
+  }
+  return kept;
+}
+
+/** The newest chunks that fit `maxChars` (file name, text and two newlines each), oldest first. */
+export function recentChunks(chunks: readonly Chunk[], maxChars: number): Chunk[] {
+  return newestWithin(chunks, (c) => c.file.length + c.text.length + 2, maxChars);
+}
+
 /**
  * Chunks as text to put before the FIM prefix: each under a comment naming its file, in the comment syntax of
- * the file being completed (the model reads it as more of that file). Newest chunks are kept when `maxChars`
- * is exceeded. Empty where the language has no known comment syntax.
+ * the file being completed (the model reads it as more of that file), for models without file-separator
+ * tokens. Newest chunks are kept when `maxChars` is exceeded. Empty where the language has no known comment
+ * syntax.
  */
 export function formatChunks(chunks: readonly Chunk[], languageId: string, maxChars = Infinity): string {
   const syntax = commentSyntax(languageId);
   if (!syntax) return "";
-  const parts: string[] = [];
-  let size = 0;
-  for (let i = chunks.length - 1; i >= 0; i--) {
-    const part = `${commentLine(syntax, `File: ${chunks[i].file}`)}\n${chunks[i].text}\n\n`;
-    if (size + part.length > maxChars) break;
-    parts.unshift(part);
-    size += part.length;
-  }
-  return parts.join("");
+  const parts = chunks.map((c) => `${commentLine(syntax, `File: ${c.file}`)}\n${c.text}\n\n`);
+  return newestWithin(parts, (p) => p.length, maxChars).join("");
 }

@@ -3,13 +3,13 @@
 // completion cache, the debounce, one-line or multi-line, the soup plan with its rerank budget, the time budget,
 // shaping, and the feedback state machine. Written against the Generator and WeightSource interfaces, so the
 // editor, the benchmark and the unit tests drive the same code.
-import type { PromptSpec, GenerateResult } from "../../shared/generation";
+import type { GenerateResult, PromptSpec } from "../../shared/generation";
 import type { SoupMode } from "../../shared/soup";
 import { Episode } from "../soup/episode";
 import { planSoup, RerankBudget } from "../soup/mode";
 import type { Generator, PipelineLog, WeightSource } from "../soup/weights";
 import { CompletionCache } from "./cache";
-import { ChunkRing, formatChunks } from "./chunks";
+import { ChunkRing, recentChunks } from "./chunks";
 import { CompletionFeedback, type CompletionEvent, type CompletionOutcome } from "./feedback";
 import { isSingleLine, shapeCompletion } from "./filter";
 import { fimWindow, type Cursor } from "./fim";
@@ -36,6 +36,8 @@ export interface CompletionRequest {
   languageId: string;
   /** Workspace-relative path of the document: its own chunks are not added as extra context. */
   file: string;
+  /** The workspace's name, for models that take the repository's name. */
+  repo?: string;
 }
 
 /** A suggestion to show; `id` names it when the editor reports it accepted. */
@@ -63,6 +65,8 @@ export class CompletionSession {
   private readonly prompts = new Map<string, PromptSpec>();
   private readonly features = new Map<string, number[]>();
   private nextId = 1;
+  /** Feedback is recorded in order, one outcome after the other. */
+  private recording: Promise<void> = Promise.resolve();
   private readonly now: () => number;
 
   constructor(private readonly o: CompletionSessionOptions) {
@@ -85,12 +89,18 @@ export class CompletionSession {
     const singleLine = multiline === "never" || (multiline === "auto" && isSingleLine(win.lineSuffix));
     const cursor = { lineSuffix: multiline === "always" ? "" : win.lineSuffix, suffix: win.suffix };
     const shape = { maxLines: singleLine ? 1 : 16 };
-    const context = formatChunks(
+    // The engine writes the other files in the model's repository format, or as comments where it has none.
+    const context = recentChunks(
       this.ring.chunks.filter((c) => c.file !== request.file),
-      request.languageId,
       MAX_CHUNK_CHARS,
     );
-    const prompt: PromptSpec = { kind: "fim", prefix: context + win.prefix, suffix: win.suffix, language: request.languageId };
+    const prompt: PromptSpec = {
+      kind: "fim",
+      prefix: win.prefix,
+      suffix: win.suffix,
+      language: request.languageId,
+      ...(context.length ? { context, file: request.file, ...(request.repo ? { repo: request.repo } : {}) } : {}),
+    };
 
     let texts = this.cache.lookup(win.prefix, win.suffix);
     if (!texts) {
@@ -144,8 +154,6 @@ export class CompletionSession {
   settled(): Promise<void> {
     return this.recording;
   }
-
-  private recording: Promise<void> = Promise.resolve();
 
   private async generate(prompt: PromptSpec, s: CompletionSessionSettings, singleLine: boolean, signal: AbortSignal): Promise<GenerateResult | null> {
     const abort = new AbortController();

@@ -2,6 +2,7 @@ import { basename } from "node:path";
 import { isAdapterFile, readLoraAdapter } from "./lora";
 import { GgufFile, metaValue, readGguf } from "./reader";
 import { GgufError } from "./types";
+import { adapterProblem } from "./validate";
 
 export type CompatibilityResult = { ok: true } | { ok: false; message: string };
 
@@ -29,6 +30,8 @@ function modelMismatch(base: GgufFile, model: GgufFile): string | undefined {
 
 /** The first way an adapter does not fit the base: architecture, a missing target, or a lora_a / lora_b size. */
 async function adapterMismatch(base: GgufFile, file: GgufFile): Promise<string | undefined> {
+  const problem = await adapterProblem(file);
+  if (problem) return problem;
   const adapter = await readLoraAdapter(file);
   const baseArch = metaValue(base, "general.architecture");
   if (adapter.architecture !== baseArch) {
@@ -37,6 +40,7 @@ async function adapterMismatch(base: GgufFile, file: GgufFile): Promise<string |
   for (const pair of adapter.pairs) {
     const target = base.tensors.find((t) => t.name === pair.target);
     if (!target) return `adapts ${pair.target}, which the base does not have`;
+    if (target.dims.length !== 2) return `adapts ${pair.target}, which is a ${target.dims.length}-D tensor ${shape(target.dims)} in the base; a LoRA adapts matrices only`;
     for (const { tensor, what, size, baseDim } of pair.baseSizes) {
       if (size !== target.dims[baseDim]) return `${tensor} has ${what} ${size} but the base tensor has ${target.dims[baseDim]}`;
     }

@@ -37,9 +37,51 @@ export interface GgufFile {
 const SUPPORTED_VERSIONS = [2, 3];
 // ggml's GGML_MAX_DIMS.
 const MAX_DIMS = 4;
+/** Reads happen in pieces of at most this size, so no length in a file can ask for a large buffer at once. */
 const CHUNK = 1 << 20;
 
-/** Sequential little-endian reads over a file handle, through a buffer that grows with the largest single read. */
+/**
+ * What a GGUF header may declare. Every count and length in a file is also bounded by the bytes left (count times
+ * the smallest size of one item), so a corrupted length fails with a message instead of a huge allocation.
+ */
+export const GGUF_LIMITS = {
+  /** llama.cpp's loader looks keys up linearly, so its load time grows with the square of the key count. */
+  metadataKeys: 4096,
+  keyBytes: 1024,
+  /** Chat templates, the longest strings real models carry, are tens of KB. */
+  stringBytes: 1 << 20,
+  /** Vocabularies and merge lists run to a few hundred thousand items. */
+  arrayItems: 1 << 24,
+  tensors: 1 << 16,
+  /** ggml's GGML_MAX_NAME (64) counts the terminating NUL. */
+  tensorNameBytes: 63,
+  alignment: 1 << 16,
+} as const;
+
+/** Bytes of one metadata item on disk; a string takes at least its 8-byte length. */
+const ITEM_BYTES: Readonly<Record<GgufValueType, number>> = {
+  [GgufValueType.UINT8]: 1,
+  [GgufValueType.INT8]: 1,
+  [GgufValueType.BOOL]: 1,
+  [GgufValueType.UINT16]: 2,
+  [GgufValueType.INT16]: 2,
+  [GgufValueType.UINT32]: 4,
+  [GgufValueType.INT32]: 4,
+  [GgufValueType.FLOAT32]: 4,
+  [GgufValueType.UINT64]: 8,
+  [GgufValueType.INT64]: 8,
+  [GgufValueType.FLOAT64]: 8,
+  [GgufValueType.STRING]: 8,
+  [GgufValueType.ARRAY]: 12,
+};
+
+const bigToNumber = (v: bigint): number | bigint => (v <= BigInt(Number.MAX_SAFE_INTEGER) && v >= BigInt(Number.MIN_SAFE_INTEGER) ? Number(v) : v);
+
+/**
+ * Sequential little-endian reads over a file handle through a buffer of about CHUNK bytes. `need(n)` (async, only
+ * when the buffer runs out) makes n bytes available; the typed readers after it are synchronous, so that arrays of
+ * millions of items cost one await per chunk rather than one per item.
+ */
 class FileCursor {
   pos = 0;
   private buf = Buffer.alloc(0);
@@ -54,86 +96,121 @@ class FileCursor {
     public section = "header",
   ) {}
 
-  /** Makes n bytes at pos available and returns their offset in the buffer. */
-  private async take(n: number): Promise<number> {
-    if (this.pos + n > this.size) {
+  fail(problem: string): GgufError {
+    return new GgufError(this.path, `${this.section}: ${problem}`);
+  }
+
+  get left(): number {
+    return this.size - this.pos;
+  }
+
+  has(n: number): boolean {
+    return this.pos >= this.bufStart && this.pos + n <= this.bufStart + this.bufLen;
+  }
+
+  /** Makes n bytes at pos available (n is at most a capped length, so the buffer stays small). */
+  async need(n: number): Promise<void> {
+    if (n > this.left) {
       throw new GgufError(this.path, `truncated ${this.section}: needs byte ${this.pos + n} but the file has ${this.size} bytes`);
     }
-    if (this.pos < this.bufStart || this.pos + n > this.bufStart + this.bufLen) {
-      const len = Math.min(Math.max(n, CHUNK), this.size - this.pos);
-      if (this.buf.length < len) this.buf = Buffer.alloc(len);
-      const { bytesRead } = await this.fh.read(this.buf, 0, len, this.pos);
-      if (bytesRead < n) throw new GgufError(this.path, `short read in ${this.section} at byte ${this.pos}`);
-      this.bufStart = this.pos;
-      this.bufLen = bytesRead;
-    }
+    if (this.has(n)) return;
+    const len = Math.min(Math.max(n, CHUNK), this.left);
+    if (this.buf.length < len) this.buf = Buffer.alloc(len);
+    const { bytesRead } = await this.fh.read(this.buf, 0, len, this.pos);
+    if (bytesRead < n) throw new GgufError(this.path, `short read in ${this.section} at byte ${this.pos}`);
+    this.bufStart = this.pos;
+    this.bufLen = bytesRead;
+  }
+
+  /** Advances over n bytes made available by need() and returns their offset in the buffer. */
+  private at(n: number): number {
     const at = this.pos - this.bufStart;
     this.pos += n;
     return at;
   }
 
-  async u8() { const at = await this.take(1); return this.buf.readUInt8(at); }
-  async i8() { const at = await this.take(1); return this.buf.readInt8(at); }
-  async u16() { const at = await this.take(2); return this.buf.readUInt16LE(at); }
-  async i16() { const at = await this.take(2); return this.buf.readInt16LE(at); }
-  async u32() { const at = await this.take(4); return this.buf.readUInt32LE(at); }
-  async i32() { const at = await this.take(4); return this.buf.readInt32LE(at); }
-  async f32() { const at = await this.take(4); return this.buf.readFloatLE(at); }
-  async f64() { const at = await this.take(8); return this.buf.readDoubleLE(at); }
+  /** One fixed-size scalar; the caller has made ITEM_BYTES[type] bytes available. */
+  scalar(type: Exclude<GgufValueType, GgufValueType.STRING | GgufValueType.ARRAY>): GgufScalar {
+    const b = this.buf;
+    switch (type) {
+      case GgufValueType.UINT8: return b.readUInt8(this.at(1));
+      case GgufValueType.INT8: return b.readInt8(this.at(1));
+      case GgufValueType.BOOL: return b.readUInt8(this.at(1)) !== 0;
+      case GgufValueType.UINT16: return b.readUInt16LE(this.at(2));
+      case GgufValueType.INT16: return b.readInt16LE(this.at(2));
+      case GgufValueType.UINT32: return b.readUInt32LE(this.at(4));
+      case GgufValueType.INT32: return b.readInt32LE(this.at(4));
+      case GgufValueType.FLOAT32: return b.readFloatLE(this.at(4));
+      case GgufValueType.UINT64: return bigToNumber(b.readBigUInt64LE(this.at(8)));
+      case GgufValueType.INT64: return bigToNumber(b.readBigInt64LE(this.at(8)));
+      case GgufValueType.FLOAT64: return b.readDoubleLE(this.at(8));
+    }
+  }
+
+  async u32(): Promise<number> {
+    if (!this.has(4)) await this.need(4);
+    return this.buf.readUInt32LE(this.at(4));
+  }
+
   async u64(): Promise<number | bigint> {
-    const at = await this.take(8);
-    const v = this.buf.readBigUInt64LE(at);
-    return v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v;
+    if (!this.has(8)) await this.need(8);
+    return bigToNumber(this.buf.readBigUInt64LE(this.at(8)));
   }
-  async i64(): Promise<number | bigint> {
-    const at = await this.take(8);
-    const v = this.buf.readBigInt64LE(at);
-    return v <= BigInt(Number.MAX_SAFE_INTEGER) && v >= BigInt(Number.MIN_SAFE_INTEGER) ? Number(v) : v;
-  }
-  /** A u64 count or size, which must fit in what is left of the file. */
-  async count(what: string, bytesEach = 1): Promise<number> {
+
+  /** A u64 count of items of at least `bytesEach` bytes: at most `cap`, and all of them must fit in the bytes left. */
+  async count(what: string, bytesEach: number, cap: number): Promise<number> {
     const v = await this.u64();
-    if (typeof v === "bigint" || this.pos + v * bytesEach > this.size) {
+    if (typeof v === "bigint" || v * bytesEach > this.left) {
       throw new GgufError(this.path, `truncated ${this.section}: ${what} ${v} runs past the end of the file (${this.size} bytes)`);
     }
+    if (v > cap) throw this.fail(`${what} ${v} is more than the ${cap} this reader accepts`);
     return v;
   }
-  async str(): Promise<string> {
-    const n = await this.count("string length");
-    const at = await this.take(n);
+
+  /** A string of at most `cap` bytes. */
+  async str(what: string, cap: number): Promise<string> {
+    const n = await this.count(`${what} length`, 1, cap);
+    if (!this.has(n)) await this.need(n);
+    const at = this.at(n);
     return this.buf.toString("utf8", at, at + n);
   }
 }
 
-async function readScalar(c: FileCursor, type: GgufValueType): Promise<GgufScalar> {
-  switch (type) {
-    case GgufValueType.UINT8: return c.u8();
-    case GgufValueType.INT8: return c.i8();
-    case GgufValueType.UINT16: return c.u16();
-    case GgufValueType.INT16: return c.i16();
-    case GgufValueType.UINT32: return c.u32();
-    case GgufValueType.INT32: return c.i32();
-    case GgufValueType.FLOAT32: return c.f32();
-    case GgufValueType.BOOL: return (await c.u8()) !== 0;
-    case GgufValueType.STRING: return c.str();
-    case GgufValueType.UINT64: return c.u64();
-    case GgufValueType.INT64: return c.i64();
-    case GgufValueType.FLOAT64: return c.f64();
-    default: throw new GgufError(c.path, `${c.section}: unknown value type ${type}`);
+const isValueType = (t: number): t is GgufValueType => Number.isInteger(t) && t >= 0 && t <= GgufValueType.FLOAT64;
+
+async function readValue(c: FileCursor, type: Exclude<GgufValueType, GgufValueType.ARRAY>): Promise<GgufScalar> {
+  if (type === GgufValueType.STRING) return c.str("string", GGUF_LIMITS.stringBytes);
+  if (!c.has(ITEM_BYTES[type])) await c.need(ITEM_BYTES[type]);
+  return c.scalar(type);
+}
+
+/** An array's items, read chunk by chunk; strings are checked against the cap one by one. */
+async function readArray(c: FileCursor, itemType: Exclude<GgufValueType, GgufValueType.ARRAY>): Promise<GgufScalar[]> {
+  const n = await c.count("array length", ITEM_BYTES[itemType], GGUF_LIMITS.arrayItems);
+  const value: GgufScalar[] = new Array(n);
+  if (itemType === GgufValueType.STRING) {
+    for (let i = 0; i < n; i++) value[i] = await readValue(c, itemType);
+    return value;
   }
+  const size = ITEM_BYTES[itemType];
+  for (let i = 0; i < n; ) {
+    const batch = Math.min(n - i, Math.floor(CHUNK / size));
+    await c.need(batch * size);
+    for (const end = i + batch; i < end; i++) value[i] = c.scalar(itemType);
+  }
+  return value;
 }
 
 async function readKv(c: FileCursor): Promise<GgufKv> {
-  const key = await c.str();
+  const key = await c.str("key", GGUF_LIMITS.keyBytes);
   c.section = `metadata "${key}"`;
-  const type = (await c.u32()) as GgufValueType;
-  if (type !== GgufValueType.ARRAY) return { key, type, value: await readScalar(c, type) } as GgufKv;
-  const itemType = (await c.u32()) as Exclude<GgufValueType, GgufValueType.ARRAY>;
-  if (itemType === (GgufValueType.ARRAY as GgufValueType)) throw new GgufError(c.path, `metadata "${key}": nested arrays are not supported`);
-  const n = await c.count("array length");
-  const value: GgufScalar[] = new Array(n);
-  for (let i = 0; i < n; i++) value[i] = await readScalar(c, itemType);
-  return { key, type, itemType, value };
+  const type = await c.u32();
+  if (!isValueType(type)) throw c.fail(`unknown value type ${type}`);
+  if (type !== GgufValueType.ARRAY) return { key, type, value: await readValue(c, type) } as GgufKv;
+  const itemType = await c.u32();
+  if (!isValueType(itemType)) throw c.fail(`unknown array item type ${itemType}`);
+  if (itemType === GgufValueType.ARRAY) throw c.fail("nested arrays are not supported");
+  return { key, type, itemType, value: await readArray(c, itemType) };
 }
 
 async function openOrFail(path: string): Promise<FileHandle> {
@@ -164,25 +241,30 @@ export async function readGguf(path: string): Promise<GgufFile> {
     if (!SUPPORTED_VERSIONS.includes(version)) {
       throw new GgufError(path, `unsupported GGUF version ${version} (supported: ${SUPPORTED_VERSIONS.join(", ")})`);
     }
-    // Each tensor info and each metadata entry takes at least 8 bytes, which bounds the counts by the file size.
-    const tensorCount = await c.count("tensor count", 8);
-    const kvCount = await c.count("metadata count", 8);
+    // A tensor info takes at least 32 bytes (name length, one dimension, type, offset), a metadata entry 13.
+    const tensorCount = await c.count("tensor count", 32, GGUF_LIMITS.tensors);
+    const kvCount = await c.count("metadata count", 13, GGUF_LIMITS.metadataKeys);
     const metadata = new Map<string, GgufKv>();
     for (let i = 0; i < kvCount; i++) {
       c.section = `metadata entry ${i}`;
       const entry = await readKv(c);
+      if (metadata.has(entry.key)) throw new GgufError(path, `metadata key "${entry.key}" appears twice`);
       metadata.set(entry.key, entry);
     }
     const alignEntry = metadata.get("general.alignment");
     const alignment = alignEntry ? Number(alignEntry.value) : GGUF_DEFAULT_ALIGNMENT;
-    if (!Number.isInteger(alignment) || alignment <= 0 || alignment % 8 !== 0) {
-      throw new GgufError(path, `invalid general.alignment ${String(alignEntry?.value)}`);
+    // ggml requires a power of two.
+    if (!Number.isInteger(alignment) || alignment < 8 || alignment > GGUF_LIMITS.alignment || (alignment & (alignment - 1)) !== 0) {
+      throw new GgufError(path, `invalid general.alignment ${String(alignEntry?.value)} (a power of two from 8 to ${GGUF_LIMITS.alignment})`);
     }
 
     const raw: { name: string; dims: number[]; type: GgmlType; relative: number }[] = [];
+    const names = new Set<string>();
     for (let i = 0; i < tensorCount; i++) {
       c.section = `tensor info ${i}`;
-      const name = await c.str();
+      const name = await c.str("tensor name", GGUF_LIMITS.tensorNameBytes);
+      if (names.has(name)) throw new GgufError(path, `tensor "${name}" appears twice`);
+      names.add(name);
       c.section = `tensor info "${name}"`;
       const nDims = await c.u32();
       if (nDims < 1 || nDims > MAX_DIMS) throw new GgufError(path, `tensor "${name}" has ${nDims} dimensions (1 to ${MAX_DIMS} allowed)`);
@@ -192,14 +274,16 @@ export async function readGguf(path: string): Promise<GgufFile> {
         if (typeof dim === "bigint") throw new GgufError(path, `tensor "${name}" has dimension ${dim}, too large`);
         dims.push(dim);
       }
+      if (elementCount(dims) > Number.MAX_SAFE_INTEGER) throw new GgufError(path, `tensor "${name}" has shape [${dims.join(", ")}], too many elements`);
       const type = (await c.u32()) as GgmlType;
-      const block = GGML_BLOCK[type];
+      const block = Object.prototype.hasOwnProperty.call(GGML_BLOCK, type) ? GGML_BLOCK[type] : undefined;
       if (!block) throw new GgufError(path, `tensor "${name}" has unknown type ${type}`);
       if (dims[0]! % block.elements !== 0) {
         throw new GgufError(path, `tensor "${name}" has row length ${dims[0]}, not a multiple of the ${GgmlType[type]} block (${block.elements})`);
       }
       const relative = await c.u64();
       if (typeof relative === "bigint") throw new GgufError(path, `tensor "${name}" has an offset past the end of the file`);
+      if (relative % alignment !== 0) throw new GgufError(path, `tensor "${name}" has offset ${relative}, not a multiple of the alignment ${alignment}`);
       raw.push({ name, dims, type, relative });
     }
     const dataOffset = align(c.pos, alignment);
@@ -235,8 +319,12 @@ export async function readTensorBytes(file: GgufFile, name: string): Promise<Buf
   const fh = await openOrFail(file.path);
   try {
     const bytes = Buffer.alloc(info.byteLength);
-    const { bytesRead } = await fh.read(bytes, 0, info.byteLength, info.offset);
-    if (bytesRead < info.byteLength) throw new GgufError(file.path, `tensor "${name}" is truncated (did the file change after it was read?)`);
+    // One read call takes at most 2^31 - 1 bytes; larger ones abort Node.
+    for (let done = 0; done < info.byteLength; ) {
+      const { bytesRead } = await fh.read(bytes, done, Math.min(info.byteLength - done, 1 << 30), info.offset + done);
+      if (bytesRead === 0) throw new GgufError(file.path, `tensor "${name}" is truncated (did the file change after it was read?)`);
+      done += bytesRead;
+    }
     return bytes;
   } finally {
     await fh.close();

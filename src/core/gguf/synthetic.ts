@@ -129,9 +129,9 @@ function modelTensorData(o: ResolvedModelOptions, { name, dims }: TensorShape): 
   return w;
 }
 
-function modelMetadata(o: ResolvedModelOptions): GgufKv[] {
+function modelMetadata(o: ResolvedModelOptions, tokenizer?: readonly GgufKv[]): GgufKv[] {
   const vocab = syntheticVocab(o.vocabSize);
-  return [
+  const meta = [
     kv.str("general.architecture", "llama"),
     kv.str("general.name", `synthetic-llama-${o.nEmbd}x${o.nLayer}-v${o.vocabSize}-s${o.seed}`),
     kv.u32("llama.context_length", o.contextLength),
@@ -156,17 +156,21 @@ function modelMetadata(o: ResolvedModelOptions): GgufKv[] {
     kv.bool("tokenizer.ggml.add_bos_token", true),
     kv.bool("tokenizer.ggml.add_eos_token", false),
   ];
+  return tokenizer ? [...meta.filter((m) => !m.key.startsWith("tokenizer.")), ...tokenizer] : meta;
 }
 
-/** Writes a deterministic random llama model; norms are F32, matrices `weightType`. */
-export async function writeSyntheticModel(path: string, opts: SyntheticModelOptions): Promise<void> {
+/**
+ * Writes a deterministic random llama model; norms are F32, matrices `weightType`. `tokenizer` (tokenizer.*
+ * metadata, e.g. a real vocabulary's) replaces the synthetic vocabulary; vocabSize must be its token count.
+ */
+export async function writeSyntheticModel(path: string, opts: SyntheticModelOptions, tokenizer?: readonly GgufKv[]): Promise<void> {
   const o = resolveModelOptions(opts);
   const tensors: TensorToWrite[] = modelShapes(o).map((shape) => ({
     ...shape,
     type: shape.dims.length === 1 ? "f32" : o.weightType,
     data: () => modelTensorData(o, shape),
   }));
-  await writeGguf(path, { metadata: modelMetadata(o), tensors });
+  await writeGguf(path, { metadata: modelMetadata(o, tokenizer), tensors });
 }
 
 function adapterTensors(o: ResolvedModelOptions, a: SyntheticAdapterOptions): TensorToWrite[] {

@@ -1,7 +1,7 @@
 // The catalogue of recommended base models: GGUF code models with FIM tokens and a chat template that fit a
 // laptop. Values that could not be checked against the host are null and the entry says verified: false, so
 // the downloader knows when it cannot check a file's size or hash.
-import { isObj } from "../../shared/check";
+import { entriesWithIds, isObj } from "../../shared/check";
 import { readJsonFile } from "../files";
 
 export interface CatalogueModel {
@@ -38,35 +38,22 @@ export function validateCatalogue(raw: unknown, source: string): ModelCatalogue 
   if (!isObj(raw)) throw new CatalogueError(`${source}: a model catalogue must be a JSON object`);
   const problems: string[] = [];
   if (typeof raw.version !== "string" || !raw.version) problems.push("$.version must be a non-empty string");
-  if (!Array.isArray(raw.models) || raw.models.length === 0) {
-    problems.push("$.models must be a non-empty array");
-  } else {
-    const seen = new Set<string>();
-    raw.models.forEach((m, i) => {
-      const at = `$.models[${i}]`;
-      if (!isObj(m)) {
-        problems.push(`${at} must be an object`);
-        return;
-      }
-      if (typeof m.id !== "string" || !ID.test(m.id)) problems.push(`${at}.id must match ${ID} (got ${JSON.stringify(m.id)})`);
-      else if (seen.has(m.id)) problems.push(`${at}.id "${m.id}" is used twice`);
-      else seen.add(m.id);
-      for (const key of ["name", "license", "note"]) {
-        if (typeof m[key] !== "string" || !m[key]) problems.push(`${at}.${key} must be a non-empty string`);
-      }
-      if (typeof m.url !== "string" || !/^https:\/\/\S+\.gguf$/.test(m.url)) problems.push(`${at}.url must be an https URL of a .gguf file`);
-      if (!Number.isInteger(m.contextLength) || (m.contextLength as number) <= 0) problems.push(`${at}.contextLength must be a positive integer`);
-      if (m.sizeBytes !== null && (!Number.isSafeInteger(m.sizeBytes) || (m.sizeBytes as number) <= 0)) {
-        problems.push(`${at}.sizeBytes must be a positive integer or null`);
-      }
-      if (m.sha256 !== null && (typeof m.sha256 !== "string" || !SHA256.test(m.sha256))) {
-        problems.push(`${at}.sha256 must be 64 lowercase hex digits or null`);
-      }
-      if (typeof m.verified !== "boolean") problems.push(`${at}.verified must be true or false`);
-      else if (m.verified && (m.sizeBytes === null || m.sha256 === null)) {
-        problems.push(`${at}.verified is true but sizeBytes or sha256 is null`);
-      }
-    });
+  for (const [m, at] of entriesWithIds(raw.models, "$.models", ID, problems)) {
+    for (const key of ["name", "license", "note"]) {
+      if (typeof m[key] !== "string" || !m[key]) problems.push(`${at}.${key} must be a non-empty string`);
+    }
+    if (typeof m.url !== "string" || !/^https:\/\/\S+\.gguf$/.test(m.url)) problems.push(`${at}.url must be an https URL of a .gguf file`);
+    if (!Number.isInteger(m.contextLength) || (m.contextLength as number) <= 0) problems.push(`${at}.contextLength must be a positive integer`);
+    if (m.sizeBytes !== null && (!Number.isSafeInteger(m.sizeBytes) || (m.sizeBytes as number) <= 0)) {
+      problems.push(`${at}.sizeBytes must be a positive integer or null`);
+    }
+    if (m.sha256 !== null && (typeof m.sha256 !== "string" || !SHA256.test(m.sha256))) {
+      problems.push(`${at}.sha256 must be 64 lowercase hex digits or null`);
+    }
+    if (typeof m.verified !== "boolean") problems.push(`${at}.verified must be true or false`);
+    else if (m.verified && (m.sizeBytes === null || m.sha256 === null)) {
+      problems.push(`${at}.verified is true but sizeBytes or sha256 is null`);
+    }
   }
   if (problems.length) throw new CatalogueError(`${source}: invalid model catalogue:\n  ${problems.join("\n  ")}`);
   return raw as unknown as ModelCatalogue;

@@ -1,13 +1,13 @@
 // Model download for first-run setup: resumable (HTTP Range on a ".part" file), sha256-verified before the model
 // appears at its final path, with a disk-space check up front and one actionable error per failure kind.
-import { createHash } from "node:crypto";
-import { createReadStream, createWriteStream } from "node:fs";
+import { createWriteStream } from "node:fs";
 import { mkdir, rename, rm, stat, statfs } from "node:fs/promises";
 import * as http from "node:http";
 import * as https from "node:https";
 import * as path from "node:path";
 import { Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
+import { sha256File } from "../files";
 
 export type DownloadErrorKind = "network" | "http" | "checksum" | "disk-full" | "cancelled";
 
@@ -235,12 +235,6 @@ async function fileSize(file: string): Promise<number> {
   } catch {
     return 0;
   }
-}
-
-export async function sha256File(file: string): Promise<string> {
-  const hash = createHash("sha256");
-  for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
-  return hash.digest("hex");
 }
 
 function safeHost(url: string): string {

@@ -4,6 +4,7 @@
 import * as path from "node:path";
 import { metaValue, readGguf } from "../gguf/reader";
 import { GgufError } from "../gguf/types";
+import { modelProblem } from "../gguf/validate";
 
 export interface LocalModelCheck {
   ok: boolean;
@@ -20,6 +21,8 @@ export async function validateLocalModel(file: string): Promise<LocalModelCheck>
       return { ok: false, message: `${file}: no general.architecture in its metadata; it is not a model llama.cpp can load` };
     }
     if (gguf.tensors.length === 0) return { ok: false, message: `${file}: has no tensors; it is not a model` };
+    const problem = modelProblem(gguf);
+    if (problem) return { ok: false, message: `${file}: ${problem}; llama.cpp cannot load it` };
     return { ok: true, architecture, message: `${name}: GGUF v${gguf.version}, architecture ${architecture}, ${gguf.tensors.length} tensors` };
   } catch (e) {
     if (e instanceof GgufError) return { ok: false, message: `${e.message}; choose a GGUF model file` };

@@ -24,6 +24,7 @@ import {
   type ScoreResult,
   type StatusResult,
 } from "../protocol";
+import { formatChunks } from "../../core/completion/chunks";
 import { softmax, soupLogits } from "../../core/soup/mix";
 import { ServerError } from "./http";
 import type { PoolServer, ServerInfo, ServerPool } from "./pool";
@@ -90,7 +91,7 @@ export class RemoteEngine implements EngineBackend {
       modelPath: first ? `${first.http.url} ${first.info!.modelPath}` : null,
       basis: b ? { id: b.id, version: b.version, policies: b.policies.map((p) => ({ id: p.id, kind: p.kind })) } : null,
       backend: b ? SERVER_BACKEND : null,
-      memory: { rssBytes: process.memoryUsage().rss, modelBytes: 0, contextBytes: 0, vramUsedBytes: 0 },
+      memory: { rssBytes: process.memoryUsage().rss, modelBytes: 0, contextBytes: 0, contexts: 0, vramUsedBytes: 0 },
       loadMs: this.loadMs,
     };
   }
@@ -105,6 +106,8 @@ export class RemoteEngine implements EngineBackend {
     let tokens: number[];
     let finish: GenerateResult["finishReason"];
     let promptMs: number;
+    let promptTokensEvaluated = 0;
+    let scoreMs = 0;
     let features: Record<string, number> | null = null;
     let candidates: Candidate[] | undefined;
     if (p.mode === "explicit") {
@@ -117,17 +120,23 @@ export class RemoteEngine implements EngineBackend {
       const r = await this.onServer(signal, false, async (s) =>
         this.complete(s, await this.promptTokens(s, p.prompt, options.signal), p, this.scales(s, weights), this.pool.slotFor(this.user, s), signal, options.onToken),
       );
-      ({ text, tokens, finish, promptMs } = r);
-      if (p.withFeatures && tokens.length) features = toRecord(basis.policies, await this.scoreTokens(basis, p.prompt, tokens, signal));
+      ({ text, tokens, finish, promptMs, promptTokensEvaluated } = r);
+      if (p.withFeatures && tokens.length) {
+        const t1 = performance.now();
+        features = toRecord(basis.policies, await this.scoreTokens(basis, p.prompt, tokens, signal));
+        scoreMs = performance.now() - t1;
+      }
     } else {
       const r = await this.rerank(basis, p, weights, signal);
       candidates = r.candidates;
       ({ text, tokens, features } = candidates[0]);
       finish = r.finish;
       promptMs = r.promptMs;
+      promptTokensEvaluated = r.promptTokensEvaluated;
+      scoreMs = r.scoreMs;
       options.onToken?.(text);
     }
-    const generateMs = Math.max(1e-3, performance.now() - t0 - promptMs);
+    const generateMs = Math.max(1e-3, performance.now() - t0 - promptMs - scoreMs);
     const generated = candidates ? candidates.reduce((n, c) => n + c.tokens.length, 0) : tokens.length;
     return {
       text,
@@ -137,7 +146,7 @@ export class RemoteEngine implements EngineBackend {
       features,
       ...(candidates ? { candidates } : {}),
       finishReason: finish,
-      timings: { loadMs: this.loadMs, promptMs, generateMs, tokensPerSecond: (generated / generateMs) * 1000 },
+      timings: { loadMs: this.loadMs, promptMs, promptTokensEvaluated, generateMs, scoreMs, tokensPerSecond: (generated / generateMs) * 1000 },
       backend: SERVER_BACKEND,
     };
   }
@@ -248,7 +257,7 @@ export class RemoteEngine implements EngineBackend {
     const finish: GenerateResult["finishReason"] = final.stop_type === "eos" ? "eog" : final.stop_type === "word" ? "stop" : "maxTokens";
     // A stop string is cut from the text the server returns; the tokens that spelled it are dropped with it.
     if (finish === "stop" && tokens.length) await trimToText(s, tokens, text, signal);
-    return { text, tokens, finish, promptMs: final.timings?.prompt_ms ?? 0 };
+    return { text, tokens, finish, promptMs: final.timings?.prompt_ms ?? 0, promptTokensEvaluated: final.timings?.prompt_n ?? 0 };
   }
 
   private async rerank(basis: Basis, p: GenerateParams, weights: number[], signal?: AbortSignal) {
@@ -256,6 +265,7 @@ export class RemoteEngine implements EngineBackend {
     const zero = weights.map(() => 0);
     const drafts: { text: string; tokens: number[]; finish: GenerateResult["finishReason"] }[] = [];
     let promptMs = 0;
+    let promptTokensEvaluated = 0;
     // Candidates come from pi_0 (every scale 0) on the user's slot, one after another so the prompt is evaluated once.
     for (let i = 0; i < n; i++) {
       const settings = i === 0 ? p : { ...p, temperature: Math.max(p.temperature, 0.7), seed: (p.seed ?? 0) + i };
@@ -263,18 +273,21 @@ export class RemoteEngine implements EngineBackend {
         this.complete(s, await this.promptTokens(s, p.prompt, signal), settings, this.scales(s, zero), this.pool.slotFor(this.user, s), signal),
       );
       if (i === 0) promptMs = r.promptMs;
+      promptTokensEvaluated += r.promptTokensEvaluated;
       drafts.push(r);
     }
     const unique = drafts.filter((d, i) => d.tokens.length > 0 && drafts.findIndex((e) => e.text === d.text) === i);
     if (unique.length === 0) unique.push(drafts[0]);
     const candidates: (Candidate & { finish: GenerateResult["finishReason"] })[] = [];
+    const t1 = performance.now();
     for (const d of unique) {
       const phi = d.tokens.length ? await this.scoreTokens(basis, p.prompt, d.tokens, signal) : zero;
       const reward = phi.reduce((sum, f, k) => sum + weights[k] * f, 0);
       candidates.push({ text: d.text, tokens: d.tokens, features: toRecord(basis.policies, phi), reward, finish: d.finish });
     }
     candidates.sort((a, b) => b.reward - a.reward);
-    return { promptMs, finish: candidates[0].finish, candidates: candidates.map(({ finish: _f, ...c }) => c) };
+    const scoreMs = performance.now() - t1;
+    return { promptMs, promptTokensEvaluated, scoreMs, finish: candidates[0].finish, candidates: candidates.map(({ finish: _f, ...c }) => c) };
   }
 
   /**
@@ -360,7 +373,9 @@ export class RemoteEngine implements EngineBackend {
         return [...info.bos, ...text];
       }
       case "fim": {
-        const [info, prefix, suffix] = await Promise.all([this.info(s), tokenize(s, seen.prefix, false, false, signal), tokenize(s, seen.suffix, false, false, signal)]);
+        // Other files go before the prefix as comments (the in-process fallback for models without repository tokens).
+        const text = (seen.context?.length ? formatChunks(seen.context, seen.language ?? "") : "") + seen.prefix;
+        const [info, prefix, suffix] = await Promise.all([this.info(s), tokenize(s, text, false, false, signal), tokenize(s, seen.suffix, false, false, signal)]);
         if (!info.fim) throw noFim(`${s.http.url} (${s.info?.modelPath ?? "its model"})`);
         return [...info.bos, info.fim.prefix, ...prefix, info.fim.suffix, ...suffix, info.fim.middle];
       }

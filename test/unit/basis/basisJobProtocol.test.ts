@@ -32,7 +32,8 @@ describe("basis job protocol", () => {
     rejected({ type: "cancel", id: 1, now: true }, /cancel: unexpected field "now"/);
     rejected({ type: "cancel" }, /cancel: id must be an integer/);
     rejected({ type: "request", id: 1, method: "distill" }, /request\.params must be an object/);
-    rejected({ type: "request", id: 1, method: "train", params: {} }, /method must be "distill" or "diagnose"/);
+    rejected({ type: "request", id: 1, method: "train", params: {} }, /method must be "distill", "diagnose" or "checkModel"/);
+    rejected({ type: "request", id: 1, method: "checkModel", params: { modelPath: "m.gguf" } }, /checkModel options: modelPath must be an absolute path/);
     rejected({ type: "request", id: 1, method: "distill", params: { ...distill, outDir: undefined } }, /distill options: outDir is required/);
     rejected({ type: "request", id: 1, method: "distill", params: { ...distill, corpus: "src" } }, /corpus must be an absolute path/);
     rejected({ type: "request", id: 1, method: "distill", params: { ...distill, rank: 0 } }, /rank must be an integer >= 1/);

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { ChunkRing, DEFAULT_CHUNK_RING, chunkSimilarity, formatChunks } from "../../../src/core/completion/chunks";
+import { ChunkRing, DEFAULT_CHUNK_RING, chunkSimilarity, formatChunks, recentChunks } from "../../../src/core/completion/chunks";
 
 const lines = (from: number, n: number, tag = "x") => Array.from({ length: n }, (_, i) => `${tag} ${from + i}`);
 
@@ -87,5 +87,19 @@ describe("formatChunks", () => {
 
   it("is empty for languages without comment syntax", () => {
     assert.equal(formatChunks(chunks, "plaintext"), "");
+  });
+});
+
+describe("recentChunks", () => {
+  const chunks = [
+    { file: "a.ts", text: "12345" },
+    { file: "b.ts", text: "678" },
+  ];
+
+  it("keeps the newest chunks whose file names and texts fit, oldest first", () => {
+    // Sizes: file + text + 2 = 11 and 9.
+    assert.deepEqual(recentChunks(chunks, 20), chunks);
+    assert.deepEqual(recentChunks(chunks, 19), [chunks[1]]);
+    assert.deepEqual(recentChunks(chunks, 8), []);
   });
 });

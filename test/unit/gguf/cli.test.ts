@@ -4,6 +4,8 @@ import { ggufCommand } from "../../../src/cli/gguf";
 import { readLoraAdapter } from "../../../src/core/gguf/lora";
 import { metaValue, readGguf } from "../../../src/core/gguf/reader";
 import { writeSyntheticAdapter, writeSyntheticModel } from "../../../src/core/gguf/synthetic";
+import { kv } from "../../../src/core/gguf/types";
+import { writeGguf } from "../../../src/core/gguf/writer";
 import { tempDir } from "./helpers";
 
 const BASE = { seed: 1, nEmbd: 32, nLayer: 1, nHead: 2, nFf: 64 };
@@ -36,6 +38,20 @@ describe("soup gguf", function () {
     assert.ok(lines.includes('  llama.embedding_length = 32'));
     assert.ok(lines.some((l) => /^ {2}tokenizer\.ggml\.tokens = \["<unk>", "<s>", .*\(263 items\)\]$/.test(l)));
     assert.ok(lines.some((l) => /^ {2}output\.weight +F32 +\[32, 263\]$/.test(l)));
+  });
+
+  it("inspect escapes control characters and bidi overrides from keys, values and tensor names", async () => {
+    const evil = file("evil.gguf");
+    await writeGguf(evil, {
+      metadata: [kv.str("general.architecture", "llama\u001b[2J"), kv.str("key\u001b]0;pwned\u0007", "v\u009b31m\u202e")],
+      tensors: [{ name: "w\r\u001b[1A", dims: [4], type: "f32", data: new Float32Array(4) }],
+    });
+    const { lines } = await run(["inspect", evil]);
+    const text = lines.join("\n");
+    assert.doesNotMatch(text, /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u202e]/);
+    assert.match(text, /architecture llama\\u001b\[2J/);
+    assert.ok(lines.includes('  key\\u001b]0;pwned\\u0007 = "v\\u009b31m\\u202e"'), text);
+    assert.match(text, /^ {2}w\\u000d\\u001b\[1A +F32 +\[4\]$/m);
   });
 
   it("inspect --json gives one parseable object", async () => {

@@ -3,6 +3,7 @@ import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import * as os from "node:os";
 import * as path from "node:path";
 import { kv } from "../../../src/core/gguf/types";
+import { writeSyntheticModel } from "../../../src/core/gguf/synthetic";
 import { writeGguf } from "../../../src/core/gguf/writer";
 import { validateLocalModel } from "../../../src/core/setup/localModel";
 
@@ -13,17 +14,24 @@ describe("validateLocalModel", () => {
   });
   after(() => rm(dir, { recursive: true, force: true }));
 
-  it("accepts a GGUF and reads its architecture past a large vocabulary array", async () => {
+  it("accepts a llama model with a large vocabulary", async () => {
     const file = path.join(dir, "ok.gguf");
-    const tokens = Array.from({ length: 20_000 }, (_, i) => `tok${i}`);
-    await writeGguf(file, {
-      metadata: [kv.strs("tokenizer.ggml.tokens", tokens), kv.f32s("tokenizer.ggml.scores", tokens.map(() => 0)), kv.str("general.architecture", "llama")],
-      tensors: [{ name: "output.weight", dims: [4, 2], type: "f32", data: new Float32Array(8) }],
-    });
+    await writeSyntheticModel(file, { seed: 1, nEmbd: 16, nLayer: 1, nHead: 2, vocabSize: 20_000 });
     const check = await validateLocalModel(file);
     assert.equal(check.ok, true, check.message);
     assert.equal(check.architecture, "llama");
-    assert.match(check.message, /ok\.gguf: GGUF v3, architecture llama, 1 tensors/);
+    assert.match(check.message, /ok\.gguf: GGUF v3, architecture llama, 12 tensors/);
+  });
+
+  it("rejects a container that llama.cpp's loader would not survive, naming the key", async () => {
+    const file = path.join(dir, "novocab.gguf");
+    await writeGguf(file, {
+      metadata: [kv.str("general.architecture", "llama")],
+      tensors: [{ name: "output.weight", dims: [4, 2], type: "f32", data: new Float32Array(8) }],
+    });
+    const check = await validateLocalModel(file);
+    assert.equal(check.ok, false);
+    assert.match(check.message, /novocab\.gguf: tokenizer\.ggml\.model is missing; llama\.cpp cannot load it/);
   });
 
   it("rejects a missing file", async () => {

@@ -1,0 +1,152 @@
+import * as assert from "node:assert/strict";
+import { mkdtemp, rm } from "node:fs/promises";
+import * as os from "node:os";
+import * as path from "node:path";
+import { ChatHistory } from "../../../src/core/chat/history";
+import { CHARS_PER_TOKEN, ChatSession, SYSTEM_PROMPT, type ChatSessionSettings } from "../../../src/core/chat/session";
+import type { ChatUpdate } from "../../../src/shared/chat";
+import { FakeGenerator, FakeWeights, hang, MemoryLog, result } from "../../support/fakes";
+
+describe("ChatSession", () => {
+  let dir: string;
+  beforeEach(async () => {
+    dir = await mkdtemp(path.join(os.tmpdir(), "soup-chat-"));
+  });
+  afterEach(() => rm(dir, { recursive: true, force: true }));
+
+  async function setup(o: { comparisons?: boolean; contextSize?: number; soupMode?: ChatSessionSettings["soupMode"] } = {}) {
+    const { history } = await ChatHistory.open(path.join(dir, "chat-history.json"));
+    const generator = new FakeGenerator(
+      [
+        { id: "a", kind: "prompted" },
+        { id: "b", kind: "prompted" },
+      ],
+      async (_p, opts) => {
+        for (const t of ["Use ", "a map."]) opts.onToken?.(t);
+        return result("Use a map.", { a: 0.5, b: -1 });
+      },
+    );
+    const weights = new FakeWeights(["a", "b"]);
+    const updates: ChatUpdate[] = [];
+    const log = new MemoryLog();
+    const settings: ChatSessionSettings = {
+      chat: { maxTokens: 100, comparisons: o.comparisons ?? false, comparisonMinAnswers: 0, comparisonMinMinutes: 0 },
+      soupMode: o.soupMode ?? "auto",
+      exploration: false,
+      load: { contextSize: o.contextSize ?? 2048 },
+    };
+    const session = new ChatSession({
+      history,
+      generator,
+      weights,
+      settings: () => settings,
+      labels: () => ({ a: "Concise", b: "Commented" }),
+      log,
+      onUpdate: (u) => updates.push(u),
+    });
+    return { session, history, generator, weights, updates, log, settings };
+  }
+
+  it("streams an answer with its contributions w_k phi_k and keeps both turns", async () => {
+    const { session, history, generator, updates } = await setup();
+    await session.send("How do I count words?", "selection", "Selection from a.ts:\n```ts\nx\n```");
+    const types = updates.map((u) => u.type);
+    assert.deepEqual(types, ["history", "answerStart", "answerDelta", "answerDelta", "answerEnd"]);
+    const end = updates.at(-1)!;
+    assert.equal(end.type, "answerEnd");
+    if (end.type !== "answerEnd") return;
+    // Weights are the posterior mean (1 on each policy in the fake) when not exploring.
+    assert.deepEqual(end.contributions, [
+      { id: "a", label: "Concise", value: 0.5 },
+      { id: "b", label: "Commented", value: -1 },
+    ]);
+    assert.equal(end.stopped, false);
+    assert.deepEqual(history.turns.map((t) => t.role), ["user", "assistant"]);
+    assert.equal(history.turns[1]!.text, "Use a map.");
+    assert.equal(history.ab.answersSinceLast, 1);
+    // The attachment is sent to the model but not kept in the history; chat is explicit soup with phi.
+    const p = generator.calls[0]!;
+    assert.equal(p.mode, "explicit");
+    assert.equal(p.prompt.kind, "chat");
+    if (p.prompt.kind !== "chat") return;
+    assert.deepEqual(p.prompt.messages[0], { role: "system", content: SYSTEM_PROMPT });
+    assert.match(p.prompt.messages[1]!.content, /How do I count words\?\n\nSelection from a\.ts:/);
+    assert.equal(history.turns[0]!.text, "How do I count words?");
+  });
+
+  it("fits the conversation into the context next to the answer, always sending the newest question", async () => {
+    // Budget: (contextSize - maxTokens) * CHARS_PER_TOKEN - the system prompt, in characters.
+    const contextSize = 100 + Math.floor((SYSTEM_PROMPT.length + 60) / CHARS_PER_TOKEN);
+    const { session, generator } = await setup({ contextSize });
+    await session.send("q".repeat(100), "none", "");
+    await session.send("second", "none", "");
+    const second = generator.calls[1]!.prompt;
+    if (second.kind !== "chat") return assert.fail("a chat prompt");
+    // The old question (100 chars) and the answer (10) do not both fit with the new one: the old question goes.
+    assert.deepEqual(second.messages.map((m) => m.role), ["system", "assistant", "user"]);
+    await session.send("x".repeat(10_000), "none", "");
+    const third = generator.calls[2]!.prompt;
+    if (third.kind !== "chat") return assert.fail("a chat prompt");
+    assert.deepEqual(third.messages.map((m) => m.content.length), [SYSTEM_PROMPT.length, 10_000]);
+  });
+
+  it("offers an A/B pair on an uncertain, relevant dimension, and records the pick as a choice", async () => {
+    const { session, history, generator, weights, updates } = await setup({ comparisons: true });
+    weights.stdValues = { a: 0.1, b: 0.8 };
+    weights.meanValues = { a: 0, b: 0.5 };
+    let n = 0;
+    generator.respond = async () => result(`answer ${++n}`, n === 1 ? { a: 1, b: 0 } : { a: 0, b: 1 });
+    await session.send("Which is better?", "none", "");
+    const comparison = updates.find((u) => u.type === "comparison");
+    assert.ok(comparison && comparison.type === "comparison");
+    assert.equal(comparison.dimension, "Commented");
+    assert.deepEqual([comparison.a.text, comparison.b.text], ["answer 1", "answer 2"]);
+    // Two Thompson draws, one per side.
+    assert.notDeepEqual(generator.calls[0]!.weights, generator.calls[1]!.weights);
+    assert.deepEqual(updates.filter((u) => u.type === "busy").map((u) => u.type === "busy" && u.busy), [true, false]);
+    await session.choose(comparison.comparisonId, "b");
+    assert.deepEqual(weights.recorded.map((r) => r.event), [{ type: "choice", winner: [0, 1], loser: [1, 0] }]);
+    assert.equal(weights.recorded[0]!.text, "answer 2");
+    assert.equal(history.turns.at(-1)!.text, "answer 2");
+    await assert.rejects(session.choose(comparison.comparisonId, "a"), /no longer open/);
+  });
+
+  it("scores an answer that got a thumb when generation gave no phi (parameter mode)", async () => {
+    const { session, history, generator, weights } = await setup({ soupMode: "parameter" });
+    generator.respond = async () => result("Short.", null);
+    await session.send("Explain", "none", "");
+    assert.equal(generator.calls[0]!.withFeatures, true);
+    const answer = history.turns.at(-1)!;
+    assert.equal(answer.role, "assistant");
+    if (answer.role !== "assistant") return;
+    await session.rate(answer.answerId, false);
+    assert.equal(generator.scored.length, 1);
+    assert.equal(generator.scored[0]!.response, "Short.");
+    const event = weights.recorded[0]!.event;
+    assert.deepEqual(event, { type: "rating", features: [0.5, -0.5], up: false, surface: "chat", signal: "thumb" });
+    const rated = history.turns.at(-1)!;
+    assert.equal(rated.role === "assistant" && rated.rating, "down");
+  });
+
+  it("stops a streaming answer on request, keeping what was written", async () => {
+    const { session, history, generator, updates } = await setup();
+    generator.respond = async (_p, o) => {
+      o.onToken?.("Partial");
+      return hang(o.signal);
+    };
+    const sending = session.send("Long question", "none", "");
+    setTimeout(() => session.stop(), 10);
+    await sending;
+    const end = updates.at(-1)!;
+    assert.deepEqual(end.type === "answerEnd" && [end.stopped, end.contributions], [true, []]);
+    assert.equal(history.turns.at(-1)!.text, "Partial");
+  });
+
+  it("says so when no model is loaded, ending the answer on the page", async () => {
+    const { session, generator, updates } = await setup();
+    generator.respond = async () => null;
+    await assert.rejects(session.send("Hi", "none", ""), /No model is loaded/);
+    assert.deepEqual(updates.at(-1), { type: "answerEnd", answerId: (updates.at(-2) as { answerId: string }).answerId, contributions: [], stopped: true });
+    await assert.rejects(session.regenerate(), /No model is loaded/);
+  });
+});
