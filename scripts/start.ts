@@ -1,11 +1,13 @@
 // `npm start`: builds, then opens the product in a real VS Code on a sample workspace. Desktop VS Code
 // (`code --extensionDevelopmentPath`) when `code` is on PATH, else code-server on 127.0.0.1 (installed into the
 // cache by scripts/e2e-setup.sh on first use). The model is SOUP_MODEL when set, else the one the sample
-// workspace already names, else a tiny generated model, so the whole loop runs on a fresh machine.
+// workspace already names, else the demo model the repository ships (models/demo: tinycoder, a small code model
+// trained on TypeScript, JavaScript and Python, with four style adapters as its basis), so the whole loop runs on
+// real text on a fresh machine.
 import { execFileSync, spawnSync } from "node:child_process";
 import { cpSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
-import { syntheticModelCache } from "../src/core/gguf/synthetic";
+import { DEMO_SETTINGS } from "./demo";
 import { e2eCache, prepareProfile, REPO, startCodeServer, tools } from "./vscode-server";
 
 const MODEL_KEY = "spectralSoup.modelPath";
@@ -19,14 +21,14 @@ async function sampleWorkspace(dir: string): Promise<string> {
   if (!existsSync(dir)) cpSync(path.join(REPO, "scripts", "sample-workspace"), dir, { recursive: true });
   const settingsFile = path.join(dir, ".vscode", "settings.json");
   const settings = existsSync(settingsFile) ? (JSON.parse(readFileSync(settingsFile, "utf8")) as Record<string, unknown>) : {};
-  const configured = typeof settings[MODEL_KEY] === "string" && existsSync(settings[MODEL_KEY] as string);
+  // Earlier versions generated a random model into the cache: such a workspace gets the demo model too.
+  const configured =
+    typeof settings[MODEL_KEY] === "string" && existsSync(settings[MODEL_KEY] as string) && !(settings[MODEL_KEY] as string).startsWith(path.join(e2eCache(), "models"));
   if (process.env.SOUP_MODEL) settings[MODEL_KEY] = path.resolve(process.env.SOUP_MODEL);
   else if (!configured) {
-    console.log("No model configured: generating a tiny one (random weights: the ghost text is gibberish, the loop is real).");
+    console.log("No model configured: using the demo model, tinycoder (3M parameters: code-shaped text, not correct programs) and its four style adapters.");
     console.log("Use a real model with SOUP_MODEL=/path/to/model.gguf npm start, or the command Spectral Soup: Choose Model File.");
-    settings[MODEL_KEY] = await syntheticModelCache(path.join(e2eCache(), "models"), { seed: 1, nEmbd: 128, nLayer: 4 });
-    // A random model rarely ends a completion by itself: keep them short so they fit the time budget on a CPU.
-    settings["spectralSoup.completions.maxTokens"] = 24;
+    Object.assign(settings, DEMO_SETTINGS);
   }
   mkdirSync(path.dirname(settingsFile), { recursive: true });
   writeFileSync(settingsFile, JSON.stringify(settings, null, 2));

@@ -5,7 +5,7 @@ import "@vscode-elements/elements/dist/vscode-option/index.js";
 import "@vscode-elements/elements/dist/vscode-progress-ring/index.js";
 import "@vscode-elements/elements/dist/vscode-single-select/index.js";
 import "@vscode-elements/elements/dist/vscode-textarea/index.js";
-import { renderMarkdown, splitAnswer } from "../src/core/chat/markdown";
+import { MarkdownStream, renderMarkdown, splitAnswer, type RenderedPart } from "../src/core/chat/markdown";
 import type { AttachMode, ChatTurn, Contribution } from "../src/shared/chat";
 import { connect, h, signed } from "./host";
 import type { FromChat, ToChat } from "./protocol/chat";
@@ -48,8 +48,11 @@ input.addEventListener("keydown", (e: KeyboardEvent) => {
 });
 
 let busy = false;
-/** The answer being streamed: its element and text so far. */
-let streaming: { id: string; el: HTMLElement; text: string; frame: number } | undefined;
+/**
+ * The answer being streamed: its element, the text not yet rendered, and its rendering: finished blocks are appended to `done`
+ * once, only the unfinished tail is rendered again (per frame), so a long answer streams in linear time.
+ */
+let streaming: { id: string; el: HTMLElement; pending: string; frame: number; md: MarkdownStream; done: HTMLElement; tail: HTMLElement } | undefined;
 
 function submit(): void {
   const text = input.value.trim();
@@ -83,11 +86,16 @@ function userTurn(t: Extract<ChatTurn, { role: "user" }>): HTMLElement {
 
 /** Renders markdown into `body` and gives every code block its copy / insert / replace buttons. */
 function renderAnswer(body: HTMLElement, text: string): void {
-  body.innerHTML = renderMarkdown(text);
-  const blocks = splitAnswer(text).filter((s) => s.kind === "code");
-  for (const pre of body.querySelectorAll<HTMLElement>("pre.code-block")) {
-    const seg = blocks[Number(pre.dataset.block)];
-    if (!seg || seg.kind !== "code") continue;
+  const code = splitAnswer(text).filter((s) => s.kind === "code");
+  showPart(body, { html: renderMarkdown(text), firstBlock: 0, code });
+}
+
+/** Puts a rendered part into `el` (replacing what was there) with buttons on its code blocks. */
+function showPart(el: HTMLElement, part: RenderedPart): void {
+  el.innerHTML = part.html;
+  for (const pre of el.querySelectorAll<HTMLElement>("pre.code-block")) {
+    const seg = part.code[Number(pre.dataset.block) - part.firstBlock];
+    if (!seg) continue;
     const code = seg.code;
     const tool = (label: string, type: "copy" | "insert" | "replace", title: string) =>
       h("vscode-button", { secondary: true, title, class: `code-${type}`, onclick: () => send({ type, code }) }, label);
@@ -102,6 +110,18 @@ function renderAnswer(body: HTMLElement, text: string): void {
       ),
     );
   }
+}
+
+/** Feeds what arrived since the last frame to the stream renderer. */
+function renderStreamed(s: NonNullable<typeof streaming>): void {
+  const { settled, tail } = s.md.push(s.pending);
+  s.pending = "";
+  for (const part of settled) {
+    const block = h("div", {});
+    showPart(block, part);
+    s.done.append(block);
+  }
+  showPart(s.tail, tail);
 }
 
 /** The "why" hint: each dimension's w_k phi_k, largest magnitude first, as signed bars. */
@@ -189,10 +209,12 @@ function handle(msg: ToChat): void {
       return;
     case "answerStart": {
       log.querySelector(".empty")?.remove();
-      const body = h("div", { class: "md streaming" });
+      const done = h("div", {});
+      const tail = h("div", {});
+      const body = h("div", { class: "md streaming" }, done, tail);
       const el = h("div", { class: "turn assistant", "data-answer": msg.answerId }, h("div", { class: "who" }, "Soup"), body);
       log.append(el);
-      streaming = { id: msg.answerId, el: body, text: "", frame: 0 };
+      streaming = { id: msg.answerId, el: body, pending: "", frame: 0, md: new MarkdownStream(), done, tail };
       setBusy(true);
       scrollDown();
       return;
@@ -200,11 +222,11 @@ function handle(msg: ToChat): void {
     case "answerDelta": {
       const s = streaming;
       if (s?.id !== msg.answerId) return;
-      s.text += msg.text;
+      s.pending += msg.text;
       // One render per frame however fast tokens come.
       s.frame ||= requestAnimationFrame(() => {
         s.frame = 0;
-        renderAnswer(s.el, s.text);
+        renderStreamed(s);
         scrollDown();
       });
       return;
@@ -213,7 +235,7 @@ function handle(msg: ToChat): void {
       const s = streaming;
       if (s?.id === msg.answerId) {
         cancelAnimationFrame(s.frame);
-        renderAnswer(s.el, s.text);
+        renderStreamed(s);
         s.el.classList.remove("streaming");
         if (msg.stopped) s.el.append(h("div", { class: "note" }, "(stopped)"));
         s.el.after(answerFooter(msg.answerId, msg.contributions, undefined));

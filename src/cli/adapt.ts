@@ -1,7 +1,7 @@
 // `soup adapt`: the posterior behind a JSON-lines protocol, for outside simulators; `soup simulate`: the
 // Gaussian-feature benchmark of issue 3.
-import * as readline from "node:readline";
 import { parseFeedback } from "../core/adapt/feedback";
+import { readLines } from "../core/lines";
 import { SoupPosterior } from "../core/adapt/posterior";
 import { seededRng } from "../core/adapt/rng";
 import { DEFAULT_SPREAD, simulate, type FeedbackKind, type SimulationResult } from "../core/adapt/simulate";
@@ -10,6 +10,9 @@ import { HelpRequested, int, num, numbers, oneOf, parseCommand, required } from 
 const ADAPT_USAGE = "usage: soup adapt --dims K [--prior w1,...] [--box lo,hi] [--seed S]";
 const SIMULATE_USAGE =
   "usage: soup simulate [--json] [--users N] [--k K] [--rounds T] [--feedback rating|choice] [--scale s] [--seed S] [--spread s]";
+
+/** An event or query is well under a kilobyte; a longer line is refused without being held whole. */
+const MAX_INPUT_LINE = 1 << 20;
 
 /** Reads feedback and queries as JSON lines from io.stdin and answers each line with one JSON line. */
 export async function adaptCommand(
@@ -37,8 +40,12 @@ export async function adaptCommand(
     return 2;
   }
   const rng = seededRng(seed);
-  const lines = readline.createInterface({ input: io.stdin, crlfDelay: Infinity });
-  for await (const line of lines) {
+  for await (const read of readLines(io.stdin as AsyncIterable<Buffer | string>, MAX_INPUT_LINE)) {
+    if ("tooLong" in read) {
+      io.out(JSON.stringify({ ok: false, error: `input line of ${read.tooLong} bytes skipped: longer than the ${MAX_INPUT_LINE}-byte limit` }));
+      continue;
+    }
+    const line = read.text;
     if (line.trim() === "") continue;
     try {
       const raw = JSON.parse(line) as unknown;

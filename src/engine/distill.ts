@@ -5,7 +5,7 @@
 import { createHash } from "node:crypto";
 import { mkdir, stat } from "node:fs/promises";
 import * as path from "node:path";
-import type { LlamaEmbeddingContext, Token } from "node-llama-cpp";
+import type { LlamaContextSequence, LlamaEmbeddingContext, Token } from "node-llama-cpp";
 import { readCorpus, sampleWindows, type CorpusFilter } from "../core/basis/corpus";
 import { evaluateHead, fitHeadDelta, refineHeadDelta, writeHeadAdapter, type DistillSample, type HeadEvaluation } from "../core/basis/distill";
 import { loadBasisPack, nextVersion, writeBasisPack, type BasisPack, type BasisPolicy } from "../core/basis/pack";
@@ -80,13 +80,45 @@ export interface DistillReport {
 
 const hash = (x: unknown) => createHash("sha256").update(JSON.stringify(x)).digest("hex").slice(0, 16);
 
-/** Hidden states of the last `positions` positions of a window (one embedding pass per position). */
+/**
+ * Hidden states of the last `positions` positions of a window. The embedding context keeps the tokens before the
+ * first position in its KV cache and then evaluates one token per position, reading that token's state: window +
+ * positions tokens per window instead of re-evaluating each prefix (positions x window). This reaches into
+ * node-llama-cpp's embedding context (its sequence and native context; checked against 3.21.1); without them,
+ * each prefix is evaluated on its own through the public call.
+ */
 async function hiddenStates(t: DistillTarget, embedding: LlamaEmbeddingContext, window: Token[], positions: number, signal: AbortSignal) {
   const prefix = t.streams[0].prefix;
+  const first = window.length - positions;
   const out: Float32Array[] = [];
-  for (let j = window.length - positions; j < window.length; j++) {
+  const internal = embedding as unknown as {
+    _sequence?: LlamaContextSequence;
+    _llamaContext?: { _ctx?: { getEmbedding?: (inputLength: number) => Float64Array } };
+    _prepareInput?: (tokens: Token[]) => void;
+  };
+  const sequence = internal._sequence;
+  const native = internal._llamaContext?._ctx;
+  // The public call may add a BOS or an end token to its input: then its states are not the incremental ones.
+  const prepared = [...prefix, ...window];
+  internal._prepareInput?.(prepared);
+  const same = internal._prepareInput !== undefined && prepared.length === prefix.length + window.length;
+  if (!sequence || typeof native?.getEmbedding !== "function" || !same) {
+    for (let j = first; j < window.length; j++) {
+      throwIfAborted(signal, "distillation");
+      out.push(Float32Array.from((await embedding.getEmbeddingFor([...prefix, ...window.slice(0, j + 1)])).vector));
+    }
+    return out;
+  }
+  await sequence.clearHistory();
+  const evaluate = async (tokens: Token[]) => {
+    for await (const _ of sequence.evaluate(tokens, { _noSampling: true } as Parameters<LlamaContextSequence["evaluate"]>[1])) break;
+  };
+  const before = [...prefix, ...window.slice(0, first)];
+  if (before.length) await evaluate(before);
+  for (let j = first; j < window.length; j++) {
     throwIfAborted(signal, "distillation");
-    out.push(Float32Array.from((await embedding.getEmbeddingFor([...prefix, ...window.slice(0, j + 1)])).vector));
+    await evaluate([window[j]]);
+    out.push(Float32Array.from(native.getEmbedding(sequence.nextTokenIndex)));
   }
   return out;
 }

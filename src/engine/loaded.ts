@@ -201,7 +201,7 @@ export async function resolveBasis(params: LoadParams): Promise<{ id: string; ve
     throw new EngineError("bad-basis", errorText(e));
   }
   const policies: PolicySpec[] = pack.policies.map((p) => {
-    if (p.kind === "prompted") return { id: p.id, kind: "prompted", chat: p.chat, fim: p.fim };
+    if (p.kind === "prompted") return { id: p.id, kind: "prompted", chat: p.chat, fim: p.fim, exemplars: p.exemplars };
     if (p.kind === "adapter") return { id: p.id, kind: "adapter", path: p.path, ...(p.sha256 ? { sha256: p.sha256 } : {}) };
     throw new EngineError(
       "bad-basis",

@@ -2,6 +2,7 @@
 // plain prompt; a prompted expert gets its instruction (chat) or header (FIM / raw) added, so its
 // next-token distribution is pi_k. Adapter experts see the plain prompt (their difference is in weights).
 import type { LlamaModel, Token } from "node-llama-cpp";
+import { fimExemplar } from "../core/basis/pack";
 import { formatChunks } from "../core/completion/chunks";
 import { applyFimHeader } from "../core/completion/fim";
 import type { PolicySpec, PromptSpec } from "./protocol";
@@ -201,11 +202,19 @@ export function policyPrompt(prompt: PromptSpec, policy?: PolicySpec): PromptSpe
   switch (prompt.kind) {
     case "raw":
       return { kind: "raw", text: `${policy.fim}\n${prompt.text}` };
-    case "fim":
-      return {
-        ...prompt,
-        prefix: prompt.language ? applyFimHeader(prompt.prefix, policy.fim, prompt.language) : `${policy.fim}\n${prompt.prefix}`,
-      };
+    case "fim": {
+      // An exemplar is code earlier in the same file: a base model continues in its style.
+      const exemplar = fimExemplar(policy.exemplars, prompt.language);
+      const prefix =
+        exemplar !== undefined
+          ? exemplar
+            ? `${exemplar}\n\n${prompt.prefix}`
+            : prompt.prefix
+          : prompt.language
+            ? applyFimHeader(prompt.prefix, policy.fim, prompt.language)
+            : `${policy.fim}\n${prompt.prefix}`;
+      return { ...prompt, prefix };
+    }
     case "chat": {
       const messages = [...prompt.messages];
       const sys = messages.findIndex((m) => m.role === "system");

@@ -20,6 +20,8 @@ export type PolicySpec =
       chat: string;
       /** Header/exemplar placed before the code in FIM and raw prompts for this policy. */
       fim: string;
+      /** Code exemplars for FIM by comma-separated language ids (see the basis pack). */
+      exemplars?: Record<string, string>;
     }
   | {
       id: string;

@@ -3,9 +3,7 @@
 // snapshot, and the user level every workspace starts from), and the slider settings as prior means. Settings are
 // the truth for sliders, so they are applied in memory, not logged. The session owns the instance and announces
 // its changes.
-import { createHash } from "node:crypto";
 import { promises as fs } from "node:fs";
-import * as path from "node:path";
 import * as vscode from "vscode";
 import type { ChoiceFeedback, RatingFeedback } from "../core/adapt/feedback";
 import type { SoupPosterior } from "../core/adapt/posterior";
@@ -27,7 +25,8 @@ export interface PreferencesOptions {
   sliders: Record<string, number>;
   /** Policy ids whose weight is pinned at the slider value. */
   locked: readonly string[];
-  keepTexts: boolean;
+  /** Days response texts are kept for this workspace (0: none). */
+  keepTextsDays: number;
   log: vscode.LogOutputChannel;
 }
 
@@ -99,9 +98,21 @@ export class Preferences {
     this.store.record(event, [text]);
   }
 
-  /** Forgets what was learned in this workspace (its log and snapshot); the sliders and the user level stay. */
+  /** Stops the store's periodic text retention (the instance was replaced). */
+  dispose(): void {
+    this.store.dispose();
+  }
+
+  /** A new retention limit for response texts, applied at once. */
+  setKeepTextsDays(days: number): void {
+    this.options.keepTextsDays = days;
+    this.store.setKeepTextsDays(days);
+  }
+
+  /** Forgets what was learned in this workspace (its log, snapshot and texts); the sliders and the user level stay. */
   async reset(): Promise<void> {
-    await fs.rm(this.workspaceFolder(), { recursive: true, force: true });
+    this.store.dispose();
+    await fs.rm(this.store.workspaceFolder, { recursive: true, force: true });
     this.store = this.openStore();
   }
 
@@ -111,21 +122,12 @@ export class Preferences {
       basis: { ...o.basis, dims: o.policyIds.length },
       workspace: o.workspaceKey,
       log: (m) => o.log.warn(m),
-      keepText: o.keepTexts,
+      keepTextsDays: o.keepTextsDays,
       // Feedback is a few events a minute: a fresh snapshot each time keeps reloads exact and cheap.
       snapshotEvery: 1,
     });
     this.applySliders(store.posterior);
     return store;
-  }
-
-  /**
-   * The store's folder for this workspace. AdaptStore names it by a hash of the key and has no reset of its own;
-   * this must follow its layout (src/core/adapt/store.ts) until it has one.
-   */
-  private workspaceFolder(): string {
-    const key = createHash("sha256").update(this.options.workspaceKey).digest("hex").slice(0, 16);
-    return path.join(this.options.storeDir, "workspaces", key);
   }
 
   /** A locked dimension without a slider setting is pinned at 0, the base model; `unlocked` ones are released. */

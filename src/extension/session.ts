@@ -102,7 +102,9 @@ export class Session implements PosteriorView, vscode.Disposable {
       this.reportBasis();
       if (changed) {
         const settings = readSettings(ids());
+        const replaced = this.current.preferences;
         this.current = { ...this.current, settings, preferences: await openPreferences(this.context, this.workspaceDir, basis.pack, settings, this.log) };
+        replaced.dispose();
         Object.assign(change, { basis: true, preferences: true });
       }
     }
@@ -112,6 +114,7 @@ export class Session implements PosteriorView, vscode.Disposable {
       this.log.info(`preference settings: ${JSON.stringify(this.settings.preferences)}`);
       change.preferences = true;
     }
+    if (!change.preferences && affects("privacy.keepTextsDays")) this.current.preferences.setKeepTextsDays(this.settings.keepTextsDays);
     if (LOAD_SETTINGS.some(affects)) {
       void this.engine.load(this.settings.load, this.basis.path);
       change.load = true;
@@ -171,6 +174,7 @@ export class Session implements PosteriorView, vscode.Disposable {
   dispose(): void {
     this.engine.dispose();
     this.emitter.dispose();
+    this.current.preferences.dispose();
   }
 
   /** A configured pack that cannot be read: logged on every read, shown to the user once per cause. */
@@ -213,7 +217,7 @@ function openPreferences(
     policyIds: pack.policies.map((p) => p.id),
     sliders: settings.preferences,
     locked: settings.lockedPreferences,
-    keepTexts: settings.keepTextsDays > 0,
+    keepTextsDays: settings.keepTextsDays,
     log,
   });
 }

@@ -292,7 +292,7 @@ describe("real vocabularies on random-weight models (real llama.cpp)", function 
       const engine = new SoupEngine();
       await engine.load({ modelPath: STORIES, gpu: "off", gpuLayers: 0, threads: 1, contextSize: 256, basis: { kind: "policies", id: "s", version: "1", policies: [] } }, () => {});
       try {
-        const model = (await engine.distillTarget()).model;
+        const model = engine.model();
         let spaced = 0;
         for (const text of ["Once upon a time, there was a little", "The dog ran to the", "Lily and her mom went to the"]) {
           const r = await engine.generate({ prompt: { kind: "raw", text }, mode: "parameter", weights: {}, maxTokens: 6, temperature: 0 }, new AbortController().signal, () => {});

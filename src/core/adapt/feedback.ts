@@ -48,9 +48,15 @@ export interface SliderFeedback {
 export type Feedback = RatingFeedback | ChoiceFeedback | SliderFeedback;
 
 
+/**
+ * Features are sums of per-token log-probability differences: even a long response stays far below this, and the
+ * fit squares and sums them, so a larger value (damage or an attack) could only overflow it.
+ */
+export const MAX_FEATURE = 1e6;
+
 function checkVector(v: unknown, dims: number, name: string): number[] {
-  if (!Array.isArray(v) || v.length !== dims || !v.every((x) => typeof x === "number" && Number.isFinite(x))) {
-    throw new Error(`${name} must be an array of ${dims} finite numbers`);
+  if (!Array.isArray(v) || v.length !== dims || !v.every((x) => typeof x === "number" && Math.abs(x) <= MAX_FEATURE)) {
+    throw new Error(`${name} must be an array of ${dims} finite numbers within +-${MAX_FEATURE}`);
   }
   return v as number[];
 }

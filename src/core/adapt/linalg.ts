@@ -20,20 +20,30 @@ export function cholesky(a: Float64Array, n: number): Float64Array | null {
 }
 
 /**
- * Cholesky of A + lambda I with the smallest lambda (from a doubling ladder relative to the diagonal) that works:
- * the Hessian is positive definite in exact arithmetic, this only guards round-off at extreme feature scales.
+ * Cholesky of A + lambda I with the smallest lambda (from a ladder of powers of ten relative to the diagonal) that works:
+ * the Hessian is positive definite in exact arithmetic, this only guards round-off at extreme feature scales. The
+ * ladder ends: past 100 x the largest absolute row sum (where A + lambda I is diagonally dominant, positive
+ * definite in exact arithmetic) or at a non-finite entry it throws instead of looping forever.
  */
 export function choleskyJittered(a: Float64Array, n: number): Float64Array {
   let l = cholesky(a, n);
   if (l) return l;
+  if (!a.every(Number.isFinite)) throw new Error("the matrix has non-finite entries (Infinity or NaN)");
   let maxDiag = 0;
-  for (let i = 0; i < n; i++) maxDiag = Math.max(maxDiag, Math.abs(a[i * n + i]));
+  let maxRow = 0;
+  for (let i = 0; i < n; i++) {
+    maxDiag = Math.max(maxDiag, Math.abs(a[i * n + i]));
+    let row = 0;
+    for (let j = 0; j < n; j++) row += Math.abs(a[i * n + j]);
+    maxRow = Math.max(maxRow, row);
+  }
   const b = Float64Array.from(a);
-  for (let lambda = Math.max(maxDiag, 1e-300) * 1e-12; ; lambda *= 10) {
+  for (let lambda = Math.max(maxDiag, 1e-300) * 1e-12; lambda <= 100 * Math.max(maxRow, 1e-300) && Number.isFinite(lambda); lambda *= 10) {
     for (let i = 0; i < n; i++) b[i * n + i] = a[i * n + i] + lambda;
     l = cholesky(b, n);
     if (l) return l;
   }
+  throw new Error("the matrix is not positive definite even with jitter (entries too large for double precision)");
 }
 
 /** Solves L y = b (forward substitution). */

@@ -16,6 +16,12 @@ export type BasisPolicy =
       chat: string;
       /** Header or exemplar placed before the code in FIM and raw prompts. */
       fim: string;
+      /**
+       * Code exemplars for FIM on base models, by language: keys are comma-separated VS Code language ids, values a
+       * short snippet in the style placed before the prefix as if earlier in the file. A FIM prompt in a language
+       * with no exemplar leaves this expert equal to the base model there; one without a language uses `fim`.
+       */
+      exemplars?: Record<string, string>;
       /** Default slider value (the prior mean of this dimension's weight). */
       default: number;
     }
@@ -70,6 +76,14 @@ export function validateBasisPack(raw: unknown, source: string): BasisPack {
     if (p.kind === "prompted") {
       str(p, "chat", at);
       str(p, "fim", at);
+      if (p.exemplars !== undefined) {
+        if (!isObj(p.exemplars)) problems.push(`${at}.exemplars must be an object of language ids to code snippets`);
+        else
+          for (const [langs, text] of Object.entries(p.exemplars)) {
+            if (!/^[a-z][a-z0-9-]*(,[a-z][a-z0-9-]*)*$/.test(langs)) problems.push(`${at}.exemplars: key "${langs}" must be comma-separated language ids`);
+            if (typeof text !== "string" || !text.trim()) problems.push(`${at}.exemplars["${langs}"] must be a non-empty code snippet`);
+          }
+      }
     } else if (p.kind === "adapter" || p.kind === "model") {
       str(p, "path", at);
       if (p.sha256 !== undefined && !(typeof p.sha256 === "string" && /^[0-9a-fA-F]{64}$/.test(p.sha256))) problems.push(`${at}.sha256 must be 64 hex digits`);
@@ -90,6 +104,16 @@ export async function loadBasisPack(file: string): Promise<BasisPack> {
     ...pack,
     policies: pack.policies.map((p) => (p.kind === "prompted" ? p : { ...p, path: path.resolve(dir, p.path) })),
   };
+}
+
+/**
+ * The FIM exemplar of a prompted expert for a file of `language`: the snippet whose key names it, "" when the expert
+ * has exemplars but none for this language (it then adds nothing), undefined when it has none at all (use `fim`).
+ */
+export function fimExemplar(exemplars: Readonly<Record<string, string>> | undefined, language: string | undefined): string | undefined {
+  if (!exemplars || language === undefined) return undefined;
+  for (const [langs, text] of Object.entries(exemplars)) if (langs.split(",").includes(language)) return text;
+  return "";
 }
 
 /**

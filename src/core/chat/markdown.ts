@@ -8,8 +8,19 @@ export type Segment =
   /** `closed` is false for a fence still streaming in. */
   | { kind: "code"; language: string; code: string; closed: boolean };
 
-const FENCE = /^ {0,3}(`{3,}|~{3,})\s*([^\s`]*)[^`]*$/;
+const FENCE_OPEN = /^ {0,3}(`{3,}|~{3,})/;
 const LANGUAGE = /^[A-Za-z0-9_+#.-]{1,32}$/;
+
+/** A fence opening line: its closing pattern and info word, or undefined (no backtick may follow the fence). */
+function fenceOpen(line: string): { close: RegExp; info: string } | undefined {
+  const m = FENCE_OPEN.exec(line);
+  if (!m) return undefined;
+  const rest = line.slice(m[0].length);
+  if (rest.includes("`")) return undefined;
+  const fence = m[1]!;
+  const info = /^\S*/.exec(rest.trimStart())![0];
+  return { close: new RegExp(`^ {0,3}${fence[0] === "`" ? "`" : "~"}{${fence.length},}\\s*$`), info };
+}
 
 /** Splits an answer into text and fenced code blocks, in order; code blocks are what copy/insert/replace act on. */
 export function splitAnswer(markdown: string): Segment[] {
@@ -17,15 +28,14 @@ export function splitAnswer(markdown: string): Segment[] {
   const lines = markdown.replace(/\r\n?/g, "\n").split("\n");
   let text: string[] = [];
   for (let i = 0; i < lines.length; i++) {
-    const open = FENCE.exec(lines[i]!);
+    const open = fenceOpen(lines[i]!);
     if (!open) {
       text.push(lines[i]!);
       continue;
     }
     if (text.length) segments.push({ kind: "text", text: text.join("\n") });
     text = [];
-    const [, fence, info] = open as unknown as [string, string, string];
-    const close = new RegExp(`^ {0,3}${fence[0] === "`" ? "`" : "~"}{${fence.length},}\\s*$`);
+    const { close, info } = open;
     const code: string[] = [];
     let closed = false;
     for (i++; i < lines.length; i++) {
@@ -49,17 +59,75 @@ export function escapeHtml(s: string): string {
 
 /**
  * Renders markdown to safe HTML. Code blocks carry `data-block` (their index among the code segments of
- * `splitAnswer`) so the webview's copy/insert/replace buttons send the original code, not scraped HTML.
+ * `splitAnswer`, counted from `firstBlock`) so the webview's copy/insert/replace buttons send the original code,
+ * not scraped HTML.
  */
-export function renderMarkdown(markdown: string): string {
-  let block = 0;
+export function renderMarkdown(markdown: string, firstBlock = 0): string {
+  let block = firstBlock;
   return splitAnswer(markdown)
     .map((s) => {
       if (s.kind === "text") return renderBlocks(s.text);
       const cls = s.language ? ` class="language-${escapeHtml(s.language)}"` : "";
       return `<pre class="code-block" data-block="${block++}"><code${cls}>${highlight(s.code, s.language)}</code></pre>`;
     })
+    .filter(Boolean)
     .join("\n");
+}
+
+/** Rendered markdown and the code blocks it holds, numbered from `firstBlock`. */
+export interface RenderedPart {
+  html: string;
+  firstBlock: number;
+  code: Extract<Segment, { kind: "code" }>[];
+}
+
+/**
+ * An answer rendered while it streams in, in time linear in its length: the text up to the last point where no
+ * later text can change how it renders (after a blank line outside a fence, or after a closing fence) is rendered
+ * once and never again; only the tail after it is rendered on each update. The finished parts joined with "\n",
+ * then the tail, give exactly `renderMarkdown` of the whole answer.
+ */
+export class MarkdownStream {
+  private text = "";
+  private settled = 0; // text[0, settled) is rendered for good
+  private scanned = 0; // start of the first line not yet scanned for boundaries
+  private fence: RegExp | undefined; // the open fence's closing pattern at `scanned`
+  private blocks = 0;
+
+  /** Adds streamed text; returns the parts that became final (to append once) and the current tail (to replace). */
+  push(delta: string): { settled: RenderedPart[]; tail: RenderedPart } {
+    this.text += delta;
+    let boundary = this.settled;
+    // Line ends as splitAnswer reads them; a "\r" last may still become "\r\n".
+    const ends = /\r\n|\r(?!$)|\n/g;
+    ends.lastIndex = this.scanned;
+    for (let m = ends.exec(this.text); m; m = ends.exec(this.text)) {
+      const line = this.text.slice(this.scanned, m.index);
+      this.scanned = m.index + m[0].length;
+      if (this.fence) {
+        if (this.fence.test(line)) {
+          this.fence = undefined;
+          boundary = this.scanned;
+        }
+      } else {
+        const open = fenceOpen(line);
+        if (open) this.fence = open.close;
+        else if (line.trim() === "") boundary = this.scanned;
+      }
+    }
+    const settled: RenderedPart[] = [];
+    if (boundary > this.settled) {
+      settled.push(this.part(this.text.slice(this.settled, boundary)));
+      this.settled = boundary;
+      this.blocks += settled[0]!.code.length;
+    }
+    return { settled, tail: this.part(this.text.slice(this.settled)) };
+  }
+
+  private part(markdown: string): RenderedPart {
+    const code = splitAnswer(markdown).filter((seg): seg is Extract<Segment, { kind: "code" }> => seg.kind === "code");
+    return { html: renderMarkdown(markdown, this.blocks), firstBlock: this.blocks, code };
+  }
 }
 
 type Block = { kind: "p" | "quote"; lines: string[] } | { kind: "list"; tag: "ul" | "ol"; items: string[] };
@@ -83,9 +151,9 @@ function renderBlocks(text: string): string {
     let m: RegExpExecArray | null;
     if (line.trim() === "") {
       flush();
-    } else if ((m = /^ {0,3}(#{1,6})\s+(.*?)\s*#*$/.exec(line))) {
+    } else if ((m = /^ {0,3}(#{1,6})\s+/.exec(line))) {
       flush();
-      out.push(`<h${m[1]!.length}>${inline(m[2]!)}</h${m[1]!.length}>`);
+      out.push(`<h${m[1]!.length}>${inline(headingText(line.slice(m[0].length)))}</h${m[1]!.length}>`);
     } else if (/^ {0,3}([-*_])( *\1){2,}$/.test(line)) {
       flush();
       out.push("<hr>");
@@ -117,25 +185,92 @@ function renderBlocks(text: string): string {
   return out.join("\n");
 }
 
-/** Code spans and links are cut out first so emphasis never applies inside them. */
-const INLINE_ATOMS = /(`+)([^`]|[^`][\s\S]*?[^`])\1(?!`)|\[([^\]\n]+)\]\(([^)\s]*)\)/g;
+/** A heading's text without its optional closing hashes (scanned from the end: a regex here was quadratic). */
+function headingText(rest: string): string {
+  let end = rest.length;
+  while (end > 0 && rest[end - 1] === "#") end--;
+  while (end > 0 && /\s/.test(rest[end - 1]!)) end--;
+  return rest.slice(0, end);
+}
 
+/**
+ * Code spans and links are cut out first so emphasis never applies inside them. One left-to-right scan: a run of
+ * n backticks closes at the next run of exactly n (found through per-length lists, so unclosed runs cost nothing
+ * more), a `[` pairs with the first `]` after it.
+ */
 function inline(s: string): string {
+  const runs = new Map<number, number[]>();
+  for (const m of s.matchAll(/`+/g)) {
+    const list = runs.get(m[0].length) ?? [];
+    list.push(m.index);
+    runs.set(m[0].length, list);
+  }
+  const nextRun = new Map<number, number>(); // per length: index into its list of the first run not yet passed
+  // The first `)` or space at or after each position: where a link's address ends.
+  const stop = new Int32Array(s.length + 1).fill(-1);
+  for (let p = s.length - 1; p >= 0; p--) stop[p] = s[p] === ")" || /\s/.test(s[p]!) ? p : stop[p + 1]!;
   let out = "";
   let last = 0;
-  for (const m of s.matchAll(INLINE_ATOMS)) {
-    out += emphasis(escapeHtml(s.slice(last, m.index)));
-    out += m[1] ? `<code>${escapeHtml(m[2]!.trim())}</code>` : `<span class="md-link" title="${escapeHtml(m[4]!)}">${escapeHtml(m[3]!)}</span>`;
-    last = m.index + m[0].length;
+  let bracketClose = -1;
+  for (let i = 0; i < s.length; ) {
+    const c = s[i];
+    if (c === "`") {
+      let n = 1;
+      while (s[i + n] === "`") n++;
+      const list = runs.get(n)!;
+      let k = nextRun.get(n) ?? 0;
+      while (k < list.length && list[k]! <= i) k++;
+      nextRun.set(n, k);
+      const close = list[k];
+      if (close !== undefined) {
+        out += emphasis(escapeHtml(s.slice(last, i))) + `<code>${escapeHtml(s.slice(i + n, close).trim())}</code>`;
+        i = last = close + n;
+      } else i += n;
+    } else if (c === "[") {
+      if (bracketClose < i) {
+        bracketClose = s.indexOf("]", i);
+        if (bracketClose === -1) bracketClose = s.length;
+      }
+      const end = s[bracketClose + 1] === "(" ? stop[bracketClose + 2]! : -1;
+      if (bracketClose > i + 1 && end !== -1 && s[end] === ")") {
+        const title = escapeHtml(s.slice(bracketClose + 2, end));
+        out += emphasis(escapeHtml(s.slice(last, i))) + `<span class="md-link" title="${title}">${escapeHtml(s.slice(i + 1, bracketClose))}</span>`;
+        i = last = end + 1;
+      } else i++;
+    } else i++;
   }
   return out + emphasis(escapeHtml(s.slice(last)));
 }
 
+/**
+ * Pairs `delim` runs the way a lazy regex would (an opener followed by a non-space, the nearest closer preceded by
+ * one), in linear time: the nearest closer at or after each position is precomputed from the right.
+ */
+function pairUp(s: string, delim: string, tag: string, flanked: boolean): string {
+  const d = delim.length;
+  const isWord = (ch: string | undefined) => ch !== undefined && /\w/.test(ch);
+  const isSpace = (ch: string | undefined) => ch === undefined || /\s/.test(ch);
+  const closer = (c: number) => s.startsWith(delim, c) && !isSpace(s[c - 1]) && !(flanked && isWord(s[c + d]));
+  const next = new Int32Array(s.length + 2).fill(-1);
+  for (let c = s.length - d; c >= 0; c--) next[c] = closer(c) ? c : next[c + 1]!;
+  let out = "";
+  let last = 0;
+  for (let i = 0; i + d <= s.length; ) {
+    const open = s.startsWith(delim, i) && !isSpace(s[i + d]) && !(flanked && i > 0 && isWord(s[i - 1]));
+    const close = open && i + d + 1 <= s.length ? next[i + d + 1]! : -1;
+    if (close === -1) {
+      i++;
+      continue;
+    }
+    out += `${s.slice(last, i)}<${tag}>${s.slice(i + d, close)}</${tag}>`;
+    i = last = close + d;
+  }
+  return out + s.slice(last);
+}
+
 /** On already-escaped text: only fixed tags are added, so this cannot open an injection. */
 function emphasis(escaped: string): string {
-  return escaped
-    .replace(/\*\*(?=\S)([\s\S]*?\S)\*\*/g, "<strong>$1</strong>")
-    .replace(/(^|[^\w])__(?=\S)([\s\S]*?\S)__(?!\w)/g, "$1<strong>$2</strong>")
+  return pairUp(pairUp(escaped, "**", "strong", false), "__", "strong", true)
     .replace(/\*(?=[^\s*])([^*]*?[^\s*])\*/g, "<em>$1</em>")
     .replace(/(^|[^\w])_(?=[^\s_])([^_]*?[^\s_])_(?!\w)/g, "$1<em>$2</em>");
 }

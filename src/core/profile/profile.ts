@@ -1,7 +1,8 @@
 // The team-shareable preference profile, `.vscode/spectral-soup.json`: sliders (and optionally learned weights)
 // per basis dimension, so a team can start from shared preferences. Import is all-or-nothing: it returns a new
 // profile or throws naming the file and the field, and never touches the caller's current profile.
-import { readFile } from "node:fs/promises";
+import { constants } from "node:fs";
+import { open, stat } from "node:fs/promises";
 import { isObj, type Obj } from "../../shared/check";
 import { POLICY_ID as DIMENSION_ID, WEIGHT_MAX as SLIDER_MAX, WEIGHT_MIN as SLIDER_MIN } from "../../shared/soup";
 import { writeFileAtomic } from "../files";
@@ -51,24 +52,49 @@ export async function exportProfile(file: string, profile: Profile): Promise<voi
   await writeFileAtomic(file, `${JSON.stringify(profile, null, 2)}\n`);
 }
 
-/** Reads and validates a profile against the current basis; throws a ProfileError listing every problem. */
+/** A profile is a few hundred bytes; anything near this is not one. */
+const MAX_PROFILE_BYTES = 1 << 20;
+
+/**
+ * Reads and validates a profile against the current basis; throws a ProfileError listing every problem. Only a
+ * regular file is opened (a FIFO or device at the path would block or never end), and no error quotes the file's
+ * bytes: through a symlink they could be any file's.
+ */
 export async function importProfile(file: string, currentBasis: CurrentBasis): Promise<Profile> {
+  const cannot = (why: string) => new ProfileError(file, "$", `${file}: cannot read the profile (${why}); the current profile is kept`);
+  const code = (e: unknown) => (e as NodeJS.ErrnoException).code ?? String(e);
   let text: string;
   try {
-    text = await readFile(file, "utf8");
+    if (!(await stat(file)).isFile()) throw cannot("not a regular file");
+    // Non-blocking, and checked again once open: the path may have been swapped since the stat.
+    const fh = await open(file, constants.O_RDONLY | constants.O_NONBLOCK);
+    try {
+      const info = await fh.stat();
+      if (!info.isFile()) throw cannot("not a regular file");
+      if (info.size > MAX_PROFILE_BYTES) throw cannot(`${info.size} bytes, more than a profile can be`);
+      text = await fh.readFile("utf8");
+    } finally {
+      await fh.close();
+    }
   } catch (e) {
-    throw new ProfileError(file, "$", `${file}: cannot read the profile (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
+    throw e instanceof ProfileError ? e : cannot(code(e));
   }
   let raw: unknown;
   try {
     raw = JSON.parse(text);
   } catch (e) {
-    throw new ProfileError(file, "$", `${file}: not valid JSON (${(e as Error).message}); the current profile is kept`);
+    // The parser's message quotes the text; only the position is kept.
+    const at = /position (\d+)/.exec((e as Error).message)?.[1];
+    throw new ProfileError(file, "$", `${file}: not valid JSON${at ? ` (at byte ${at})` : ""}; the current profile is kept`);
   }
   return validateProfile(raw, file, currentBasis);
 }
 
-const show = (v: unknown) => (typeof v === "number" ? String(v) : JSON.stringify(v) ?? String(v)).slice(0, 60);
+/** Values are described, not quoted: a profile read through a symlink may be any file, and a secret one. */
+const show = (v: unknown) =>
+  typeof v === "number" || typeof v === "boolean" || v === null ? String(v) : typeof v === "string" ? `a string (${v.length} chars)` : Array.isArray(v) ? "an array" : typeof v;
+/** A key as it may appear in a message: short printable ones as they are, others as a placeholder with their length. */
+const showId = (id: string) => (/^[\x21-\x7e]{1,40}$/.test(id) ? id : `<an id of ${id.length} characters>`);
 
 /** Checks a parsed profile; the result is a fresh object built only from checked fields. */
 export function validateProfile(raw: unknown, file: string, currentBasis: CurrentBasis): Profile {
@@ -76,7 +102,7 @@ export function validateProfile(raw: unknown, file: string, currentBasis: Curren
   const fail = (field: string, problem: string) => void problems.push({ field, problem });
   const known = new Set(currentBasis.dimensions);
   const onlyKeys = (o: Obj, at: string, keys: readonly string[]) => {
-    for (const k of Object.keys(o)) if (!keys.includes(k)) fail(`${at}.${k}`, "is not a profile field");
+    for (const k of Object.keys(o)) if (!keys.includes(k)) fail(`${at}.${showId(k)}`, "is not a profile field");
   };
   const number = (o: Obj, key: string, at: string, min: number, max: number): number => {
     const v = o[key];
@@ -92,7 +118,7 @@ export function validateProfile(raw: unknown, file: string, currentBasis: Curren
     }
     return Object.entries(v).flatMap(([id, entry]): [string, Obj][] => {
       if (!DIMENSION_ID.test(id) || !known.has(id)) {
-        fail(`${at}.${id}`, `unknown dimension id "${id}" (the basis "${currentBasis.id}" has: ${currentBasis.dimensions.join(", ")})`);
+        fail(`${at}.${showId(id)}`, `unknown dimension id (the basis "${currentBasis.id}" has: ${currentBasis.dimensions.join(", ")})`);
         return [];
       }
       if (!isObj(entry)) {
@@ -113,7 +139,7 @@ export function validateProfile(raw: unknown, file: string, currentBasis: Curren
     fail("$.basis", "must be {id, version} with string values");
   } else if (basis.id !== currentBasis.id) {
     // Same ids in another pack can mean other things: refuse rather than guess.
-    fail("$.basis.id", `the profile is for basis "${basis.id}", but the current basis is "${currentBasis.id}"`);
+    fail("$.basis.id", `the profile is for basis "${showId(basis.id)}", but the current basis is "${currentBasis.id}"`);
   }
   const sliders: Record<string, SliderSetting> = {};
   for (const [id, s] of dimensionEntries(raw.sliders, "$.sliders")) {

@@ -90,6 +90,10 @@ export async function downloadModel(opts: DownloadOptions): Promise<DownloadResu
       res.resume();
       throw httpError(opts.url, res.statusCode ?? 0);
     }
+    if (total !== undefined && opts.sizeBytes !== undefined && total > opts.sizeBytes) {
+      res.destroy();
+      throw new DownloadError("http", `${opts.url} announces ${total} bytes, more than the catalogue's ${opts.sizeBytes}: refused before writing anything (the catalogue entry or the server file may be wrong)`);
+    }
     if (total !== undefined && opts.sizeBytes === undefined) {
       try {
         await checkDiskSpace(opts.dest, total - resumedFrom);
@@ -123,9 +127,15 @@ async function receive(res: http.IncomingMessage, opts: DownloadOptions, part: s
     const seconds = (Date.now() - began) / 1000;
     opts.onProgress?.({ receivedBytes: received, totalBytes: total, bytesPerSecond: seconds > 0 ? (received - start) / seconds : 0 });
   };
+  // The catalogue's size is a hard cap: a server sending more is wrong or hostile, and is not written to disk.
+  const cap = opts.sizeBytes;
   const counter = new Transform({
     transform(chunk: Buffer, _enc, done) {
       received += chunk.length;
+      if (cap !== undefined && received > cap) {
+        done(new DownloadError("http", `${opts.url} sent more than the catalogue's ${cap} bytes; stopped and deleted ${part} (the catalogue entry or the server file may be wrong)`));
+        return;
+      }
       if (Date.now() - lastReport >= PROGRESS_INTERVAL_MS) {
         lastReport = Date.now();
         report();
@@ -136,12 +146,13 @@ async function receive(res: http.IncomingMessage, opts: DownloadOptions, part: s
   try {
     await pipeline(res, counter, createWriteStream(part, { flags: start > 0 ? "a" : "w" }), { signal: opts.signal });
   } catch (err) {
+    if (cap !== undefined && received > cap) await rm(part, { force: true });
     throw toDownloadError(err, opts, part, received);
   }
   report();
 }
 
-/** GET with a Range header when resuming; follows a bounded number of redirects. */
+/** GET with a Range header when resuming; follows a bounded number of redirects, never from https to http. */
 async function request(opts: DownloadOptions, from: number): Promise<http.IncomingMessage> {
   let url = opts.url;
   for (let hop = 0; hop <= MAX_REDIRECTS; hop++) {
@@ -149,7 +160,11 @@ async function request(opts: DownloadOptions, from: number): Promise<http.Incomi
     const location = res.headers.location;
     if (res.statusCode !== undefined && [301, 302, 303, 307, 308].includes(res.statusCode) && location) {
       res.resume();
-      url = new URL(location, url).toString();
+      const next = new URL(location, url);
+      if (new URL(url).protocol === "https:" && next.protocol !== "https:") {
+        throw new DownloadError("http", `${url} redirects to ${next.protocol.slice(0, -1)} (${next.origin}); refused: a download started over https stays on https`);
+      }
+      url = next.toString();
       continue;
     }
     return res;

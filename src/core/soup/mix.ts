@@ -77,7 +77,12 @@ export interface SamplerSettings {
   minP?: number;
 }
 
-/** Samples a token (greedy at temperature 0). `random` returns uniform [0, 1). */
+/**
+ * Samples a token (greedy at temperature 0). `random` returns uniform [0, 1). The truncations run in llama.cpp's
+ * order, on the untempered distribution (top-k, then top-p over what is left, renormalized, then min-p), and the
+ * temperature applies to the kept tokens last, so explicit souping samples as the native sampler of parameter
+ * souping does: with the order reversed, a temperature below 1 narrows the nucleus and the two modes drift apart.
+ */
 export function sampleToken(d: SoupedDistribution, s: SamplerSettings, random: () => number): number {
   if (d.tokens.length === 0) throw new Error("sampleToken: empty distribution");
   if (!(s.temperature > 0)) {
@@ -85,29 +90,33 @@ export function sampleToken(d: SoupedDistribution, s: SamplerSettings, random: (
     for (let i = 1; i < d.logits.length; i++) if (d.logits[i] > d.logits[best]) best = i;
     return d.tokens[best];
   }
-  const probs = softmax(d.logits, s.temperature);
+  const probs = softmax(d.logits);
   let order = [...probs.keys()].sort((a, b) => probs[b] - probs[a]);
   if (s.topK && s.topK > 0) order = order.slice(0, s.topK);
-  if (s.minP && s.minP > 0) {
-    const cut = probs[order[0]] * s.minP;
-    order = order.filter((i) => probs[i] >= cut);
-  }
   if (s.topP !== undefined && s.topP < 1) {
+    let mass = 0;
+    for (const i of order) mass += probs[i];
     let acc = 0;
     const kept: number[] = [];
     for (const i of order) {
       kept.push(i);
-      acc += probs[i];
+      acc += probs[i] / mass;
       if (acc >= s.topP) break;
     }
     order = kept;
   }
+  if (s.minP && s.minP > 0) {
+    const cut = probs[order[0]] * s.minP;
+    order = order.filter((i) => probs[i] >= cut);
+  }
+  const top = d.logits[order[0]];
+  const weights = order.map((i) => Math.exp((d.logits[i] - top) / s.temperature));
   let total = 0;
-  for (const i of order) total += probs[i];
+  for (const w of weights) total += w;
   let r = random() * total;
-  for (const i of order) {
-    r -= probs[i];
-    if (r <= 0) return d.tokens[i];
+  for (let j = 0; j < order.length; j++) {
+    r -= weights[j];
+    if (r <= 0) return d.tokens[order[j]];
   }
   return d.tokens[order[order.length - 1]];
 }

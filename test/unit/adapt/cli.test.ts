@@ -12,6 +12,22 @@ async function session(args: string[], lines: string[]): Promise<{ code: number;
 }
 
 describe("cli/adapt", () => {
+  it("refuses an over-long line with a message and keeps going (no RangeError however long it is)", async () => {
+    const stdin = new PassThrough();
+    const out: unknown[] = [];
+    const done = adaptCommand(["--dims", "2"], { stdin, out: (l) => out.push(JSON.parse(l)) });
+    // 8 MiB in 64 KiB writes: only the cap's worth is ever held.
+    const chunk = Buffer.alloc(1 << 16, 0x61);
+    for (let i = 0; i < 128; i++) stdin.write(chunk);
+    stdin.write('\n{"type":"rating","features":[1e7,0],"up":true}\n{"type":"query"}\n');
+    stdin.end();
+    assert.equal(await done, 0);
+    assert.equal(out.length, 3);
+    assert.match((out[0] as { error: string }).error, /input line of 8388608 bytes skipped: longer than the 1048576-byte limit/);
+    assert.match((out[1] as { error: string }).error, /within \+-1000000/);
+    assert.deepEqual((out[2] as { weights: number[] }).weights, [0, 0]);
+  });
+
   it("answers every line of the protocol, malformed ones included, and keeps going", async () => {
     const { code, out } = await session(
       ["--dims", "2", "--prior", "0.5,0", "--box", "-0.5,2", "--seed", "3"],

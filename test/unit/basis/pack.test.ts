@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { promises as fs } from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { BasisPackError, loadBasisPack, validateBasisPack } from "../../../src/core/basis/pack";
+import { BasisPackError, checkPackAgainstModel, fimExemplar, loadBasisPack, validateBasisPack } from "../../../src/core/basis/pack";
 
 const DEFAULT_PACK = path.resolve(__dirname, "../../../models/default-pack.json");
 
@@ -104,5 +104,43 @@ describe("basis pack validation", () => {
     } finally {
       await fs.rm(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe("demo basis packs (tinycoder)", () => {
+  const DEMO = path.resolve(__dirname, "../../../models/demo");
+
+  it("the adapter pack names the four style adapters, which exist next to it and fit the model", async () => {
+    const pack = await loadBasisPack(path.join(DEMO, "pack.json"));
+    assert.deepEqual(pack.policies.map((p) => p.id), ["comments", "single-quotes", "four-spaces", "no-semicolons"]);
+    for (const p of pack.policies) {
+      assert.equal(p.kind, "adapter");
+      if (p.kind === "adapter") await fs.access(p.path);
+    }
+    assert.deepEqual(await checkPackAgainstModel(pack, path.join(DEMO, "tinycoder.gguf")), []);
+  });
+
+  it("the exemplar pack gives code, not prose, per language, and nothing where a style does not apply", async () => {
+    const pack = await loadBasisPack(path.join(DEMO, "exemplars.json"));
+    for (const p of pack.policies) {
+      assert.equal(p.kind, "prompted");
+      if (p.kind !== "prompted") continue;
+      const ts = fimExemplar(p.exemplars, "typescript");
+      assert.ok(ts && /[;{}()=]/.test(ts), `${p.id}: a TypeScript exemplar that is code`);
+      assert.doesNotMatch(ts!, /Style:/);
+      assert.equal(fimExemplar(p.exemplars, "typescriptreact"), ts);
+    }
+    const byId = Object.fromEntries(pack.policies.map((p) => [p.id, p]));
+    const exemplars = (id: string) => (byId[id].kind === "prompted" ? byId[id].exemplars : undefined);
+    assert.equal(fimExemplar(exemplars("no-semicolons"), "python"), "", "no semicolon style to show in Python");
+    assert.match(fimExemplar(exemplars("comments"), "python")!, /^# /);
+    assert.equal(fimExemplar(exemplars("comments"), undefined), undefined, "no language: the fim field is used");
+  });
+
+  it("rejects exemplars that are not language ids to snippets", () => {
+    const bad = { ...prompted("x"), exemplars: { "Type Script": "", python: 3 } };
+    const msg = problems({ id: "p", version: "1", label: "P", policies: [bad] });
+    assert.match(msg, /key "Type Script" must be comma-separated language ids/);
+    assert.match(msg, /exemplars\["python"\] must be a non-empty code snippet/);
   });
 });

@@ -1,5 +1,6 @@
 import * as assert from "node:assert/strict";
-import { escapeHtml, highlight, renderMarkdown, splitAnswer } from "../../../src/core/chat/markdown";
+import { escapeHtml, highlight, MarkdownStream, renderMarkdown, splitAnswer } from "../../../src/core/chat/markdown";
+import { seededRng } from "../../../src/core/adapt/rng";
 
 /** Every tag in the output must be one the renderer emits on purpose. */
 const ALLOWED_TAG = /^<\/?(p|h[1-6]|ul|ol|li|blockquote|hr|code|pre|strong|em|span)(\s+(class|title|data-block)="[^"<>]*")*>$/;
@@ -113,5 +114,67 @@ describe("chat markdown", () => {
       const html = highlight(code, "ts");
       assert.equal(html.replace(/<\/?span[^>]*>/g, ""), escapeHtml(code));
     });
+  });
+});
+
+describe("chat markdown in linear time", () => {
+  const N = 40_000;
+  const cases: [string, string][] = [
+    ["a long heading", `# ${"a ".repeat(N / 2)}x`],
+    ["a heading with a long run of spaces", `# a${" ".repeat(N)}b`],
+    ["a heading of spaces and hashes", `# ${" #".repeat(N / 2)}a`],
+    ["unclosed strong openers", "**a ".repeat(N / 4)],
+    ["unclosed __ openers", " __a".repeat(N / 4)],
+    ["unmatched backtick runs", "`a ``b ".repeat(N / 7)],
+    ["open brackets", "[".repeat(N)],
+    ["bracket-paren chains", "](".repeat(N / 2)],
+    ["a fence line ending in a backtick", `\`\`\`${"a".repeat(N)}\``],
+    ["emphasis soup", "*_`[a](b ".repeat(N / 9)],
+  ];
+  for (const [name, md] of cases) {
+    it(`renders ${name} (${md.length} chars) fast`, () => {
+      const t0 = performance.now();
+      renderMarkdown(md);
+      const ms = performance.now() - t0;
+      // A quadratic pattern takes seconds here; linear work is a few milliseconds even on a loaded machine.
+      assert.ok(ms < 1000, `${ms.toFixed(0)} ms`);
+    });
+  }
+});
+
+describe("MarkdownStream", () => {
+  const LINES = ["# Head", "", "para *em* and `code`", "- item", "  more", "1. one", "> quote", "```ts", "const a = 1;", "```", "~~~", "x", "~~~", "text [l](u)", "---", "\r", "**b**"];
+  it("renders any answer streamed in any chunks exactly as renderMarkdown renders it whole, settled parts once", () => {
+    const rng = seededRng(5);
+    for (let trial = 0; trial < 300; trial++) {
+      const doc = Array.from({ length: 1 + Math.floor(rng.next() * 25) }, () => LINES[Math.floor(rng.next() * LINES.length)]).join(rng.next() < 0.2 ? "\r\n" : "\n");
+      const stream = new MarkdownStream();
+      const settled: string[] = [];
+      let blocks = 0;
+      for (let at = 0; at < doc.length; ) {
+        const next = Math.min(doc.length, at + 1 + Math.floor(rng.next() * 12));
+        const { settled: parts, tail } = stream.push(doc.slice(at, next));
+        for (const p of parts) {
+          assert.equal(p.firstBlock, blocks);
+          blocks += p.code.length;
+          settled.push(p.html);
+        }
+        at = next;
+        assert.equal([...settled, tail.html].filter(Boolean).join("\n"), renderMarkdown(doc.slice(0, at)), JSON.stringify(doc.slice(0, at)));
+      }
+    }
+  });
+
+  it("re-renders only the tail: streaming a long answer costs about what rendering it once does", () => {
+    const doc = Array.from({ length: 400 }, (_, i) => `Paragraph ${i} with **bold** and \`code\`.\n\n\`\`\`js\nlet x = ${i};\n\`\`\`\n`).join("\n");
+    const stream = new MarkdownStream();
+    let rendered = 0;
+    for (let at = 0; at < doc.length; at += 4) {
+      const { settled, tail } = stream.push(doc.slice(at, at + 4));
+      rendered += tail.html.length + settled.reduce((n, p) => n + p.html.length, 0);
+    }
+    const whole = renderMarkdown(doc).length;
+    // Whole-answer re-rendering per chunk would produce about doc.length / 8 times the final HTML.
+    assert.ok(rendered < 20 * whole, `${rendered} chars rendered for ${whole} chars of HTML`);
   });
 });

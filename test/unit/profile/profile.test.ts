@@ -1,5 +1,6 @@
 import * as assert from "node:assert/strict";
-import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { execFileSync } from "node:child_process";
+import { mkdtemp, readdir, readFile, rm, symlink, writeFile } from "node:fs/promises";
 import * as os from "node:os";
 import * as path from "node:path";
 import { exportProfile, importProfile, PROFILE_PATH, ProfileError, type CurrentBasis, type Profile } from "../../../src/core/profile/profile";
@@ -63,7 +64,7 @@ describe("profile export/import", () => {
 
   it("rejects a wrong schema and another basis", async () => {
     await rejects(JSON.stringify({ ...profile, schema: 2 }), "$.schema", /\$\.schema must be 1 \(got 2\): written by a newer Spectral Soup/);
-    await rejects(JSON.stringify({ ...profile, schema: "1" }), "$.schema", /must be 1 \(got "1"\)/);
+    await rejects(JSON.stringify({ ...profile, schema: "1" }), "$.schema", /must be 1 \(got a string \(1 chars\)\)/);
     await rejects(JSON.stringify({ ...profile, basis: { id: "writing", version: "1" } }), "$.basis.id", /for basis "writing", but the current basis is "coding"/);
     await rejects(JSON.stringify({ ...profile, basis: "coding" }), "$.basis", /must be \{id, version\}/);
   });
@@ -72,7 +73,7 @@ describe("profile export/import", () => {
     await rejects(
       JSON.stringify({ ...profile, sliders: { ...profile.sliders, verbose: { value: 1, locked: false } } }),
       "$.sliders.verbose",
-      /unknown dimension id "verbose" \(the basis "coding" has: concise, comments, tests-first\)/,
+      /\$\.sliders\.verbose unknown dimension id \(the basis "coding" has: concise, comments, tests-first\)/,
     );
     await rejects(JSON.stringify({ ...profile, weights: { __proto__x: { mean: 0, std: 1 } } }), "$.weights.__proto__x", /unknown dimension id/);
   });
@@ -88,5 +89,30 @@ describe("profile export/import", () => {
 
   it("names an unreadable file", async () => {
     await assert.rejects(importProfile(path.join(dir, "missing.json"), basis), (e: ProfileError) => /missing\.json: cannot read the profile \(ENOENT\)/.test(e.message));
+  });
+
+  it("never blocks on a FIFO, never quotes a symlink target's bytes, and truncates echoed ids", async function () {
+    const fifo = path.join(dir, "fifo.json");
+    try {
+      execFileSync("mkfifo", [fifo]);
+    } catch {
+      this.skip(); // no mkfifo here
+    }
+    await assert.rejects(importProfile(fifo, basis), /fifo\.json: cannot read the profile \(not a regular file\)/);
+    const secret = path.join(dir, "secret.txt");
+    await writeFile(secret, "SECRET-TOKEN-abc123 not json");
+    const link = path.join(dir, "link.json");
+    await symlink(secret, link);
+    await assert.rejects(importProfile(link, basis), (e: Error) => {
+      assert.match(e.message, /link\.json: not valid JSON/);
+      assert.ok(!/SECRET|abc123/.test(e.message), e.message);
+      return true;
+    });
+    await writeFile(secret, JSON.stringify({ schema: 1, basis: { id: "coding", version: "1" }, sliders: { ["x".repeat(5000)]: { value: 1, locked: false }, concise: { value: "SECRET-TOKEN" } } }));
+    await assert.rejects(importProfile(link, basis), (e: Error) => {
+      assert.ok(e.message.length < 600 && !/SECRET|xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx/.test(e.message), e.message);
+      assert.match(e.message, /<an id of 5000 characters>/);
+      return true;
+    });
   });
 });

@@ -6,9 +6,11 @@ import * as http from "node:http";
 import type { AddressInfo } from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
+import { execFileSync } from "node:child_process";
+import * as https from "node:https";
 import { DownloadError, downloadModel, type DownloadProgress } from "../../../src/core/setup/download";
 
-type Mode = "ok" | "drop-half" | "stall-half" | "ignore-range";
+type Mode = "ok" | "drop-half" | "stall-half" | "ignore-range" | "no-length";
 
 /** A model server on 127.0.0.1 whose misbehaviour each test picks; it records the Range headers it saw. */
 class ModelServer {
@@ -50,7 +52,7 @@ class ModelServer {
     }
     const slice = this.body.subarray(start);
     res.writeHead(m && this.mode !== "ignore-range" ? 206 : 200, {
-      "content-length": slice.length,
+      ...(this.mode === "no-length" ? {} : { "content-length": slice.length }),
       ...(start > 0 ? { "content-range": `bytes ${start}-${this.body.length - 1}/${this.body.length}` } : {}),
     });
     const half = Math.floor(slice.length / 2);
@@ -103,6 +105,49 @@ describe("downloadModel", () => {
     const dest = path.join(dir, "m.gguf");
     await downloadModel({ url: `${base}/redirect`, dest, sha256: sha(body) });
     assert.deepEqual(await readFile(dest), body);
+  });
+
+  it("stops a body longer than the catalogue's size as it streams and deletes what it wrote", async () => {
+    server.mode = "no-length";
+    const dest = path.join(dir, "m.gguf");
+    const err = await downloadModel({ url: `${base}/model.gguf`, dest, sha256: sha(body), sizeBytes: 1024 }).catch((e: unknown) => e);
+    assert.ok(err instanceof DownloadError && err.kind === "http", String(err));
+    assert.match(err.message, /sent more than the catalogue's 1024 bytes/);
+    assert.ok(!existsSync(`${dest}.part`) && !existsSync(dest));
+  });
+
+  it("refuses a body whose announced length exceeds the catalogue's size before writing", async () => {
+    const dest = path.join(dir, "m.gguf");
+    const err = await downloadModel({ url: `${base}/model.gguf`, dest, sha256: sha(body), sizeBytes: 1024 }).catch((e: unknown) => e);
+    assert.match(String(err), /announces 2097160 bytes, more than the catalogue's 1024: refused before writing/);
+    assert.ok(!existsSync(`${dest}.part`));
+  });
+
+  it("refuses a redirect from https to http", async function () {
+    let pem: { key: string; cert: string };
+    try {
+      const keyFile = path.join(dir, "key.pem");
+      const certFile = path.join(dir, "cert.pem");
+      execFileSync("openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1", "-days", "1", "-keyout", keyFile, "-out", certFile], { stdio: "ignore" });
+      pem = { key: await readFile(keyFile, "utf8"), cert: await readFile(certFile, "utf8") };
+    } catch {
+      this.skip(); // no openssl to make a throwaway certificate
+    }
+    const secure = https.createServer(pem!, (_req, res) => res.writeHead(302, { location: `${base}/model.gguf` }).end());
+    await new Promise<void>((resolve) => secure.listen(0, "127.0.0.1", resolve));
+    const previous = process.env.NODE_TLS_REJECT_UNAUTHORIZED;
+    process.env.NODE_TLS_REJECT_UNAUTHORIZED = "0"; // the throwaway certificate is self-signed
+    try {
+      const url = `https://127.0.0.1:${(secure.address() as AddressInfo).port}/model.gguf`;
+      const err = await downloadModel({ url, dest: path.join(dir, "m.gguf"), sha256: sha(body) }).catch((e: unknown) => e);
+      assert.match(String(err), /redirects to http .*refused: a download started over https stays on https/);
+      assert.equal(server.ranges.length, 0, "the http server was contacted");
+    } finally {
+      if (previous === undefined) delete process.env.NODE_TLS_REJECT_UNAUTHORIZED;
+      else process.env.NODE_TLS_REJECT_UNAUTHORIZED = previous;
+      secure.closeAllConnections();
+      await new Promise((resolve) => secure.close(resolve));
+    }
   });
 
   it("resumes with a Range request after the server drops the connection halfway", async () => {

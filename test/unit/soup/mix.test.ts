@@ -49,6 +49,11 @@ describe("output souping math", () => {
     assert.deepEqual(draw({ temperature: 1, topP: 0.79 }, 2), new Set([10, 11]));
     assert.deepEqual(draw({ temperature: 1, minP: 0.25 }, 3), new Set([10, 11, 12]));
     assert.equal(draw({ temperature: 1 }, 4).size, 4);
+    // As llama.cpp: top-p on the untempered distribution, then the temperature. At temperature 0.5 the tempered
+    // probabilities are 0.68/0.24/0.06/0.007: a nucleus of 0.85 on them would keep 2 tokens, on the untempered 3.
+    assert.deepEqual(draw({ temperature: 0.5, topP: 0.85 }, 5), new Set([10, 11, 12]));
+    // Top-p after top-k counts the mass of what top-k kept: 0.5/0.8 = 0.625 >= 0.6 keeps one token.
+    assert.deepEqual(draw({ temperature: 1, topK: 2, topP: 0.6 }, 6), new Set([10]));
     const a = mulberry32(9);
     const b = mulberry32(9);
     assert.deepEqual(
