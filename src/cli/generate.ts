@@ -1,6 +1,10 @@
-// `soup generate` and `soup next`: run the engine process on a model and a basis given on the command line.
+// `soup generate` and `soup next`: run the engine process on a model and a basis given on the command line, or a
+// llama-server pool (--server URL[,URL...]; the API key comes from SOUP_SERVER_API_KEY, never an argument).
 import * as path from "node:path";
+import type { EngineBackend } from "../engine/backend";
 import { EngineClient } from "../engine/client";
+import { ServerPool } from "../engine/remote/pool";
+import { RemoteEngine } from "../engine/remote/remoteEngine";
 import type { BasisSpec, GpuMode, LoadParams, PolicySpec, PromptSpec, SoupMode } from "../engine/protocol";
 import { int, num, oneOf, parseCommand, required, UsageError } from "./args";
 
@@ -8,10 +12,12 @@ const USAGE = {
   generate: `usage: soup generate --model FILE [--adapter FILE[=W]]... [--pack FILE] [--weights id=w,...]
          [--mode explicit|parameter|rerank] (--prompt TEXT | --prefix TEXT [--suffix TEXT] | --chat TEXT)
          [--max-tokens N] [--temperature T] [--seed S] [--candidates N] [--threads N] [--context-size N]
-         [--gpu auto|cuda|vulkan|metal|off] [--gpu-layers auto|max|N] [--json]`,
+         [--gpu auto|cuda|vulkan|metal|off] [--gpu-layers auto|max|N] [--json]
+         [--server URL[,URL...] [--timeout MS]]   on a llama-server pool instead of --model (key: env SOUP_SERVER_API_KEY)`,
   next: `usage: soup next --model FILE [--adapter FILE[=W]]... [--pack FILE] [--weights id=w,...] [--mode explicit|parameter]
          (--prompt TEXT | --prefix TEXT [--suffix TEXT] | --chat TEXT) [--top N] [--threads N] [--context-size N]
-         [--gpu auto|cuda|vulkan|metal|off] [--gpu-layers auto|max|N] [--json]`,
+         [--gpu auto|cuda|vulkan|metal|off] [--gpu-layers auto|max|N] [--json]
+         [--server URL[,URL...] [--timeout MS]]   on a llama-server pool instead of --model (key: env SOUP_SERVER_API_KEY)`,
 };
 
 const options = {
@@ -34,21 +40,34 @@ const options = {
   candidates: { type: "string" },
   top: { type: "string" },
   json: { type: "boolean" },
+  server: { type: "string" },
+  timeout: { type: "string" },
 } as const;
 
 type Parsed = ReturnType<typeof parseCommand<typeof options>>["values"];
 
 export async function generateCommand(command: "generate" | "next", args: string[], out: (line: string) => void): Promise<number> {
   const v = parseCommand({ usage: USAGE[command], options }, args).values;
-  required(v.model, "--model", USAGE[command]);
+  if (!v.server) required(v.model, "--model", USAGE[command]);
   const { basis, weights } = basisFromArgs(v);
   const prompt = promptFromArgs(v);
+  // A server serves parameter souping (and rerank), not explicit generation: that is its default mode.
+  const defaultMode = v.server ? "parameter" : "explicit";
   // The engine runs in a child: a model that makes llama.cpp abort ends that process, and this one says which file.
-  const engine = new EngineClient({ onLog: (level, message) => level === "warn" && process.stderr.write(`${message}\n`) });
+  const engine: EngineBackend = v.server
+    ? new RemoteEngine(
+        new ServerPool(v.server.split(","), {
+          apiKey: process.env.SOUP_SERVER_API_KEY || undefined,
+          timeoutMs: int(v.timeout, "--timeout", 30000, 1),
+          onLog: (level, message) => process.stderr.write(`${level}: ${message}\n`),
+        }),
+      )
+    : new EngineClient({ onLog: (level, message) => level === "warn" && process.stderr.write(`${message}\n`) });
   try {
-    await engine.load(loadParams(v, basis));
+    // The servers have their model: only the basis is read here.
+    await engine.load(v.server ? { ...loadParams({ ...v, model: v.model ?? "" }, basis), modelPath: "" } : loadParams(v, basis));
     if (command === "next") {
-      const mode: SoupMode = oneOf(v.mode, ["explicit", "parameter"], "--mode", "explicit");
+      const mode: SoupMode = oneOf(v.mode, ["explicit", "parameter"], "--mode", defaultMode);
       const r = await engine.next({ prompt, mode, weights, top: int(v.top, "--top", 10, 1) });
       out(v.json ? JSON.stringify(r) : r.tokens.map((t) => `${t.p.toFixed(6)}  ${t.id}  ${JSON.stringify(t.text)}`).join("\n"));
       return 0;
@@ -56,7 +75,7 @@ export async function generateCommand(command: "generate" | "next", args: string
     const r = await engine.generate(
       {
         prompt,
-        mode: oneOf(v.mode, ["explicit", "parameter", "rerank"], "--mode", "explicit"),
+        mode: oneOf(v.mode, ["explicit", "parameter", "rerank"], "--mode", defaultMode),
         weights,
         maxTokens: int(v["max-tokens"], "--max-tokens", 64, 1),
         temperature: num(v.temperature, "--temperature", 0),

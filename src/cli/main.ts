@@ -12,6 +12,7 @@ const HELP = `usage: soup <command> [options]
   generate --model FILE [--adapter FILE[=W]]... [--pack FILE] [--weights id=w,...] [--mode explicit|parameter|rerank]
            (--prompt TEXT | --prefix TEXT [--suffix TEXT] | --chat TEXT) [--max-tokens N] [--temperature T]
            [--seed S] [--threads N] [--gpu auto|cuda|vulkan|metal|off] [--json]
+           [--server URL[,URL...] [--timeout MS]]  on a llama-server pool instead (API key: env SOUP_SERVER_API_KEY)
   next     (same options as generate) [--top N] [--json]   next-token distribution under the soup
   bench engine [--gpu MODE] [--threads N] [--json]          souping costs on a generated ~50M model
   gguf inspect FILE [--json]                                header, metadata and tensors of a GGUF file

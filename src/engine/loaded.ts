@@ -202,7 +202,7 @@ export async function resolveBasis(params: LoadParams): Promise<{ id: string; ve
   }
   const policies: PolicySpec[] = pack.policies.map((p) => {
     if (p.kind === "prompted") return { id: p.id, kind: "prompted", chat: p.chat, fim: p.fim, exemplars: p.exemplars };
-    if (p.kind === "adapter") return { id: p.id, kind: "adapter", path: p.path };
+    if (p.kind === "adapter") return { id: p.id, kind: "adapter", path: p.path, ...(p.sha256 ? { sha256: p.sha256 } : {}) };
     throw new EngineError(
       "bad-basis",
       `${params.basis.kind === "pack" ? params.basis.path : ""}: policy "${p.id}" is a full model; the engine runs prompted and adapter policies (merge it with "soup gguf merge" or distill it)`,

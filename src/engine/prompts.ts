@@ -11,7 +11,7 @@ import { EngineError } from "./protocol";
 type Nlc = typeof import("node-llama-cpp");
 
 /** FIM templates by special-token text, for models whose GGUF metadata names no FIM tokens. */
-const KNOWN_FIM_TEMPLATES: readonly [pre: string, suf: string, mid: string][] = [
+export const KNOWN_FIM_TEMPLATES: readonly [pre: string, suf: string, mid: string][] = [
   ["<|fim_prefix|>", "<|fim_suffix|>", "<|fim_middle|>"],
   ["<fim_prefix>", "<fim_suffix>", "<fim_middle>"],
   ["<｜fim▁begin｜>", "<｜fim▁hole｜>", "<｜fim▁end｜>"],
@@ -136,54 +136,32 @@ export class PromptBuilder {
 
   /** Tokens of `prompt` as seen by `policy` (undefined: the reference policy pi_0). */
   tokens(prompt: PromptSpec, policy?: PolicySpec): Token[] {
-    const prompted = policy?.kind === "prompted" ? policy : undefined;
-    switch (prompt.kind) {
+    const seen = policyPrompt(prompt, policy);
+    switch (seen.kind) {
       case "raw":
-        return this.withBos(this.model.tokenize(prompted ? `${prompted.fim}\n${prompt.text}` : prompt.text));
+        return this.withBos(this.model.tokenize(seen.text));
       case "fim": {
-        if (!this.fim) {
-          throw new EngineError(
-            "bad-request",
-            `${this.modelPath}: this model has no fill-in-the-middle tokens (none in its GGUF metadata and no known FIM template); use a code model with FIM support for completions`,
-          );
-        }
-        const exemplar = fimExemplar(prompted?.exemplars, prompt.language);
-        // An exemplar is code earlier in the same file: a base model continues in its style.
-        let prefix = !prompted
-          ? prompt.prefix
-          : exemplar !== undefined
-            ? exemplar
-              ? `${exemplar}\n\n${prompt.prefix}`
-              : prompt.prefix
-            : prompt.language
-            ? applyFimHeader(prompt.prefix, prompted.fim, prompt.language)
-            : `${prompted.fim}\n${prompt.prefix}`;
-        const context = prompt.context ?? [];
-        if (context.length && !this.repository) prefix = formatChunks(context, prompt.language ?? "") + prefix;
+        if (!this.fim) throw noFim(this.modelPath);
+        let prefix = seen.prefix;
+        const context = seen.context ?? [];
+        if (context.length && !this.repository) prefix = formatChunks(context, seen.language ?? "") + prefix;
         return this.withBos([
-          ...(context.length ? this.repositoryContext(prompt) : []),
+          ...(context.length ? this.repositoryContext(seen) : []),
           this.fim.prefix,
           ...this.model.tokenize(prefix),
           this.fim.suffix,
           // The suffix continues the text: no SentencePiece leading space (Code Llama's documented format).
-          ...continuationTokens(this.model, prompt.suffix),
+          ...continuationTokens(this.model, seen.suffix),
           this.fim.middle,
         ]);
       }
       case "chat": {
         this.chatWrapper ??= this.nlc.resolveChatWrapper(this.model);
-        const messages = prompt.messages.map((m) =>
+        const messages = seen.messages.map((m) =>
           m.role === "assistant"
             ? { type: "model" as const, response: [m.content] }
             : { type: m.role, text: m.content },
         );
-        if (prompted) {
-          const sys = messages.findIndex((m) => m.type === "system");
-          if (sys >= 0) {
-            const m = messages[sys] as { type: "system"; text: string };
-            messages[sys] = { type: "system", text: `${m.text}\n${prompted.chat}` };
-          } else messages.unshift({ type: "system", text: prompted.chat });
-        }
         messages.push({ type: "model", response: [] });
         const state = this.chatWrapper.generateContextState({ chatHistory: messages });
         const tokens = state.contextText.tokenize(chatTokenizer(this.model));
@@ -212,4 +190,44 @@ export class PromptBuilder {
     const bos = this.model.tokens.bos;
     return this.model.tokens.shouldPrependBosToken && bos != null ? [bos, ...tokens] : tokens;
   }
+}
+
+/**
+ * The prompt as `policy` sees it: a prompted expert's header goes before the code of FIM and raw prompts (in the
+ * language's comment syntax when known) and its instruction joins the system message of chat prompts; pi_0 and
+ * adapter experts see the prompt unchanged.
+ */
+export function policyPrompt(prompt: PromptSpec, policy?: PolicySpec): PromptSpec {
+  if (policy?.kind !== "prompted") return prompt;
+  switch (prompt.kind) {
+    case "raw":
+      return { kind: "raw", text: `${policy.fim}\n${prompt.text}` };
+    case "fim": {
+      // An exemplar is code earlier in the same file: a base model continues in its style.
+      const exemplar = fimExemplar(policy.exemplars, prompt.language);
+      const prefix =
+        exemplar !== undefined
+          ? exemplar
+            ? `${exemplar}\n\n${prompt.prefix}`
+            : prompt.prefix
+          : prompt.language
+            ? applyFimHeader(prompt.prefix, policy.fim, prompt.language)
+            : `${policy.fim}\n${prompt.prefix}`;
+      return { ...prompt, prefix };
+    }
+    case "chat": {
+      const messages = [...prompt.messages];
+      const sys = messages.findIndex((m) => m.role === "system");
+      if (sys >= 0) messages[sys] = { role: "system", content: `${messages[sys].content}\n${policy.chat}` };
+      else messages.unshift({ role: "system", content: policy.chat });
+      return { kind: "chat", messages };
+    }
+  }
+}
+
+export function noFim(model: string): EngineError {
+  return new EngineError(
+    "bad-request",
+    `${model}: this model has no fill-in-the-middle tokens (none in its GGUF metadata and no known FIM template); use a code model with FIM support for completions`,
+  );
 }

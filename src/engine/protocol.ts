@@ -28,6 +28,8 @@ export type PolicySpec =
       kind: "adapter";
       /** LoRA adapter GGUF on the base model. */
       path: string;
+      /** The file's sha256 when the pack gives it (a server's copy may be named by it). */
+      sha256?: string;
     };
 
 export type BasisSpec =

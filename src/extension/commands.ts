@@ -10,6 +10,7 @@ import type { ChatView } from "./chatView";
 import type { CompletionProvider } from "./completions";
 import { chooseLocalModel, setUpModel } from "./modelSetup";
 import type { PreferencesView } from "./preferencesView";
+import { setServerApiKey } from "./serverBackend";
 import type { Session } from "./session";
 import { setCompletionsEnabled } from "./settings";
 
@@ -28,6 +29,7 @@ export const COMMANDS = {
   /** The command of every inline completion item: its suggestion was accepted. */
   completionAccepted: "spectralSoup.completionAccepted",
   dismissCompletion: "spectralSoup.dismissCompletion",
+  setServerApiKey: "spectralSoup.setServerApiKey",
 } as const;
 
 export type CommandId = (typeof COMMANDS)[keyof typeof COMMANDS];
@@ -55,6 +57,9 @@ export function registerCommands(session: Session, t: CommandTargets): vscode.Di
     [COMMANDS.importProfile]: () => t.preferences.importProfile(),
     [COMMANDS.completionAccepted]: (id: string) => t.completions.accepted(id),
     [COMMANDS.dismissCompletion]: () => t.completions.dismiss(),
+    [COMMANDS.setServerApiKey]: async () => {
+      if (await setServerApiKey(session.context.secrets)) await session.reload((key) => key === "server");
+    },
   };
   return Object.entries(handlers).map(([id, run]) =>
     vscode.commands.registerCommand(id, async (...args: never[]) => {

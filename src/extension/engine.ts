@@ -1,16 +1,21 @@
-// Owns the engine process for the extension: loads what the settings name (again whenever they change, without a
-// window reload), tracks the state the status bar shows, relays the engine's log lines to the "Spectral Soup"
-// output channel, and logs every generate call's mode and weights so what the soup was asked for is visible.
+// Owns the engine for the extension (the engine process, or a llama-server pool when server URLs are set): loads
+// what the settings name (again whenever they change, without a window reload), tracks the state the status bar
+// shows, relays the engine's log lines to the "Spectral Soup" output channel, and logs every generate call's mode
+// and weights so what the soup was asked for is visible.
 import { appendFile } from "node:fs/promises";
 import * as path from "node:path";
 import * as vscode from "vscode";
+import type { EngineBackend } from "../engine/backend";
 import { EngineClient, type RequestOptions } from "../engine/client";
 import { EngineError, type GenerateParams, type GenerateResult, type LoadParams, type ScoreParams, type ScoreResult } from "../engine/protocol";
 import { describeBackend, loadFraction, type EngineState } from "../core/editor/status";
+import { ServerBackend } from "./serverBackend";
 import type { LoadSettings } from "./settings";
 
 export class EngineController implements vscode.Disposable {
-  private readonly client: EngineClient;
+  private readonly local: EngineClient;
+  private readonly servers: ServerBackend;
+  private client: EngineBackend;
   private readonly stateEmitter = new vscode.EventEmitter<EngineState>();
   readonly onDidChangeState = this.stateEmitter.event;
   private current: EngineState = { kind: "starting" };
@@ -22,11 +27,16 @@ export class EngineController implements vscode.Disposable {
     extensionPath: string,
     private readonly output: vscode.LogOutputChannel,
     private readonly traceFile: () => string,
+    secrets: vscode.SecretStorage,
   ) {
-    this.client = new EngineClient({
+    this.local = new EngineClient({
       entry: path.join(extensionPath, "dist", "engine.js"),
       onLog: (level, message) => this.output[level](message),
       onCrash: (reason) => this.setState({ kind: "error", message: reason }),
+    });
+    this.client = this.local;
+    this.servers = new ServerBackend(secrets, output, (h) => {
+      if (this.client !== this.local && this.current.kind !== "loading") this.setState({ kind: "servers", ...h });
     });
   }
 
@@ -40,7 +50,8 @@ export class EngineController implements vscode.Disposable {
   /** Loads the model the settings name with the basis pack at `packPath`; resolves with whether that load succeeded. */
   load(settings: LoadSettings, packPath: string): Promise<boolean> {
     const seq = ++this.loadSeq;
-    if (!settings.modelPath) {
+    const remote = settings.server.urls.length > 0;
+    if (!settings.modelPath && !remote) {
       this.setState({ kind: "no-model" });
       this.loaded = Promise.resolve(false);
       return this.loaded;
@@ -53,21 +64,24 @@ export class EngineController implements vscode.Disposable {
       contextSize: settings.contextSize,
       basis: { kind: "pack", path: packPath },
     };
-    this.output.info(`loading ${params.modelPath} (basis ${params.basis.kind === "pack" ? params.basis.path : "inline"})`);
+    this.output.info(`loading ${remote ? "the basis for the server pool" : params.modelPath} (basis ${params.basis.kind === "pack" ? params.basis.path : "inline"})`);
     this.setState({ kind: "loading", fraction: 0 });
-    this.loaded = this.client
-      .load(params, {
-        onProgress: (stage, fraction) => {
-          if (seq === this.loadSeq) this.setState({ kind: "loading", fraction: loadFraction(stage, fraction) });
-        },
+    this.loaded = (remote ? this.servers.engineFor(settings.server) : Promise.resolve(this.local))
+      .then((backend) => {
+        this.client = backend;
+        return backend.load(params, {
+          onProgress: (stage, fraction) => {
+            if (seq === this.loadSeq) this.setState({ kind: "loading", fraction: loadFraction(stage, fraction) });
+          },
+        });
       })
       .then(
         (status) => {
           if (seq !== this.loadSeq) return false;
           if (!status.backend) throw new EngineError("internal", "the engine reported no backend after loading");
-          this.output.info(`ready: ${describeBackend(status.backend)}, loaded in ${Math.round(status.loadMs)} ms`);
+          this.output.info(`ready: ${remote ? status.modelPath : describeBackend(status.backend)}, loaded in ${Math.round(status.loadMs)} ms`);
           this.policies = status.basis?.policies ?? [];
-          this.setState({ kind: "ready", backend: status.backend, tokensPerSecond: null });
+          this.setState(remote ? { kind: "servers", ...this.servers.health() } : { kind: "ready", backend: status.backend, tokensPerSecond: null });
           return true;
         },
       )
@@ -89,6 +103,12 @@ export class EngineController implements vscode.Disposable {
       .join(" ");
     this.output.info(`generate mode=${params.mode} weights: ${weights}`);
     void this.trace({ method: "generate", mode: params.mode, weights: params.weights, candidates: params.candidates });
+    if (this.client !== this.local) {
+      // A server serves parameter and rerank souping; explicit souping would cost K+1 requests per token.
+      const result = await this.client.generate(params.mode === "explicit" ? { ...params, mode: "rerank" } : params, options);
+      this.setState({ kind: "servers", ...this.servers.health() });
+      return result;
+    }
     const result = await this.client.generate(params, options);
     this.setState({ kind: "ready", backend: result.backend, tokensPerSecond: result.timings.tokensPerSecond });
     return result;
@@ -102,7 +122,8 @@ export class EngineController implements vscode.Disposable {
 
   dispose(): void {
     this.loadSeq++;
-    this.client.dispose();
+    this.local.dispose();
+    this.servers.dispose();
     this.stateEmitter.dispose();
   }
 

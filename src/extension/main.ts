@@ -28,7 +28,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     // Granting trust can reveal a model path or pack set in the workspace's settings.
     vscode.workspace.onDidGrantWorkspaceTrust(() => reload(() => session.reload())),
     session.onDidChange((change) => {
-      if (change.load && !session.settings.load.modelPath) void offerFirstRun();
+      if (change.load && !session.settings.load.modelPath && session.settings.load.server.urls.length === 0) void offerFirstRun();
     }),
   );
   output.info(`activated; workspace state in ${session.workspaceDir}`);

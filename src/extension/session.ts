@@ -58,7 +58,7 @@ export class Session implements PosteriorView, vscode.Disposable {
     this.defaultPack = paths.defaultPack;
     this.catalogueFile = paths.catalogueFile;
     this.workspaceDir = paths.workspaceDir;
-    this.engine = new EngineController(context.extensionPath, log, () => this.current.settings.traceFile);
+    this.engine = new EngineController(context.extensionPath, log, () => this.current.settings.traceFile, context.secrets);
   }
 
   /** Reads the settings and the basis and opens the workspace's preferences; nothing here throws for a broken setting. */

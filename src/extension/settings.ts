@@ -17,6 +17,8 @@ export interface LoadSettings {
   /** 0: the engine's default (physical cores minus one). */
   threads: number;
   contextSize: number;
+  /** A llama-server pool instead of the in-process engine; no URLs: in-process. */
+  server: { urls: string[]; timeoutMs: number };
 }
 
 export interface SoupSettings {
@@ -60,6 +62,11 @@ export function readSettings(policyIds: readonly string[]): SoupSettings {
       gpuLayers: parseGpuLayers(String(c.get("gpuLayers", "auto"))),
       threads: c.get<number>("threads", 0),
       contextSize: c.get<number>("contextSize", 2048),
+      server: {
+        // Where the user's code is sent: a workspace the user has not trusted cannot choose it.
+        urls: (vscode.workspace.isTrusted ? c.get<string[]>("server.urls", []) : (c.inspect<string[]>("server.urls")?.globalValue ?? [])).filter((u) => u.trim()),
+        timeoutMs: Math.max(500, c.get<number>("server.timeoutMs", 10000)),
+      },
     },
     soupMode: c.get<SoupMode | "auto">("soupMode", "auto"),
     completions: {
@@ -90,7 +97,7 @@ export function readSettings(policyIds: readonly string[]): SoupSettings {
 }
 
 /** The settings (under SECTION) the engine is loaded with: a change to any of them loads it again. */
-export const LOAD_SETTINGS = ["modelPath", "basisPack", "gpu", "gpuLayers", "threads", "contextSize"] as const;
+export const LOAD_SETTINGS = ["modelPath", "basisPack", "gpu", "gpuLayers", "threads", "contextSize", "server"] as const;
 
 /** Writes the on/off switch where the user will look for it: the workspace if it set one, else the user settings. */
 export async function setCompletionsEnabled(on: boolean): Promise<void> {

@@ -60,8 +60,8 @@ export interface Timings {
 }
 
 export interface BackendInfo {
-  /** "cpu" or the GPU backend llama.cpp runs on. */
-  backend: "cpu" | "cuda" | "vulkan" | "metal";
+  /** "cpu" or the GPU backend llama.cpp runs on; "server" when a llama-server pool runs the model. */
+  backend: "cpu" | "cuda" | "vulkan" | "metal" | "server";
   gpuLayers: number;
   totalLayers: number;
   threads: number;

@@ -4,18 +4,9 @@ import * as os from "node:os";
 import * as path from "node:path";
 import type { EngineClient } from "../../src/engine/client";
 import { SoupEngine } from "../../src/engine/soupEngine";
-import type { LoadParams, PolicySpec } from "../../src/engine/protocol";
-import { blockAdapter, engineClient, hasSharedModels, headAdapter, SPARKY, STORIES, tinyModel } from "../support/engine";
+import { blockAdapter, engineClient, hasSharedModels, headAdapter, loadParams, SPARKY, STORIES, tinyModel } from "../support/engine";
 
-const load = (modelPath: string, policies: PolicySpec[], extra: Partial<LoadParams> = {}): LoadParams => ({
-  modelPath,
-  gpu: "off",
-  gpuLayers: 0,
-  threads: 1,
-  contextSize: 512,
-  basis: { kind: "policies", id: "test", version: "1", policies },
-  ...extra,
-});
+const load = loadParams;
 
 function maxAbsDiff(a: { id: number; p: number }[], b: { id: number; p: number }[]): number {
   const pb = new Map(b.map((t) => [t.id, t.p]));

@@ -4,6 +4,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { existsSync } from "node:fs";
 import { EngineClient } from "../../src/engine/client";
+import type { LoadParams, PolicySpec } from "../../src/engine/protocol";
 import { syntheticAdapterCache, syntheticModelCache, type SyntheticModelOptions } from "../../src/core/gguf/synthetic";
 
 export const MODEL_CACHE = process.env.SOUP_TEST_MODELS ?? path.join(os.tmpdir(), "spectral-soup-test-models");
@@ -31,3 +32,14 @@ export function engineClient(onLog?: (level: string, message: string) => void): 
     onLog,
   });
 }
+
+/** CPU, one thread, a 512-token context, and the policies as an inline basis. */
+export const loadParams = (modelPath: string, policies: PolicySpec[], extra: Partial<LoadParams> = {}): LoadParams => ({
+  modelPath,
+  gpu: "off",
+  gpuLayers: 0,
+  threads: 1,
+  contextSize: 512,
+  basis: { kind: "policies", id: "test", version: "1", policies },
+  ...extra,
+});

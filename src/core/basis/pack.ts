@@ -32,6 +32,8 @@ export type BasisPolicy =
       kind: "adapter" | "model";
       /** GGUF file, relative to the manifest's folder or absolute. */
       path: string;
+      /** sha256 of the file: a server's copy is matched by it when its file name is the hash. */
+      sha256?: string;
       default: number;
     };
 
@@ -84,6 +86,7 @@ export function validateBasisPack(raw: unknown, source: string): BasisPack {
       }
     } else if (p.kind === "adapter" || p.kind === "model") {
       str(p, "path", at);
+      if (p.sha256 !== undefined && !(typeof p.sha256 === "string" && /^[0-9a-fA-F]{64}$/.test(p.sha256))) problems.push(`${at}.sha256 must be 64 hex digits`);
     } else {
       problems.push(`${at}.kind must be "prompted", "adapter" or "model" (got ${JSON.stringify(p.kind)})`);
     }

@@ -6,6 +6,8 @@ export type EngineState =
   | { kind: "no-model" }
   | { kind: "loading"; fraction: number }
   | { kind: "ready"; backend: BackendInfo; tokensPerSecond: number | null }
+  /** A llama-server pool: how many of its servers answer, and why the others do not. */
+  | { kind: "servers"; up: number; total: number; problems: string[] }
   | { kind: "error"; message: string };
 
 export interface StatusText {
@@ -16,6 +18,7 @@ export interface StatusText {
 
 /** "CPU 1 thread", "CUDA 33/33 layers". */
 export function describeBackend(b: BackendInfo): string {
+  if (b.backend === "server") return "server";
   if (b.backend === "cpu") return `CPU ${b.threads} thread${b.threads === 1 ? "" : "s"}`;
   return `${b.backend.toUpperCase()} ${b.gpuLayers}/${b.totalLayers} layers`;
 }
@@ -34,6 +37,12 @@ export function engineStatus(state: EngineState): StatusText {
     case "ready": {
       const speed = state.tokensPerSecond === null ? "" : ` · ${state.tokensPerSecond.toFixed(0)} tok/s`;
       return { text: `$(sparkle) Soup: ${describeBackend(state.backend)}${speed}`, tooltip: "Spectral Soup: engine ready. Click for the engine log." };
+    }
+    case "servers": {
+      const why = state.problems.length ? `\n${state.problems.join("\n")}` : "";
+      if (state.up === 0) return { text: "$(error) Soup: no server up", tooltip: `Spectral Soup: no server of the pool answers.${why}\nClick for the log.` };
+      const icon = state.up < state.total ? "$(warning)" : "$(sparkle)";
+      return { text: `${icon} Soup: server ${state.up}/${state.total} up`, tooltip: `Spectral Soup: ${state.up} of ${state.total} servers answer.${why}\nClick for the log.` };
     }
     case "error":
       return { text: "$(error) Soup: error", tooltip: `Spectral Soup: ${state.message}\nClick for the engine log.` };

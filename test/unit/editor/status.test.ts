@@ -27,6 +27,14 @@ describe("engine status text", () => {
     assert.match(s.tooltip, /model\.gguf: file not found[\s\S]*engine log/);
   });
 
+  it("shows a server pool's health, with why a server is down in the tooltip", () => {
+    assert.equal(engineStatus({ kind: "servers", up: 3, total: 3, problems: [] }).text, "$(sparkle) Soup: server 3/3 up");
+    const some = engineStatus({ kind: "servers", up: 2, total: 3, problems: ["server http://b:8080: /completion: connection refused"] });
+    assert.equal(some.text, "$(warning) Soup: server 2/3 up");
+    assert.match(some.tooltip, /http:\/\/b:8080: \/completion: connection refused/);
+    assert.equal(engineStatus({ kind: "servers", up: 0, total: 2, problems: [] }).text, "$(error) Soup: no server up");
+  });
+
   it("counts the model as most of a load and the basis as the rest", () => {
     assert.equal(loadFraction("model", 0), 0);
     assert.equal(loadFraction("model", 1), 0.9);
