@@ -34,6 +34,22 @@ interface Lexed {
 const JS_REGEX_AFTER = new Set([..."(,=:[!&|?{};+-*%<>~^"]);
 const JS_REGEX_KEYWORDS = new Set(["return", "typeof", "case", "do", "else", "in", "of", "new", "delete", "void", "throw", "instanceof", "yield", "await"]);
 
+/** Marks a one-line literal opened by `quote` at `start` (backslash escapes honoured): where it ends, and whether it closed. */
+function lexQuoted(text: string, start: number, quote: string, kind: Uint8Array): { end: number; closed: boolean } {
+  let i = start;
+  kind[i++] = STRING;
+  while (i < text.length && text[i] !== "\n") {
+    kind[i] = STRING;
+    if (text[i] === "\\") {
+      i += 2;
+      if (i - 1 < text.length) kind[i - 1] = STRING;
+      continue;
+    }
+    if (text[i++] === quote) return { end: i, closed: true };
+  }
+  return { end: i, closed: false };
+}
+
 function lexJs(text: string): Lexed {
   const kind = new Uint8Array(text.length);
   const literals: Literal[] = [];
@@ -88,20 +104,8 @@ function lexJs(text: string): Lexed {
     }
     if (c === "'" || c === '"') {
       const start = i;
-      kind[i++] = STRING;
-      let closed = false;
-      while (i < text.length && text[i] !== "\n") {
-        kind[i] = STRING;
-        if (text[i] === "\\") {
-          i += 2;
-          if (i - 1 < text.length) kind[i - 1] = STRING;
-          continue;
-        }
-        if (text[i++] === c) {
-          closed = true;
-          break;
-        }
-      }
+      let closed: boolean;
+      ({ end: i, closed } = lexQuoted(text, start, c, kind));
       literals.push({ start, quote: c, closed });
       lastSignificant = i - 1;
       continue;
@@ -178,20 +182,8 @@ function lexPython(text: string): Lexed {
         continue;
       }
       const start = i;
-      kind[i++] = STRING;
-      let closed = false;
-      while (i < text.length && text[i] !== "\n") {
-        kind[i] = STRING;
-        if (text[i] === "\\") {
-          i += 2;
-          if (i - 1 < text.length) kind[i - 1] = STRING;
-          continue;
-        }
-        if (text[i++] === c) {
-          closed = true;
-          break;
-        }
-      }
+      let closed: boolean;
+      ({ end: i, closed } = lexQuoted(text, start, c, kind));
       literals.push({ start, quote: c, closed });
       continue;
     }
