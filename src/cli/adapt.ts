@@ -1,7 +1,7 @@
 // `soup adapt`: the posterior behind a JSON-lines protocol, for outside simulators; `soup simulate`: the
 // Gaussian-feature benchmark, on the standard user and the less kind ones.
 import { parseFeedback } from "../core/adapt/feedback";
-import { SoupPosterior, STREAM_FORGETTING } from "../core/adapt/posterior";
+import { ROBUST_POSTERIOR, SoupPosterior, STREAM_FORGETTING } from "../core/adapt/posterior";
 import { simulate, USER_KINDS, type FeedbackKind, type SimulationResult } from "../core/adapt/simulate";
 import { readLines } from "../core/lines";
 import { seededRng } from "../core/random";
@@ -41,7 +41,7 @@ export async function adaptCommand(
     const mean = v.prior === undefined ? undefined : numbers(v.prior, "--prior", dims);
     seed = int(v.seed, "--seed", 0);
     // One person's stream of feedback: evidence ages.
-    posterior = new SoupPosterior({ dims, forgetting: STREAM_FORGETTING, ...(box ? { box: [box[0], box[1]] as [number, number] } : {}) });
+    posterior = new SoupPosterior({ dims, ...ROBUST_POSTERIOR, forgetting: STREAM_FORGETTING, ...(box ? { box: [box[0], box[1]] as [number, number] } : {}) });
     if (mean) posterior.observeAll(mean.map((value, dim) => ({ type: "slider", dim, value, locked: false })));
   } catch (e) {
     if (e instanceof HelpRequested) throw e;

@@ -7,7 +7,7 @@
 import { seededRng, type Rng } from "../random";
 import type { RatingSignal } from "./feedback";
 import { cholesky } from "./linalg";
-import { SoupPosterior, STREAM_FORGETTING, type GaussianPrior, type PosteriorOptions } from "./posterior";
+import { ROBUST_POSTERIOR, SoupPosterior, STREAM_FORGETTING, type GaussianPrior, type PosteriorOptions } from "./posterior";
 
 export type FeedbackKind = "rating" | "choice";
 export type UserKind = "standard" | "noisy" | "drifting" | "negative" | "chooser" | "completer";
@@ -213,6 +213,7 @@ function runUser(
   }
   const firstWave = policy === "first-wave";
   const posterior = new SoupPosterior({
+    ...ROBUST_POSTERIOR,
     forgetting: STREAM_FORGETTING,
     ...opts.posterior,
     ...(firstWave ? FIRST_WAVE.posterior : {}),

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import type { Feedback } from "../../../src/core/adapt/feedback";
-import { SoupPosterior } from "../../../src/core/adapt/posterior";
+import { ROBUST_POSTERIOR, SoupPosterior } from "../../../src/core/adapt/posterior";
 import { seededRng, type Rng } from "../../../src/core/random";
 
 const randomPhi = (rng: Rng, k: number, scale = 1) => Array.from({ length: k }, () => scale * rng.normal());
@@ -73,7 +73,7 @@ describe("adapt/posterior", () => {
   for (const flip of [0, 0.25]) {
     it(`the careless-feedback likelihood's fit, noise rates included, matches a brute-force optimum (${flip * 100}% flipped)`, () => {
       const rng = seededRng(21 + flip * 100);
-      const p = new SoupPosterior({ dims: 2, forgetting: 1 });
+      const p = new SoupPosterior({ dims: 2, ...ROBUST_POSTERIOR, forgetting: 1 });
       const events = randomFeedback(rng, 2, 60, [1.5, 0.5]).map((e): Feedback => {
         if (rng.next() >= flip) return e;
         if (e.type === "rating") return { ...e, up: !e.up };
@@ -96,7 +96,7 @@ describe("adapt/posterior", () => {
     const events = randomFeedback(rng, 3, 3000, truth).map((e): Feedback =>
       e.type === "rating" ? { ...e, up: rng.next() < 0.2 ? !e.up : e.up } : e.type === "choice" && rng.next() < 0.2 ? { ...e, winner: e.loser, loser: e.winner } : e,
     );
-    const robust = new SoupPosterior({ dims: 3, forgetting: 1 });
+    const robust = new SoupPosterior({ dims: 3, ...ROBUST_POSTERIOR, forgetting: 1 });
     robust.observeAll(events);
     const plain = new SoupPosterior({ dims: 3, forgetting: 1, noisePrior: null });
     plain.observeAll(events);
@@ -128,7 +128,7 @@ describe("adapt/posterior", () => {
 
   it("draws at the full posterior width at the prior and narrower as feedback comes in", () => {
     const rng = seededRng(24);
-    const p = new SoupPosterior({ dims: 4 });
+    const p = new SoupPosterior({ dims: 4, ...ROBUST_POSTERIOR });
     assert.ok(Math.abs(p.spread() - 1) < 1e-9, `spread at the prior ${p.spread()}`);
     const spreads: number[] = [];
     for (const e of randomFeedback(rng, 4, 200, [0.5, 0.5, 1, 0])) {
