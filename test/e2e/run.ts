@@ -9,6 +9,7 @@ import * as path from "node:path";
 import { chromium, type BrowserContext, type Page } from "playwright-core";
 import { syntheticModelCache } from "../../src/core/gguf/synthetic";
 import { viewSteps } from "./chat.e2e";
+import { feedbackLogIn, serverSteps } from "./server.e2e";
 import { tinycoderSteps } from "./tinycoder.e2e";
 import {
   e2eCache,
@@ -392,29 +393,34 @@ async function main(): Promise<number> {
     }),
   ];
 
-  // The demo model's flow, in a session of its own (tinycoder.e2e.ts); closed at the end whatever happened.
+  // The demo model's flow and the llama-server flow, each in a session of its own; closed at the end whatever happened.
   const closers: (() => Promise<void>)[] = [];
+  const openOwn = (prefix: string) => async (settings: Record<string, unknown>) => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), `soup-e2e-${prefix}-`));
+    const p = await prepareProfile(dir, settings, true);
+    const ws = path.join(dir, "workspace");
+    cpSync(path.join(REPO, "scripts", "sample-workspace"), ws, { recursive: true });
+    const t = new Session(p, ws);
+    let closed = false;
+    const close = async () => {
+      if (closed) return;
+      closed = true;
+      await t.stop();
+      if (failed) console.log(`${prefix} profile kept for inspection: ${dir}`);
+      else await rm(dir, { recursive: true, force: true });
+    };
+    closers.push(close);
+    await t.start();
+    return { session: t, close };
+  };
+  steps.push(...tinycoderSteps({ until, open: openOwn("tinycoder") }));
   steps.push(
-    ...tinycoderSteps({
+    ...serverSteps({
       until,
-      open: async (settings) => {
-        const dir = await mkdtemp(path.join(os.tmpdir(), "soup-e2e-tinycoder-"));
-        const p = await prepareProfile(dir, settings, true);
-        const ws = path.join(dir, "workspace");
-        cpSync(path.join(REPO, "scripts", "sample-workspace"), ws, { recursive: true });
-        const t = new Session(p, ws);
-        let closed = false;
-        const close = async () => {
-          if (closed) return;
-          closed = true;
-          await t.stop();
-          if (failed) console.log(`tinycoder profile kept for inspection: ${dir}`);
-          else await rm(dir, { recursive: true, force: true });
-        };
-        closers.push(close);
-        await t.start();
-        return { session: t, close };
-      },
+      open: openOwn("server"),
+      freePort,
+      // The sessions openOwn hands out are this file's Sessions.
+      feedbackLog: (t) => feedbackLogIn((t as Session).profile.userData, EXTENSION_ID),
     }),
   );
 

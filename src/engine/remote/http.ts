@@ -63,6 +63,8 @@ export class ServerHttp {
         buffered += decoder.decode(chunk, { stream: true });
         let end: number;
         while ((end = buffered.indexOf("\n\n")) >= 0) {
+          // One chunk can hold many events: none is delivered once the caller has cancelled.
+          if (signal?.aborted) throw this.fail("cancelled", `${path} cancelled`);
           const event = buffered.slice(0, end);
           buffered = buffered.slice(end + 2);
           const data = event
