@@ -134,12 +134,18 @@ class Session {
   }
 
   async command(title: string): Promise<void> {
-    await this.page.keyboard.press("F1");
-    const input = this.page.locator(".quick-input-widget input");
-    await input.waitFor({ state: "visible", timeout: 10_000 });
-    await input.fill(`>${title}`);
-    // The row is clicked, not taken with Enter: the first fuzzy match need not be the command asked for.
-    await this.page.locator(".quick-input-list .monaco-list-row", { hasText: title }).first().click({ timeout: 10_000 });
+    // A busy machine sometimes leaves the palette's list empty for a while: close it and ask once more.
+    for (let attempt = 1; ; attempt++) {
+      await this.page.keyboard.press("F1");
+      const input = this.page.locator(".quick-input-widget input");
+      await input.waitFor({ state: "visible", timeout: 10_000 });
+      await input.fill(`>${title}`);
+      // The row is clicked, not taken with Enter: the first fuzzy match need not be the command asked for.
+      const row = this.page.locator(".quick-input-list .monaco-list-row", { hasText: title }).first();
+      const clicked = await row.click({ timeout: 20_000 }).then(() => true, (e: unknown) => (attempt < 2 ? false : Promise.reject(e)));
+      if (clicked) return;
+      await this.page.keyboard.press("Escape");
+    }
   }
 
   async openFile(name: string): Promise<void> {
