@@ -60,6 +60,44 @@ export function serverSteps(h: ServerHarness): Step[] {
     return shown ? (await s!.page.locator(GHOST).allInnerTexts()).join("\n") : undefined;
   };
 
+  /** Points a session at the server and accepts its first suggestion; the step's report. */
+  const acceptFromServer = async (url: string): Promise<string> => {
+    await h.until("llama-server's /health", 120_000, async () => ((await fetch(`${url}/health`).catch(() => null))?.ok ? true : undefined));
+    const opened = await h.open({
+      ...DEMO_SETTINGS,
+      "spectralSoup.server.urls": [url],
+      "spectralSoup.threads": 1,
+      "spectralSoup.completions.debounceMs": 50,
+      "spectralSoup.completions.timeBudgetMs": 30_000,
+      "spectralSoup.exploration.enabled": false,
+    });
+    s = opened.session;
+    close = opened.close;
+    const status = await s.waitEngine(/server 1\/1 up/, 180_000);
+    await s.openFile("example.ts");
+    // Tab right when ghost text shows: VS Code may ask again a moment later and hide it while that runs.
+    let ghost: string | undefined;
+    let accepted: LogRecord | undefined;
+    for (const line of PROBES) {
+      if ((ghost = await suggest(line, 30_000)) === undefined) continue;
+      const bad = unprintable(ghost);
+      if (bad) throw new Error(`ghost text has ${bad}: ${JSON.stringify(ghost)}`);
+      await s.page.keyboard.press("Tab");
+      // The workspace's folder appears with its first record: look it up on every poll.
+      accepted = await h
+        .until("an accepted completion with features in the feedback log", 20_000, () =>
+          readLog(h.feedbackLog(s!)).find((r) => r.event.signal === "accepted" && Array.isArray(r.event.features)),
+        )
+        .catch(() => undefined);
+      if (accepted) break;
+    }
+    if (ghost === undefined) throw new Error(`no ghost text from the server for ${PROBES.length} probes`);
+    if (!accepted) throw new Error(`no accepted completion with features recorded for ${PROBES.length} probes`);
+    await s.shot("server-accepted");
+    if (accepted.event.features!.length !== ADAPTERS.length) throw new Error(`features ${JSON.stringify(accepted.event.features)}`);
+    return `status "${status}"; ghost ${JSON.stringify(ghost.slice(0, 50))}; accepted with phi=[${accepted.event.features!.map((x) => x.toFixed(2)).join(", ")}]`;
+  };
+
   return [
     [
       "server: against a local llama-server, ghost text comes from the server and an accepted one is recorded with features scored there",
@@ -72,40 +110,13 @@ export function serverSteps(h: ServerHarness): Step[] {
         const url = `http://127.0.0.1:${port}`;
         const args = ["--model", path.join(DEMO, "tinycoder.gguf"), ...ADAPTERS.flatMap((a) => ["--lora", a]), "--port", String(port), "--parallel", "2"];
         server = spawn("bash", [path.join(REPO, "scripts", "llama-server.sh"), ...args], { stdio: "ignore" });
-        await h.until("llama-server's /health", 120_000, async () => ((await fetch(`${url}/health`).catch(() => null))?.ok ? true : undefined));
-        const opened = await h.open({
-          ...DEMO_SETTINGS,
-          "spectralSoup.server.urls": [url],
-          "spectralSoup.threads": 1,
-          "spectralSoup.completions.debounceMs": 50,
-          "spectralSoup.completions.timeBudgetMs": 30_000,
-          "spectralSoup.exploration.enabled": false,
-        });
-        s = opened.session;
-        close = opened.close;
-        const status = await s.waitEngine(/server 1\/1 up/, 180_000);
-        await s.openFile("example.ts");
-        // Tab right when ghost text shows: VS Code may ask again a moment later and hide it while that runs.
-        let ghost: string | undefined;
-        let accepted: LogRecord | undefined;
-        for (const line of PROBES) {
-          if ((ghost = await suggest(line, 30_000)) === undefined) continue;
-          const bad = unprintable(ghost);
-          if (bad) throw new Error(`ghost text has ${bad}: ${JSON.stringify(ghost)}`);
-          await s.page.keyboard.press("Tab");
-          // The workspace's folder appears with its first record: look it up on every poll.
-          accepted = await h
-            .until("an accepted completion with features in the feedback log", 20_000, () =>
-              readLog(h.feedbackLog(s!)).find((r) => r.event.signal === "accepted" && Array.isArray(r.event.features)),
-            )
-            .catch(() => undefined);
-          if (accepted) break;
+        try {
+          return await acceptFromServer(url);
+        } catch (e) {
+          // The next step, which stops the server, does not run after a failure.
+          server.kill("SIGKILL");
+          throw e;
         }
-        if (ghost === undefined) throw new Error(`no ghost text from the server for ${PROBES.length} probes`);
-        if (!accepted) throw new Error(`no accepted completion with features recorded for ${PROBES.length} probes`);
-        await s.shot("server-accepted");
-        if (accepted.event.features!.length !== ADAPTERS.length) throw new Error(`features ${JSON.stringify(accepted.event.features)}`);
-        return `status "${status}"; ghost ${JSON.stringify(ghost.slice(0, 50))}; accepted with phi=[${accepted.event.features!.map((x) => x.toFixed(2)).join(", ")}]`;
       },
     ],
     [
