@@ -6,10 +6,8 @@
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import * as path from "node:path";
-import { DEMO_SETTINGS } from "../../scripts/demo";
 import { REPO } from "../../scripts/vscode-server";
-import type { TinycoderHarness, TinycoderSession } from "./tinycoder.e2e";
-import { unprintable } from "./tinycoder.e2e";
+import { E2E_DEMO_SETTINGS, unprintable, type TinycoderHarness, type TinycoderSession } from "./tinycoder.e2e";
 
 const GHOST = ".ghost-text-decoration, .ghost-text";
 const PROBES = ["export function total(items) {", "const names = [];", "if (count > 0) {", "export class Queue {", "function parse(text) {"];
@@ -63,14 +61,7 @@ export function serverSteps(h: ServerHarness): Step[] {
   /** Points a session at the server and accepts its first suggestion; the step's report. */
   const acceptFromServer = async (url: string): Promise<string> => {
     await h.until("llama-server's /health", 120_000, async () => ((await fetch(`${url}/health`).catch(() => null))?.ok ? true : undefined));
-    const opened = await h.open({
-      ...DEMO_SETTINGS,
-      "spectralSoup.server.urls": [url],
-      "spectralSoup.threads": 1,
-      "spectralSoup.completions.debounceMs": 50,
-      "spectralSoup.completions.timeBudgetMs": 30_000,
-      "spectralSoup.exploration.enabled": false,
-    });
+    const opened = await h.open({ ...E2E_DEMO_SETTINGS, "spectralSoup.server.urls": [url] });
     s = opened.session;
     close = opened.close;
     const status = await s.waitEngine(/server 1\/1 up/, 180_000);

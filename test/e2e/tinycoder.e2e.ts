@@ -17,6 +17,15 @@ const PROBES = [
 ];
 const EVENTS = 24;
 
+/** The demo model in a test session: one thread, quick requests, a generous budget, the posterior mean (no draws). */
+export const E2E_DEMO_SETTINGS: Readonly<Record<string, unknown>> = {
+  ...DEMO_SETTINGS,
+  "spectralSoup.threads": 1,
+  "spectralSoup.completions.debounceMs": 50,
+  "spectralSoup.completions.timeBudgetMs": 30_000,
+  "spectralSoup.exploration.enabled": false,
+};
+
 export interface TinycoderSession {
   page: Page;
   openFile(name: string): Promise<void>;
@@ -111,13 +120,7 @@ export function tinycoderSteps(h: TinycoderHarness): Step[] {
     [
       "tinycoder: the demo model loads and writes printable, code-shaped ghost text; its style at the start",
       async () => {
-        const opened = await h.open({
-          ...DEMO_SETTINGS,
-          "spectralSoup.threads": 1,
-          "spectralSoup.completions.debounceMs": 50,
-          "spectralSoup.completions.timeBudgetMs": 30_000,
-          "spectralSoup.exploration.enabled": false,
-        });
+        const opened = await h.open(E2E_DEMO_SETTINGS);
         s = opened.session;
         close = opened.close;
         // Loading the model, checking the pack against it and preparing the adapters: slow on a busy machine.
