@@ -2,7 +2,7 @@
 # Builds llama.cpp's own tools (llama-server, llama-quantize, llama-bench) from the source that node-llama-cpp
 # bundles (node_modules/node-llama-cpp/llama/gitRelease.bundle), for this CPU, into a cache OUTSIDE the repository,
 # keyed by the bundle's content. The peer comparisons, the k-quant checks and the server tests use them; tests skip
-# with a message when they are absent. About 20-40 minutes on 2 cores the first time, instant afterwards.
+# with a message when they are absent. About 8 minutes on an idle 2-core machine the first time, instant afterwards.
 #   bash scripts/llama-tools.sh          build (or reuse) and print the bin folder on the last line
 #   bash scripts/llama-tools.sh --path   print the bin folder if it is built, exit 1 otherwise (no build)
 # Offline by construction: no UI download (the server's web page is not needed), no curl, no OpenSSL.
@@ -30,7 +30,7 @@ mkdir -p "$cache"
 build="$(mktemp -d "$cache/.build-XXXXXX")"
 # A failed or interrupted build leaves no folder that looks finished.
 trap 'rm -rf "$build"' EXIT
-echo "llama-tools: building ${tools[*]} from llama.cpp $tag ($key) in $build (20-40 minutes on 2 cores)" >&2
+echo "llama-tools: building ${tools[*]} from llama.cpp $tag ($key) in $build (about 8 minutes on an idle 2-core machine)" >&2
 git clone -q "$bundle" "$build/src" 2>/dev/null
 jobs="${SOUP_LLAMA_JOBS:-$(nproc)}"
 cmake -S "$build/src" -B "$build/out" -DCMAKE_BUILD_TYPE=Release -DGGML_NATIVE=ON -DBUILD_SHARED_LIBS=OFF \
