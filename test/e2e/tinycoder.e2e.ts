@@ -1,21 +1,25 @@
 // e2e flow on the demo model (models/demo: tinycoder and its four style adapters) in a session of its own: a
-// scripted person who likes comments types in a TypeScript file, accepts (Tab) the suggestions that have a comment
-// line and dismisses (Escape) the others, for a bounded number of suggestions. Checked: the ghost text is printable
-// code-shaped text, and the Preferences view shows the comments dimension learned up from its prior (0). Reported,
-// not asserted: how many of the same probes get a commented suggestion under the learned weights (exploration off,
-// so the posterior mean) against the start. At 24 events on this 3M-parameter model that share moved by +0.25 in
-// one run and +0.12 in another, too little signal to gate a test on; the style benchmark measures it properly.
+// scripted person who likes comments (test/e2e/taste.ts) types line starts in a TypeScript file, accepts (Tab)
+// the suggestions with a comment and dismisses (Escape) the others. The file is emptied and a line of code typed
+// before each, so a probe's prompt is the same every time, and the completion seed comes from the prompt: a probe's
+// ghost text changes only when the weights do. Measured twice on the same 12 probes, under the posterior mean: at the start
+// (weights 0, checked in the engine trace) and after EVENTS suggestions answered under Thompson draws. Asserted: the
+// ghost text is printable and code-shaped, the Preferences view shows comments learned up, each measurement ran under one weight vector, and under the learned weights at least MARGIN more
+// probes get a suggestion the person likes. bench/editorLoop.ts runs the same flow without the editor to size EVENTS
+// and MARGIN, with two control persons (one who takes the suggestions without comments, one who answers at random).
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
 import type { Frame, Page } from "playwright-core";
 import { DEMO_SETTINGS } from "../../scripts/demo";
-import { styleCounts } from "../../src/core/style/metrics";
+import { HEADER, likes, PROBES, scoreTaste, typedText, type TasteScore } from "./taste";
 
 const GHOST = ".ghost-text-decoration, .ghost-text";
-/** Line starts the person types; each is typed on a new line at the end of the file. */
-const PROBES = [
-  "export function total(items) {", "const names = [];", "if (count > 0) {", "export class Queue {",
-  "function parse(text) {", "for (const item of list) {", "const result = [];", "export function reset(state) {",
-];
-const EVENTS = 24;
+/** Suggestions the person answers under Thompson draws, between the two measurements. */
+const EVENTS = 12;
+/** The least rise, in probes whose suggestion the person likes, that counts as the style having moved (12 probes). */
+const MARGIN = 3;
+const IDS = ["comments", "single-quotes", "four-spaces", "no-semicolons"];
 
 /** The demo model in a test session: one thread, quick requests, a generous budget, the posterior mean (no draws). */
 export const E2E_DEMO_SETTINGS: Readonly<Record<string, unknown>> = {
@@ -50,64 +54,126 @@ export function unprintable(text: string): string | undefined {
 }
 
 /**
- * The person's taste: a suggestion with a comment that says something. A `//#` directive (the model often writes
- * `//# sourceMappingURL=`) or an empty `//` is not a comment anyone asked for.
+ * The ghost text as the person reads it. VS Code draws it in pieces (a span per token, the first line inline, the
+ * others in a zone below it): the pieces are put back in lines by where they are drawn, top to bottom, left to right.
  */
-const likes = (typed: string, ghost: string) =>
-  styleCounts(typed, ghost, "js").commentLines > 0 && ghost.split("\n").some((l) => /^\s*(\/\/(?!#)|\/\*\*?|\*)\s*[A-Za-z@]/.test(l));
+async function ghostText(page: Page): Promise<string> {
+  return page.evaluate((selector) => {
+    const pieces = [...document.querySelectorAll(selector)]
+      .filter((el) => !el.parentElement?.closest(selector))
+      .map((el) => ({ rect: el.getBoundingClientRect(), text: (el.textContent ?? "").replace(/\u00a0/g, " ") }));
+    const lines: { top: number; parts: { left: number; text: string }[] }[] = [];
+    for (const p of pieces) {
+      const line = lines.find((l) => Math.abs(l.top - p.rect.top) < p.rect.height / 2);
+      if (line) line.parts.push({ left: p.rect.left, text: p.text });
+      else lines.push({ top: p.rect.top, parts: [{ left: p.rect.left, text: p.text }] });
+    }
+    return lines
+      .sort((a, b) => a.top - b.top)
+      .map((l) => l.parts.sort((a, b) => a.left - b.left).map((x) => x.text).join(""))
+      .join("\n");
+  }, GHOST);
+}
+
+interface TraceLine {
+  method: string;
+  weights: Record<string, number>;
+}
 
 export function tinycoderSteps(h: TinycoderHarness): Step[] {
   let s: TinycoderSession;
   let close: () => Promise<void> = async () => {};
+  // The engine calls the extension makes (debug.traceFile): the weights each suggestion was generated under. Each
+  // phase names a trace file of its own in the same settings change, so a call traced in a phase's file was made
+  // under that phase's settings (VS Code applies an edited settings file a moment later, not at once).
+  const traceDir = mkdtempSync(path.join(os.tmpdir(), "soup-e2e-tinycoder-trace-"));
+  const trace = (phase: string) => path.join(traceDir, `${phase}.jsonl`);
+  const generates = (phase: string) => {
+    const file = trace(phase);
+    if (!existsSync(file)) return [];
+    return readFileSync(file, "utf8").split("\n").filter(Boolean).map((l) => JSON.parse(l) as TraceLine).filter((l) => l.method === "generate");
+  };
   const ghosts: string[] = [];
-  let before = { liked: 0, shown: 0 };
+  let before: { ghosts: (string | undefined)[]; score: TasteScore } | undefined;
+  let learned: number[] = [];
   let accepted = 0;
   let dismissed = 0;
 
-  /** Types `line` on a new last line and returns the whole ghost text, or undefined when none came. */
+  /**
+   * Empties the file, types HEADER, Enter, `line`, Enter, and returns the whole ghost text, or undefined when none
+   * came. The same document every time `line` is typed (test/e2e/taste.ts says which), so the same prompt.
+   */
   const suggest = async (line: string): Promise<string | undefined> => {
-    await s.page.keyboard.press("Control+End");
+    await s.page.keyboard.press("Control+A");
+    await s.page.keyboard.press("Backspace");
+    await s.page.keyboard.type(HEADER, { delay: 20 });
     await s.page.keyboard.press("Enter");
     await s.page.keyboard.type(line, { delay: 20 });
     await s.page.keyboard.press("Enter");
     const first = s.page.locator(GHOST).first();
     const shown = await first.waitFor({ state: "visible", timeout: 20_000 }).then(() => true, () => false);
     if (!shown) return undefined;
-    const text = (await s.page.locator(GHOST).allInnerTexts()).join("\n");
+    const text = await ghostText(s.page);
     const bad = unprintable(text);
     if (bad) throw new Error(`ghost text has ${bad}: ${JSON.stringify(text)}`);
     ghosts.push(text);
     return text;
   };
-  /** The person's answer: Tab when the suggestion has a comment line, Escape otherwise. */
+  /**
+   * The person's answer: Tab when they like the suggestion, Escape otherwise. When the suggestion starts with more
+   * indentation than the line has, VS Code's Tab indents first and keeps the rest of it shown: Tab again, until the
+   * suggestion is taken (what is shown then, if anything, is a new suggestion after it).
+   */
   const answer = async (line: string, ghost: string) => {
-    const ok = likes(`${line}\n`, ghost);
-    await s.page.keyboard.press(ok ? "Tab" : "Escape");
-    await s.page.locator(GHOST).first().waitFor({ state: "hidden", timeout: 10_000 }).catch(() => undefined);
-    if (ok) accepted++;
-    else dismissed++;
-  };
-  /** How many of the probes' suggestions under the posterior mean (exploration off) have a comment. */
-  const probeStyle = async (shot: string) => {
-    const c = { liked: 0, shown: 0 };
-    for (const line of PROBES) {
-      const ghost = await suggest(line);
-      if (ghost === undefined) continue;
-      if (c.shown++ === 0) await s.shot(shot);
-      if (likes(`${line}\n`, ghost)) c.liked++;
-      await answer(line, ghost);
+    const ok = likes(typedText(line), ghost);
+    const first = s.page.locator(GHOST).first();
+    if (!ok) {
+      await s.page.keyboard.press("Escape");
+      await first.waitFor({ state: "hidden", timeout: 10_000 });
+      dismissed++;
+      return;
     }
-    return c;
+    for (let press = 1; ; press++) {
+      await s.page.keyboard.press("Tab");
+      await first.waitFor({ state: "hidden", timeout: 1_000 }).catch(() => undefined);
+      const rest = await first.waitFor({ state: "visible", timeout: 1_500 }).then(() => ghostText(s.page), () => undefined);
+      if (rest === undefined || rest.trimStart() !== ghost.trimStart()) break;
+      if (press === 8) throw new Error(`Tab did not take the suggestion in ${press} presses: ${JSON.stringify(ghost)}`);
+    }
+    accepted++;
+  };
+  /** One suggestion for each probe under the current weights, answered by the person; a screenshot of each. */
+  const measure = async (shot: string) => {
+    const shown: (string | undefined)[] = [];
+    for (const [i, line] of PROBES.entries()) {
+      const ghost = await suggest(line);
+      shown.push(ghost);
+      if (ghost !== undefined) {
+        await s.shot(`${shot}-${String(i + 1).padStart(2, "0")}`);
+        await answer(line, ghost);
+      }
+    }
+    const score = scoreTaste(PROBES.flatMap((line, i) => (shown[i] === undefined ? [] : [{ typed: typedText(line), ghost: shown[i]! }])));
+    return { ghosts: shown, score };
+  };
+  /** The weights of a phase's engine calls: one vector, or a failure naming what differed. */
+  const oneWeightVector = (phase: string, what: string): number[] => {
+    const calls = generates(phase);
+    if (!calls.length) throw new Error(`no engine call traced for ${what}`);
+    const vectors = calls.map((c) => IDS.map((id) => c.weights[id] ?? 0));
+    const differing = vectors.find((w) => w.some((x, k) => x !== vectors[0][k]));
+    if (differing) throw new Error(`${what} were not all generated under one weight vector: ${JSON.stringify(vectors[0])} and ${JSON.stringify(differing)}`);
+    return vectors[0];
   };
   /** The learned weight of each dimension as the Preferences view shows it ("learned +0.46 ± 0.22"). */
-  const prefsValues = async (ids: readonly string[]): Promise<number[]> => {
+  const prefsValues = async (): Promise<number[]> => {
     await s.command("Spectral Soup: Focus on Preferences View");
     const frame: Frame = await h.until("the preferences webview", 60_000, async () => {
       for (const f of s.page.frames()) if (await f.locator("body.page-preferences").count().catch(() => 0)) return f;
       return undefined;
     });
     const values: number[] = [];
-    for (const id of ids) {
+    for (const id of IDS) {
       const text = await frame.locator(`.dim[data-id="${id}"] .value`).innerText({ timeout: 20_000 });
       const m = /learned ([+-]?\d+(?:\.\d+)?)/.exec(text.replace("\u2212", "-"));
       if (!m) throw new Error(`no learned value in the ${id} row: ${JSON.stringify(text)}`);
@@ -115,54 +181,88 @@ export function tinycoderSteps(h: TinycoderHarness): Step[] {
     }
     return values;
   };
+  const fmt = (xs: readonly number[]) => xs.map((x) => x.toFixed(2)).join(", ");
+  const summary = (c: TasteScore) => `${c.liked}/${PROBES.length} liked, comment lines ${c.commentLines}/${c.lines}`;
 
   return [
     [
       "tinycoder: the demo model loads and writes printable, code-shaped ghost text; its style at the start",
       async () => {
-        const opened = await h.open(E2E_DEMO_SETTINGS);
+        const opened = await h.open({
+          ...E2E_DEMO_SETTINGS,
+          // Typing is not a request: only the pause after Enter asks for a suggestion.
+          "spectralSoup.completions.debounceMs": 150,
+          // Each measurement is one episode of the posterior mean; the trace shows which weights it was.
+          "spectralSoup.exploration.episodeCompletions": 100,
+          "spectralSoup.debug.traceFile": trace("start"),
+        });
         s = opened.session;
         close = opened.close;
         // Loading the model, checking the pack against it and preparing the adapters: slow on a busy machine.
         await s.waitEngine(/CPU 1 thread/, 300_000);
         await s.openFile("example.ts");
-        before = await probeStyle("tinycoder-ghost-before");
+        before = await measure("tinycoder-before");
+        console.log(`tinycoder ghost texts at the start: ${JSON.stringify(before.ghosts)}`);
+        const start = oneWeightVector("start", "the suggestions at the start");
+        if (start.some((x) => x !== 0)) throw new Error(`the start is not the base model: weights ${fmt(start)}`);
         if (!ghosts.length) throw new Error("no ghost text for any probe");
         const codeShaped = ghosts.filter((g) => /[A-Za-z_]{2,}/.test(g) && /[;{}()=]|\/\//.test(g)).length;
         if (codeShaped * 2 < ghosts.length) throw new Error(`fewer than half the ghost texts look like code: ${JSON.stringify(ghosts)}`);
-        return `${ghosts.length} ghost texts, all printable, ${codeShaped} code-shaped (e.g. ${JSON.stringify(ghosts[0].slice(0, 60))}); with a comment at the start ${before.liked}/${before.shown}`;
+        return `${ghosts.length} ghost texts for ${PROBES.length} probes, all printable, ${codeShaped} code-shaped (e.g. ${JSON.stringify(ghosts[0].slice(0, 60))}); at weights 0: ${summary(before.score)}`;
       },
     ],
     [
       `tinycoder: a person who likes comments accepts or dismisses ${EVENTS} suggestions (Thompson draws)`,
       async () => {
-        s.updateSettings({ "spectralSoup.exploration.enabled": true, "spectralSoup.exploration.episodeCompletions": 1 });
-        let shown = 0;
-        for (let i = 0; shown < EVENTS && i < EVENTS * 2; i++) {
+        s.updateSettings({ "spectralSoup.exploration.enabled": true, "spectralSoup.exploration.episodeCompletions": 1, "spectralSoup.debug.traceFile": trace("learn") });
+        // Suggestions made before VS Code applied the change are answered too, but only draws count as events.
+        let drawn = 0;
+        let early = 0;
+        for (let i = 0; drawn < EVENTS && i < EVENTS * 3; i++) {
           const line = PROBES[i % PROBES.length];
+          const traced = generates("learn").length;
           const ghost = await suggest(line);
           if (ghost === undefined) continue;
-          shown++;
           await answer(line, ghost);
+          if (generates("learn").length > traced) drawn++;
+          else early++;
         }
-        if (shown < EVENTS / 2) throw new Error(`only ${shown} suggestions in ${EVENTS * 2} tries`);
-        return `${shown} suggestions: ${accepted} accepted, ${dismissed} dismissed (probes included)`;
+        if (drawn < EVENTS) throw new Error(`only ${drawn} suggestions under Thompson draws in ${EVENTS * 3} tries`);
+        const draws = generates("learn").map((c) => (c.weights.comments ?? 0).toFixed(2));
+        return `${drawn} suggestions under Thompson draws (comments weight ${draws.join(" ")}), ${early} before the settings applied; all answers so far: ${accepted} accepted, ${dismissed} dismissed`;
       },
     ],
     [
-      "tinycoder: the Preferences view shows the comments dimension learned up; the probes' style under the learned weights",
+      `tinycoder: the Preferences view shows comments learned up; under the learned weights at least ${MARGIN} more probes get a suggestion the person likes`,
       async () => {
         try {
-          s.updateSettings({ "spectralSoup.exploration.enabled": false });
-          const after = await probeStyle("tinycoder-ghost-after");
-          const share = (c: { liked: number; shown: number }) => c.liked / Math.max(1, c.shown);
-          const [learned, ...others] = await prefsValues(["comments", "single-quotes", "four-spaces", "no-semicolons"]);
+          s.updateSettings({ "spectralSoup.exploration.enabled": false, "spectralSoup.exploration.episodeCompletions": 100, "spectralSoup.debug.traceFile": trace("after") });
+          learned = await prefsValues();
           await s.shot("tinycoder-preferences");
-          const detail = `suggestions with a comment ${before.liked}/${before.shown} -> ${after.liked}/${after.shown}; learned comments ${learned.toFixed(2)}, others ${others.map((x) => x.toFixed(2)).join(", ")}`;
-          if (!(learned > 0)) throw new Error(`the Preferences view does not show comments rising: ${detail}`);
-          return `${detail}; share of commented suggestions ${share(before).toFixed(2)} -> ${share(after).toFixed(2)}`;
+          await s.openFile("example.ts");
+          // The measurement starts once VS Code has applied the change: a suggestion traced under the new settings.
+          for (let i = 0; !generates("after").length; i++) {
+            if (i === 5) throw new Error("the settings for the second measurement did not apply within 5 suggestions");
+            const ghost = await suggest(PROBES[0]);
+            if (ghost !== undefined) await answer(PROBES[0], ghost);
+          }
+          const learnCalls = generates("learn").length;
+          const after = await measure("tinycoder-after");
+          console.log(`tinycoder ghost texts under the learned weights: ${JSON.stringify(after.ghosts)}`);
+          if (generates("learn").length !== learnCalls) throw new Error("a suggestion of the second measurement was made under the learning phase's settings");
+          const w = oneWeightVector("after", "the suggestions under the learned weights");
+          const b = before!.score;
+          const detail =
+            `liked ${b.liked} -> ${after.score.liked} of ${PROBES.length} probes, comment lines ${b.commentLines}/${b.lines} -> ${after.score.commentLines}/${after.score.lines}; ` +
+            `weights of the second measurement ${fmt(w)}; Preferences: learned ${IDS.map((id, k) => `${id} ${learned[k].toFixed(2)}`).join(", ")}`;
+          const turned = PROBES.findIndex((line, i) => after.ghosts[i] !== undefined && likes(typedText(line), after.ghosts[i]!) && !(before!.ghosts[i] !== undefined && likes(typedText(line), before!.ghosts[i]!)));
+          if (turned >= 0) console.log(`tinycoder: probe ${turned + 1} turned to the taste: screenshots tinycoder-before-${String(turned + 1).padStart(2, "0")}.png and tinycoder-after-${String(turned + 1).padStart(2, "0")}.png`);
+          if (!(learned[0] > 0)) throw new Error(`the Preferences view does not show comments rising: ${detail}`);
+          if (after.score.liked - b.liked < MARGIN) throw new Error(`the ghost text did not move toward comments by ${MARGIN} probes: ${detail}`);
+          return detail;
         } finally {
           await close();
+          rmSync(traceDir, { recursive: true, force: true });
         }
       },
     ],

@@ -5,6 +5,7 @@
 // editor, the benchmark and the unit tests drive the same code.
 import type { GenerateResult, PromptSpec } from "../../shared/generation";
 import type { SoupMode } from "../../shared/soup";
+import { deriveSeed } from "../random";
 import { Episode } from "../soup/episode";
 import { planSoup, RerankBudget } from "../soup/mode";
 import type { Generator, PipelineLog, WeightSource } from "../soup/weights";
@@ -65,6 +66,8 @@ export class CompletionSession {
   private readonly prompts = new Map<string, PromptSpec>();
   private readonly features = new Map<string, number[]>();
   private nextId = 1;
+  /** Whether the current episode's weights are Thompson draws (true) or the mean (false). */
+  private exploring: boolean | undefined;
   /** Feedback is recorded in order, one outcome after the other. */
   private recording: Promise<void> = Promise.resolve();
   private readonly now: () => number;
@@ -76,7 +79,12 @@ export class CompletionSession {
         const s = o.settings();
         return { maxCompletions: s.episodeCompletions, maxMs: s.episodeMinutes * 60_000 };
       },
-      () => o.weights.weights(o.settings().exploration),
+      () => {
+        // The cache holds suggestions of the current weights only: what came under another draw, or under a mean
+        // that has moved since, is not served again.
+        this.cache.clear();
+        return o.weights.weights(o.settings().exploration);
+      },
     );
   }
 
@@ -102,6 +110,9 @@ export class CompletionSession {
       ...(context.length ? { context, file: request.file, ...(request.repo ? { repo: request.repo } : {}) } : {}),
     };
 
+    // Exploration switched on or off: the weights come from elsewhere (draws or the mean) from now on.
+    if (s.exploration !== this.exploring && this.exploring !== undefined) this.weightsChanged();
+    this.exploring = s.exploration;
     let texts = this.cache.lookup(win.prefix, win.suffix);
     if (!texts) {
       if (!(await delay(s.completions.debounceMs, signal))) return undefined;
@@ -148,6 +159,7 @@ export class CompletionSession {
   /** The weights changed under the episode (sliders, reset, another basis): the next request draws again. */
   weightsChanged(): void {
     this.episode.end();
+    this.cache.clear();
   }
 
   /** Settles when the feedback of the outcomes observed so far is recorded (tests and the benchmark wait here). */
@@ -177,6 +189,8 @@ export class CompletionSession {
           maxTokens: s.completions.maxTokens,
           temperature: mode === "rerank" ? 0.8 : 0.2,
           candidates: s.completions.candidates,
+          // The same context under the same weights gets the same suggestion; only the weights change it.
+          seed: deriveSeed(0, JSON.stringify(prompt)),
           // Only the first line will be shown: do not pay for more.
           ...(singleLine ? { stop: ["\n"] } : {}),
         },

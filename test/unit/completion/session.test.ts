@@ -199,4 +199,38 @@ describe("CompletionSession", () => {
     assert.equal(weights.draws, 2);
     assert.notDeepEqual(generator.calls[2]!.weights, generator.calls[0]!.weights);
   });
+
+  it("serves a cached suggestion only under the weights it was made with, and samples a context with its own seed", async () => {
+    const { session, generator, settings } = setup();
+    settings.episodeCompletions = 1;
+    await session.complete(at("const a = "), live());
+    await session.complete(at("const a = "), live());
+    assert.equal(generator.calls.length, 1, "the editor asking again for the same place: the cache, not a new draw");
+    await session.complete(at("const b = "), live());
+    assert.equal(generator.calls.length, 2);
+    // Drawn again for "b": what the first draw made is not served under the new weights.
+    await session.complete(at("const a = "), live());
+    assert.equal(generator.calls.length, 3);
+    assert.notDeepEqual(generator.calls[2]!.weights, generator.calls[0]!.weights);
+    session.weightsChanged();
+    await session.complete(at("const a = "), live());
+    assert.equal(generator.calls.length, 4, "nor after the weights changed under the episode");
+    const seeds = generator.calls.map((c) => c.seed);
+    assert.ok(seeds.every((x) => Number.isInteger(x)), `seeds ${seeds.join(", ")}`);
+    assert.equal(seeds[2], seeds[0], "the same context, the same seed");
+    assert.equal(seeds[3], seeds[0]);
+    assert.notEqual(seeds[1], seeds[0], "another context, another seed");
+  });
+
+  it("switching exploration off ends the episode of a draw: the mean is used from the next request", async () => {
+    const { session, generator, weights, settings } = setup();
+    await session.complete(at("const a = "), live());
+    assert.deepEqual(generator.calls[0]!.weights, { a: 1, b: 1 });
+    settings.exploration = false;
+    await session.complete(at("const a = "), live());
+    assert.equal(weights.draws, 2);
+    assert.equal(generator.calls.length, 2, "not the draw's cached suggestion");
+    await session.complete(at("const b = "), live());
+    assert.equal(weights.draws, 2, "then one episode as before");
+  });
 });
