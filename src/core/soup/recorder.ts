@@ -10,7 +10,7 @@
 // waiting               record                                 appended behind the others (order kept), retry
 // waiting               retry, an item scores                  recorded, removed from the file
 // waiting               retry, an item fails, engine up        that item's failures + 1; dropped at MAX_FAILURES
-// waiting               retry, an item fails, engine away      unchanged (waits for the engine)
+// waiting               retry, an item fails, engine away      the round stops; it and the rest wait unchanged
 import * as fs from "node:fs";
 import * as path from "node:path";
 import type { RatingSignal, Surface } from "../adapt/feedback";
@@ -110,29 +110,36 @@ export class FeedbackRecorder implements FeedbackSink {
   }
 
   private async retryNow(): Promise<void> {
-    if (!this.waiting.length) return;
     const before = this.waiting.length;
-    const failed: Waiting[] = [];
-    let scored = 0;
-    for (const item of this.waiting) {
-      try {
-        if (await this.tryRecord(item.feedback)) scored++;
-        else failed.push(item);
-      } catch (e) {
-        this.o.log.warn(`cannot record waiting feedback: ${(e as Error).message}`);
-        failed.push(item);
-      }
-    }
-    const up = failed.length > 0 && this.o.engineUp();
     const kept: Waiting[] = [];
-    for (const item of failed) {
-      const failures = item.failures + (up ? 1 : 0);
+    let scored = 0;
+    for (const [i, item] of this.waiting.entries()) {
+      if (await this.tryWaiting(item)) {
+        scored++;
+        continue;
+      }
+      if (!this.o.engineUp()) {
+        // The engine is away: the rest would fail the same way (each after a timeout, perhaps), so they wait as they are.
+        kept.push(item, ...this.waiting.slice(i + 1));
+        break;
+      }
+      const failures = item.failures + 1;
       if (failures < MAX_FAILURES) kept.push({ ...item, failures });
       else this.o.log.warn(`feedback from ${new Date(item.t).toISOString()} dropped: the engine, up, could not score it ${failures} times`);
     }
+    const changed = scored > 0 || kept.some((item, i) => item !== this.waiting[i]);
     this.waiting = kept;
-    if (scored || up) this.save();
+    if (changed) this.save();
     if (scored) this.o.log.info(`${scored} of ${before} waiting feedback event(s) scored and recorded; ${kept.length} still waiting`);
+  }
+
+  private async tryWaiting(item: Waiting): Promise<boolean> {
+    try {
+      return await this.tryRecord(item.feedback);
+    } catch (e) {
+      this.o.log.warn(`cannot record waiting feedback: ${(e as Error).message}`);
+      return false;
+    }
   }
 
   /** phi of every text, then the weights' record; false (nothing recorded) when a text cannot be scored now. */

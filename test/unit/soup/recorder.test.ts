@@ -104,13 +104,15 @@ describe("FeedbackRecorder", () => {
     assert.ok(log.lines.some((l) => /dropped: the engine, up, could not score it 3 times/.test(l)), log.lines.join("\n"));
   });
 
-  it("does not count failures against an item while the engine is away", async () => {
-    const { state, open } = setup();
+  it("while the engine is away: counts no failures, and a round stops at the first text it cannot score", async () => {
+    const { state, generator, open } = setup();
     state.down = true;
     const r = open();
-    await r.record(rating("a"));
+    for (const t of ["a", "b", "c"]) await r.record(rating(t));
+    const calls = generator.scored.length;
     for (let i = 0; i < MAX_FAILURES + 2; i++) await r.retry();
-    assert.equal(r.waitingCount, 1);
+    assert.equal(r.waitingCount, 3);
+    assert.equal(generator.scored.length - calls, MAX_FAILURES + 2, "one score request a round, not one per waiting text");
   });
 
   it("sets a damaged waiting file aside, naming it, and keeps the readable events", async () => {
