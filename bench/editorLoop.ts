@@ -7,11 +7,15 @@
 // Thompson draws (the engine seeds sampling from the prompt), so each `--seeds` is one run of the flow. Prints the
 // share of runs in which the liked count and the comment-line share rose by each margin.
 // Usage: node --import tsx bench/editorLoop.ts [--seeds 10] [--events 8,16] [--probes 12] [--person comments|no-comments|random] [--show]
+import { mkdtempSync, rmSync } from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
 import { parseArgs } from "node:util";
 import type { ChoiceFeedback, RatingFeedback } from "../src/core/adapt/feedback";
 import { SoupPosterior } from "../src/core/adapt/posterior";
 import { CompletionSession, type CompletionSessionSettings } from "../src/core/completion/session";
 import { seededRng, type Rng } from "../src/core/random";
+import { FeedbackRecorder } from "../src/core/soup/recorder";
 import type { Generator, WeightSource } from "../src/core/soup/weights";
 import { SoupEngine } from "../src/engine/soupEngine";
 import { DEMO_MODEL, DEMO_PACK } from "../scripts/demo";
@@ -58,6 +62,8 @@ async function main(): Promise<void> {
   };
   const t0 = Date.now();
   const rows: string[] = [];
+  // Where the recorder would keep feedback the engine could not score (the engine here is always up).
+  const waitDir = mkdtempSync(path.join(os.tmpdir(), "soup-editor-loop-"));
   try {
     for (const events of eventCounts) {
       const runs: { before: TasteScore & { ghosts: string[] }; after: TasteScore; mean: number[]; accepted: number }[] = [];
@@ -74,7 +80,9 @@ async function main(): Promise<void> {
           record: async (event: RatingFeedback | ChoiceFeedback) => posterior.observe(event),
         };
         let current = settings(false, 100);
-        const session = new CompletionSession({ generator, weights, settings: () => current, log: { info: () => {}, warn: log } });
+        const quiet = { info: () => {}, warn: log };
+        const feedback = new FeedbackRecorder({ generator, weights, log: quiet, file: path.join(waitDir, `waiting-${seed}.json`), engineUp: () => true });
+        const session = new CompletionSession({ generator, weights, feedback, settings: () => current, log: quiet });
         let accepted = 0;
         /** One suggestion for `probe` and the person's answer; undefined when nothing is shown (as in the editor). */
         const suggest = async (probe: string) => {
@@ -126,6 +134,7 @@ async function main(): Promise<void> {
     }
   } finally {
     await engine.unload();
+    rmSync(waitDir, { recursive: true, force: true });
   }
   console.log(`person: ${person}; ${probes.length} probes, ${seeds} runs per row (Thompson seeds ${firstSeed}..${firstSeed + seeds - 1}), ${((Date.now() - t0) / 1000).toFixed(0)} s`);
   console.log("");
