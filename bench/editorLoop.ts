@@ -55,9 +55,13 @@ async function main(): Promise<void> {
   const engine = new SoupEngine();
   await engine.load({ modelPath: DEMO_MODEL, gpu: "off", gpuLayers: 0, threads: 1, contextSize: 1024, basis: { kind: "pack", path: DEMO_PACK } }, () => {});
   const signal = new AbortController().signal;
+  let lastWeights: Record<string, number> = {};
   const generator: Generator = {
     policies: IDS.map((id) => ({ id, kind: "adapter" as const })),
-    generate: (p, o) => engine.generate(p, o.signal ?? signal, o.onToken ?? (() => {})),
+    generate: (p, o) => {
+      lastWeights = p.weights;
+      return engine.generate(p, o.signal ?? signal, o.onToken ?? (() => {}));
+    },
     score: (p) => engine.score(p, signal),
   };
   const t0 = Date.now();
@@ -96,6 +100,7 @@ async function main(): Promise<void> {
             accepted++;
           } else session.observe({ type: "dismissed" });
           await session.settled();
+          if (v.show) log(`${current.exploration ? "draw" : "mean"}: ${likes(typed, ghost) ? "Tab" : "Escape"} ${JSON.stringify(ghost)} (comments weight ${(lastWeights.comments ?? 0).toFixed(2)})`);
           return { typed, ghost };
         };
         const measure = async () => {

@@ -69,7 +69,7 @@ export class CompletionProvider implements vscode.InlineCompletionItemProvider, 
     const editor = vscode.window.activeTextEditor;
     if (!editor || e.document !== editor.document || e.contentChanges.length === 0) return;
     // Text the user typed, pasted or accepted at the cursor: feedback decides whether it follows the suggestion.
-    for (const change of e.contentChanges) this.observe({ type: "typed", text: change.text });
+    for (const change of e.contentChanges) this.observe({ type: "typed", text: change.text, replaced: change.rangeLength });
   }
 
   /**

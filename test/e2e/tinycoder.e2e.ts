@@ -231,6 +231,7 @@ export function tinycoderSteps(h: TinycoderHarness): Step[] {
           await answer(line, ghost);
           if (generates("learn").length > traced) drawn++;
           else early++;
+          console.log(`tinycoder learning: ${likes(typedText(line), ghost) ? "Tab" : "Escape"} ${JSON.stringify(ghost)} (comments weight ${generates("learn").at(-1)?.weights.comments?.toFixed(2)})`);
         }
         if (drawn < EVENTS) throw new Error(`only ${drawn} suggestions under Thompson draws in ${EVENTS * 3} tries`);
         const draws = generates("learn").map((c) => (c.weights.comments ?? 0).toFixed(2));

@@ -16,8 +16,11 @@ export type CompletionEvent =
   | { type: "accepted" }
   /** Word or line accept: `length` more characters of the suggestion were taken. */
   | { type: "partiallyAccepted"; length: number }
-  /** The user inserted `text` at the cursor while the suggestion was shown. */
-  | { type: "typed"; text: string }
+  /**
+   * The user inserted `text` at the cursor while the suggestion was shown, replacing the `replaced` characters
+   * before it (0 or absent: a plain insertion).
+   */
+  | { type: "typed"; text: string; replaced?: number }
   /** Escape, the cursor moved away, the editor changed. */
   | { type: "dismissed" };
 
@@ -75,10 +78,16 @@ export class CompletionFeedback {
       case "partiallyAccepted":
         p.taken = Math.min(p.text.length, p.taken + Math.max(0, event.length));
         return p.taken === p.text.length ? this.settle(p, "accepted") : undefined;
-      case "typed":
-        if (!p.text.startsWith(event.text, p.taken)) return this.settle(p, p.taken > 0 ? "partial" : "typedOver");
-        p.taken += event.text.length;
+      case "typed": {
+        // VS Code accepts a suggestion typed partly through (its Tab indents first) by writing the taken part again
+        // with the rest: what is new is the text after the part it replaced.
+        const replaced = event.replaced ?? 0;
+        const again = replaced > 0 && replaced <= p.taken && event.text.startsWith(p.text.slice(p.taken - replaced, p.taken));
+        const text = again ? event.text.slice(replaced) : event.text;
+        if (!p.text.startsWith(text, p.taken)) return this.settle(p, p.taken > 0 ? "partial" : "typedOver");
+        p.taken += text.length;
         return p.taken === p.text.length ? this.settle(p, "accepted") : undefined;
+      }
       case "dismissed":
         return this.settle(p, p.taken > 0 ? "partial" : "dismissed");
     }

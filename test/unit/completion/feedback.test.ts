@@ -48,6 +48,19 @@ describe("CompletionFeedback", () => {
     assert.equal(fb.handle({ type: "partiallyAccepted", length: 5 })!.rating.signal, "accepted");
   });
 
+  it("an accept that writes the indentation typed through again with the rest is an accept (VS Code's Tab after indenting)", () => {
+    const fb = new CompletionFeedback();
+    fb.handle(shown("c1", "    // sum\n    return x;"));
+    assert.equal(fb.handle({ type: "typed", text: "  " }), undefined);
+    assert.equal(fb.handle({ type: "typed", text: "  " }), undefined);
+    const out = fb.handle({ type: "typed", text: "    // sum\n    return x;", replaced: 4 })!;
+    assert.deepEqual([out.rating.signal, out.acceptedFraction], ["accepted", 1]);
+    // Replacing text that is not the part taken is typing something else.
+    fb.handle(shown("c2", "  return y;"));
+    fb.handle({ type: "typed", text: "  " });
+    assert.equal(fb.handle({ type: "typed", text: "xx  return y;", replaced: 2 })!.rating.signal, "partial");
+  });
+
   it("follows the user typing through a suggestion, including the cache re-showing its rest", () => {
     const fb = new CompletionFeedback();
     fb.handle(shown("c1", "return x;"));
