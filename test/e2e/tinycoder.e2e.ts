@@ -261,7 +261,7 @@ export function tinycoderSteps(h: TinycoderHarness): Step[] {
           const detail =
             `liked ${b.liked} -> ${after.score.liked} of ${PROBES.length} probes, comment lines ${b.commentLines}/${b.lines} -> ${after.score.commentLines}/${after.score.lines}; ` +
             `weights of the second measurement ${fmt(w)}; Preferences: learned ${IDS.map((id, k) => `${id} ${learned[k].toFixed(2)}`).join(", ")}`;
-          const turned = PROBES.findIndex((line, i) => after.ghosts[i] !== undefined && likes(typedText(line), after.ghosts[i]!) && !(before!.ghosts[i] !== undefined && likes(typedText(line), before!.ghosts[i]!)));
+          const turned = PROBES.findIndex((line, i) => after.ghosts[i] !== undefined && before!.ghosts[i] !== undefined && likes(typedText(line), after.ghosts[i]!) && !likes(typedText(line), before!.ghosts[i]!));
           if (turned >= 0) console.log(`tinycoder: probe ${turned + 1} turned to the taste: screenshots tinycoder-before-${String(turned + 1).padStart(2, "0")}.png and tinycoder-after-${String(turned + 1).padStart(2, "0")}.png`);
           if (!(learned[0] > 0)) throw new Error(`the Preferences view does not show comments rising: ${detail}`);
           if (after.score.liked - b.liked < MARGIN) throw new Error(`the ghost text did not move toward comments by ${MARGIN} probes: ${detail}`);
