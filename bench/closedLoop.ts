@@ -7,9 +7,8 @@
 import { AgingPosterior, STREAM_POSTERIOR } from "../src/core/adapt/aging";
 import { SoupPosterior } from "../src/core/adapt/posterior";
 import { seededRng, type Rng } from "../src/core/random";
-import { byteTokenId } from "../src/core/gguf/synthetic-vocab";
-import type { PolicySpec } from "../src/engine/protocol";
-import { engineClient, headAdapter, tinyModel } from "../test/support/engine";
+import { BYTE_PROMPT, BYTE_SETS, loadByteSets, measureShare, setShare } from "../test/support/byteSets";
+import { engineClient } from "../test/support/engine";
 
 interface Learner {
   observe: SoupPosterior["observe"];
@@ -35,24 +34,13 @@ const rules = arg("rules", Object.keys(RULES).join(",")).split(",");
 for (const r of rules) if (!RULES[r]) throw new Error(`unknown rule ${r} (${Object.keys(RULES).join(", ")})`);
 
 async function main() {
-  const sets = ["0123456789", "aeiou", "{}();"];
-  const heads = await Promise.all(sets.map((s, k) => headAdapter(40 + k, [...s].map((c) => byteTokenId(c.charCodeAt(0))))));
-  const policies: PolicySpec[] = heads.map((path, k) => ({ id: `set${k}`, kind: "adapter", path }));
-  const ids = policies.map((p) => p.id);
   const client = engineClient();
   try {
-    await client.load({ modelPath: await tinyModel(), gpu: "off", gpuLayers: 0, threads: 1, contextSize: 512, basis: { kind: "policies", id: "bytes", version: "1", policies } });
-    const favourite = new Set(sets[1]);
-    const share = (t: string) => [...t].filter((c) => favourite.has(c)).length / Math.max(1, t.length);
-    const prompt = { kind: "raw" as const, text: "The " };
-    const measure = async (w: number[]) => {
-      let total = 0;
-      for (let s = 0; s < 6; s++) {
-        const r = await client.generate({ prompt, mode: "parameter", weights: Object.fromEntries(ids.map((id, k) => [id, w[k]])), maxTokens: 48, temperature: 1, seed: 500 + s });
-        total += share(r.text);
-      }
-      return total / 6;
-    };
+    const policies = await loadByteSets(client);
+    const ids = policies.map((p) => p.id);
+    const share = setShare(BYTE_SETS[1]);
+    const prompt = BYTE_PROMPT;
+    const measure = (w: number[]) => measureShare(client, share, Object.fromEntries(ids.map((id, k) => [id, w[k]])));
     const base = await measure([0, 0, 0]);
     console.log(`base share ${base.toFixed(3)}; bar: learned > ${Math.max(base + 0.15, 2 * base).toFixed(3)}\n`);
     console.log("| rule | seeds passing | median learned share | per seed | median thumbs up /30 |");
