@@ -129,7 +129,7 @@ async function main() {
     const median = (scores[Math.floor((users - 1) / 2)] + scores[Math.ceil((users - 1) / 2)]) / 2;
     const verdict = median >= s.target ? "met" : "MISSED";
     console.log(
-      `${name}, K=${s.k}, seed ${seed}: median u(${s.at}) ${median.toFixed(3)} (IQR ${q(0.25).toFixed(2)}-${q(0.75).toFixed(2)}), ` +
+      `${name}, K=${s.k}, seed ${seed}: median u(${s.at}) ${median.toFixed(4)} (IQR ${q(0.25).toFixed(2)}-${q(0.75).toFixed(2)}), ` +
         `target ${s.target}: ${verdict}; protocol errors or weights outside the box: ${bad} (${((Date.now() - started) / 1000).toFixed(0)} s)`,
     );
   }
