@@ -10,9 +10,8 @@
 //   minority of flipped labels cannot drag w toward zero. The fit alternates a Fisher-scoring step in theta and an
 //   exact one-dimensional step in eps, each lowering the same objective (monotone, stops at a stationary point).
 // - Changing taste: optional exponential forgetting, the i-th newest event weighted gamma^i (the prior is never
-//   forgotten, so the posterior stays proper). Events whose weight fell below 1e-6 leave the fit, which bounds its
-//   cost. A change detector (the last 12-48 events fitted alone against the posterior) was measured first and
-//   dropped: on ratings it could not tell a switched taste from chance before the forgetting factor followed it.
+//   forgotten, so the posterior stays proper), and forgetAllBut for a detected change (aging.ts detects it). Events
+//   whose weight fell below 1e-6 leave the fit, which bounds its cost.
 import { DEFAULT_CONFIDENCE, SURFACES, type ConfidenceWeights, type Feedback, type Surface } from "./feedback";
 import { cholInverse, choleskyJittered, cholSolve, backSolve } from "./linalg";
 import type { Rng } from "../random";
