@@ -3,18 +3,20 @@
 // everywhere, rounds interleaved, medians of per-round ratios (the machine is shared: say the spread too).
 //  1. Generation and prompt speed on the generated ~52M benchmark model: llama-bench vs node-llama-cpp alone vs
 //     the plain engine.
-//  2. FIM completion per keystroke on tinycoder (../shared/models): llama-server /infill (prompt cache on) vs the
-//     plain engine, the same prefix/suffix windows and keystrokes; prompt tokens each side evaluated.
-import { execFileSync, spawn } from "node:child_process";
+//  2. FIM completion per keystroke on the same model and on tinycoder (../shared/models): llama-server /infill
+//     (prompt cache on) vs the plain engine, the same windows and keystrokes; prompt tokens each side evaluated.
+import { execFileSync, fork, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { parseArgs } from "node:util";
+import { DEFAULT_FIM_LIMITS, fimWindow } from "../src/core/completion/fim";
 import { BENCHMARK_MODEL, syntheticModelCache } from "../src/core/gguf/synthetic";
 import { SoupEngine } from "../src/engine/soupEngine";
 
-const v = parseArgs({ options: { rounds: { type: "string", default: "5" }, keys: { type: "string", default: "12" } } }).values;
+const v = parseArgs({ options: { rounds: { type: "string", default: "5" }, keys: { type: "string", default: "12" }, "source-build": { type: "string" } } }).values;
 const ROUNDS = Number(v.rounds);
+const KEYS = Number(v.keys);
 const GEN = 48;
 const PROMPT = 256;
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
@@ -41,29 +43,23 @@ function llamaBench(bin: string, model: string): { tg: number; pp: number } {
   return { tg, pp };
 }
 
-async function nlcAlone(modelPath: string) {
-  const nlc = await import("node-llama-cpp");
-  const llama = await nlc.getLlama({ gpu: false, build: "never", logLevel: nlc.LlamaLogLevel.error });
-  const model = await llama.loadModel({ modelPath, gpuLayers: 0 });
-  const ctx = await model.createContext({ contextSize: 1024, threads: 1 });
-  const seq = ctx.getSequence();
-  const tokens = Array.from({ length: PROMPT }, (_, i) => (100 + ((i * 37) % 20000)) as never);
+/** node-llama-cpp alone in a child process (bench/nlcRounds.ts): `entry` is the package or a copy's dist/index.js. */
+async function nlcAlone(entry: string, modelPath: string) {
+  const child = fork(path.resolve(__dirname, "nlcRounds.ts"), [entry, modelPath, String(PROMPT), String(GEN)], { execArgv: ["--import", "tsx"] });
+  const next = () =>
+    new Promise<Record<string, unknown>>((resolve, reject) => {
+      child.once("message", (m) => resolve(m as Record<string, unknown>));
+      child.once("exit", (code) => reject(new Error(`node-llama-cpp child (${entry}) exited with ${code}`)));
+    });
+  const ready = await next();
   return {
+    buildType: String(ready.ready),
     async round(): Promise<{ tg: number; pp: number }> {
-      await seq.clearHistory();
-      const t0 = performance.now();
-      await seq.controlledEvaluate(tokens);
-      const pp = (PROMPT / (performance.now() - t0)) * 1000;
-      await seq.clearHistory();
-      let n = 0;
-      let t1 = 0;
-      for await (const _ of seq.evaluate([tokens[0]], { temperature: 0, yieldEogToken: true })) {
-        if (n === 0) t1 = performance.now();
-        if (++n >= GEN) break;
-      }
-      return { tg: (n / (performance.now() - t1)) * 1000, pp };
+      const answer = next();
+      child.send("round");
+      return (await answer) as { tg: number; pp: number };
     },
-    dispose: () => model.dispose(),
+    dispose: () => child.send("stop"),
   };
 }
 
@@ -87,73 +83,108 @@ async function main(): Promise<void> {
     return;
   }
   const model = await syntheticModelCache(path.join(os.tmpdir(), "spectral-soup-bench-models"), BENCHMARK_MODEL);
-  const alone = await nlcAlone(model);
+  const alone = await nlcAlone("node-llama-cpp", model);
+  // A copy of node-llama-cpp holding its own source build (`node-llama-cpp source build` run in the copy), so
+  // that the shared node_modules keeps the prebuilt binary.
+  const source = v["source-build"] ? await nlcAlone(path.resolve(v["source-build"], "dist/index.js"), model) : null;
   const engine = new SoupEngine();
   await engine.load({ modelPath: model, gpu: "off", gpuLayers: 0, threads: 1, contextSize: 1024, basis: { kind: "policies", id: "peer", version: "1", policies: [] } }, () => {});
   const signal = new AbortController().signal;
-  const ratios = { aloneTg: [] as number[], alonePp: [] as number[], engineTg: [] as number[], benchTg: [] as number[] };
+  const ratios = { aloneTg: [] as number[], alonePp: [] as number[], engineTg: [] as number[], benchTg: [] as number[], sourceTg: [] as number[], sourcePp: [] as number[] };
   let raw = "";
   for (let r = 0; r < ROUNDS; r++) {
     const b = llamaBench(bin, model);
     const a = await alone.round();
+    const sb = await source?.round();
     const e = await engine.generate({ prompt: { kind: "raw", text: `round ${r} ${Math.random()}` }, mode: "parameter", weights: {}, maxTokens: GEN, temperature: 0 }, signal, () => {});
     ratios.benchTg.push(b.tg);
     ratios.aloneTg.push(a.tg / b.tg);
     ratios.alonePp.push(a.pp / b.pp);
     ratios.engineTg.push(e.timings.tokensPerSecond / b.tg);
+    if (sb) {
+      ratios.sourceTg.push(sb.tg / b.tg);
+      ratios.sourcePp.push(sb.pp / b.pp);
+    }
     raw = `llama-bench tg ${b.tg.toFixed(1)} pp ${b.pp.toFixed(1)}, node-llama-cpp tg ${a.tg.toFixed(1)} pp ${a.pp.toFixed(1)}, engine tg ${e.timings.tokensPerSecond.toFixed(1)}`;
   }
-  await alone.dispose();
+  alone.dispose();
+  source?.dispose();
   await engine.unload();
   console.log(`1. ${path.basename(model)}, 1 thread, ${ROUNDS} interleaved rounds (last: ${raw})`);
-  console.log(`   generation vs llama-bench: node-llama-cpp alone ${median(ratios.aloneTg).toFixed(2)}x (${spread(ratios.aloneTg)}), engine plain ${median(ratios.engineTg).toFixed(2)}x (${spread(ratios.engineTg)})`);
+  console.log(`   generation vs llama-bench: node-llama-cpp alone (${alone.buildType}) ${median(ratios.aloneTg).toFixed(2)}x (${spread(ratios.aloneTg)}), engine plain ${median(ratios.engineTg).toFixed(2)}x (${spread(ratios.engineTg)})`);
   console.log(`   prompt vs llama-bench: node-llama-cpp alone ${median(ratios.alonePp).toFixed(2)}x (${spread(ratios.alonePp)})`);
-
-  const tiny = path.resolve(__dirname, "../../shared/models/tinycoder/tinycoder.gguf");
-  if (!existsSync(tiny)) {
-    console.log(`2. skipped: ${tiny} is absent`);
-    return;
+  if (source) {
+    console.log(`   node-llama-cpp source build (${source.buildType}, ${v["source-build"]}): generation ${median(ratios.sourceTg).toFixed(2)}x (${spread(ratios.sourceTg)}), prompt ${median(ratios.sourcePp).toFixed(2)}x (${spread(ratios.sourcePp)}) vs llama-bench`);
   }
-  const server = await startServer(bin, tiny);
-  const fimEngine = new SoupEngine();
+
+  await fimPeer(bin, model, "~52M benchmark model", Math.min(KEYS, 6));
+  const tiny = path.resolve(__dirname, "../../shared/models/tinycoder/tinycoder.gguf");
+  if (!existsSync(tiny)) console.log(`2. skipped for tinycoder: ${tiny} is absent`);
+  else await fimPeer(bin, tiny, "tinycoder", KEYS);
+}
+
+/**
+ * FIM per keystroke, the engine against llama-server's /infill on the same windows: a 24-line function, a line typed
+ * in its middle, windows by fimWindow with the product's limits (256 lines above, 64 below: the whole file here).
+ * Two layouts, both sides given the same strings: llama.vscode's request (input_prefix = the lines above,
+ * prompt = the cursor line up to the cursor, input_suffix = the rest; the engine gets the same as prefix, middle
+ * and suffix, which is what the completion pipeline sends) and, for reference, the cursor line at the end of the
+ * prefix on both sides (the pipeline's layout before). Greedy, 16 tokens, prompt cache on, rounds interleaved.
+ */
+async function fimPeer(bin: string, modelPath: string, label: string, keys: number): Promise<void> {
+  const server = await startServer(bin, modelPath);
+  const engine = new SoupEngine();
+  const signal = new AbortController().signal;
   try {
-    await fimEngine.load({ modelPath: tiny, gpu: "off", gpuLayers: 0, threads: 1, contextSize: 1024, basis: { kind: "policies", id: "peer", version: "1", policies: [] } }, () => {});
-    const lines = Array.from({ length: 24 }, (_, i) => `  const v${i} = items[${i}];`);
-    const prefix = `function build(items) {\n${lines.slice(0, 12).join("\n")}\n  `;
-    const suffix = `\n${lines.slice(12).join("\n")}\n  return [v0, v1, v2];\n}\n`;
-    const typed = "const total = v1 + v2 + v3;".slice(0, Number(v.keys));
-    const ratio: number[] = [];
-    const serverMs: number[] = [];
-    const engineMs: number[] = [];
-    const serverTokens: number[] = [];
-    const engineTokens: number[] = [];
+    await engine.load({ modelPath, gpu: "off", gpuLayers: 0, threads: 1, contextSize: 1024, basis: { kind: "policies", id: "peer", version: "1", policies: [] } }, () => {});
+    const body = Array.from({ length: 24 }, (_, i) => `  const v${i} = items[${i}];`);
+    const typed = "const total = v1 + v2 + v3;".slice(0, keys);
+    const layouts = ["llama.vscode's request (cursor line after the middle token)", "cursor line at the end of the prefix"];
+    const rows = layouts.map(() => ({ serverMs: [] as number[], engineMs: [] as number[], ratio: [] as number[], serverTokens: [] as number[], engineTokens: [] as number[] }));
     for (let i = 0; i <= typed.length; i++) {
-      const p = prefix + typed.slice(0, i);
-      let t0 = performance.now();
-      const res = await fetch(`${server.url}/infill`, {
-        method: "POST",
-        headers: { "content-type": "application/json" },
-        body: JSON.stringify({ input_prefix: p, input_suffix: suffix, n_predict: 16, temperature: 0, cache_prompt: true, samplers: ["top_k"], top_k: 1 }),
-      });
-      if (!res.ok) throw new Error(`llama-server /infill: HTTP ${res.status} ${await res.text()}`);
-      const body = (await res.json()) as { timings?: { prompt_n?: number } };
-      const s = performance.now() - t0;
-      t0 = performance.now();
-      const e = await fimEngine.generate({ prompt: { kind: "fim", prefix: p, suffix }, mode: "parameter", weights: {}, maxTokens: 16, temperature: 0 }, signal, () => {});
-      const m = performance.now() - t0;
-      if (i === 0) continue;
-      serverMs.push(s);
-      engineMs.push(m);
-      ratio.push(m / s);
-      serverTokens.push(body.timings?.prompt_n ?? NaN);
-      engineTokens.push(e.timings.promptTokensEvaluated);
+      const lines = ["function build(items) {", ...body.slice(0, 12), `  ${typed.slice(0, i)}`, ...body.slice(12), "  return [v0, v1, v2];", "}", ""];
+      const win = fimWindow(lines, { line: 13, character: 2 + i }, DEFAULT_FIM_LIMITS);
+      for (const [j, row] of rows.entries()) {
+        const split = j === 0;
+        let t0 = performance.now();
+        const res = await fetch(`${server.url}/infill`, {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify({
+            input_prefix: split ? win.above : win.prefix,
+            prompt: split ? win.linePrefix : "",
+            input_suffix: win.suffix,
+            input_extra: [],
+            n_predict: 16,
+            temperature: 0,
+            cache_prompt: true,
+            samplers: ["top_k"],
+            top_k: 1,
+          }),
+        });
+        if (!res.ok) throw new Error(`llama-server /infill: HTTP ${res.status} ${await res.text()}`);
+        const answer = (await res.json()) as { timings?: { prompt_n?: number } };
+        const s = performance.now() - t0;
+        t0 = performance.now();
+        const prompt = split ? { kind: "fim" as const, prefix: win.above, middle: win.linePrefix, suffix: win.suffix } : { kind: "fim" as const, prefix: win.prefix, suffix: win.suffix };
+        const e = await engine.generate({ prompt, mode: "parameter", weights: {}, maxTokens: 16, temperature: 0 }, signal, () => {});
+        const m = performance.now() - t0;
+        // The first request of a layout fills its caches: keystrokes are the ones after it.
+        if (i === 0) continue;
+        row.serverMs.push(s);
+        row.engineMs.push(m);
+        row.ratio.push(m / s);
+        row.serverTokens.push(answer.timings?.prompt_n ?? NaN);
+        row.engineTokens.push(e.timings.promptTokensEvaluated);
+      }
     }
-    console.log(`2. tinycoder FIM, ${typed.length} keystrokes, 16 greedy tokens, prompt cache on both sides`);
-    console.log(`   p50 per keystroke: llama-server /infill ${median(serverMs).toFixed(1)} ms, engine ${median(engineMs).toFixed(1)} ms = ${median(ratio).toFixed(2)}x (${spread(ratio)})`);
-    console.log(`   prompt tokens evaluated per keystroke: llama-server ${median(serverTokens)}, engine ${median(engineTokens)}`);
+    console.log(`2. ${label} FIM, ${typed.length} keystrokes, 16 greedy tokens, prompt cache on both sides`);
+    for (const [j, row] of rows.entries()) {
+      console.log(`   ${layouts[j]}: p50 per keystroke llama-server /infill ${median(row.serverMs).toFixed(1)} ms, engine ${median(row.engineMs).toFixed(1)} ms = ${median(row.ratio).toFixed(2)}x (${spread(row.ratio)}); prompt tokens evaluated per keystroke: llama-server ${median(row.serverTokens)}, engine ${median(row.engineTokens)}`);
+    }
   } finally {
     server.stop();
-    await fimEngine.unload();
+    await engine.unload();
   }
 }
 
