@@ -1,8 +1,11 @@
-// The peer comparison: `npx tsx bench/peer.ts [--rounds 5]`, whenever llama.cpp's tools are built
-// (`bash scripts/llama-tools.sh --path`); without them it says so and exits 0. Same model files, one thread
-// everywhere, rounds interleaved, medians of per-round ratios (the machine is shared: say the spread too).
+// The peer comparison: `npx tsx bench/peer.ts [--rounds 5] [--keys 12] [--source-build DIR] [--no-fim]`, whenever
+// llama.cpp's tools are built (`bash scripts/llama-tools.sh --path`); without them it says so and exits 0. Same
+// model files, one thread everywhere, rounds interleaved, medians of per-round ratios (the machine is shared: say
+// the spread too).
 //  1. Generation and prompt speed on the generated ~52M benchmark model: llama-bench vs node-llama-cpp alone vs
-//     the plain engine.
+//     the plain engine; with --source-build DIR (a copy of the node-llama-cpp package in which `node-llama-cpp
+//     source build` ran, so the shared node_modules keeps the prebuilt binary), that build too, each build in a
+//     child process of its own.
 //  2. FIM completion per keystroke on the same model and on tinycoder (../shared/models): llama-server /infill
 //     (prompt cache on) vs the plain engine, the same windows and keystrokes; prompt tokens each side evaluated.
 import { execFileSync, fork, spawn } from "node:child_process";
@@ -14,7 +17,7 @@ import { DEFAULT_FIM_LIMITS, fimWindow } from "../src/core/completion/fim";
 import { BENCHMARK_MODEL, syntheticModelCache } from "../src/core/gguf/synthetic";
 import { SoupEngine } from "../src/engine/soupEngine";
 
-const v = parseArgs({ options: { rounds: { type: "string", default: "5" }, keys: { type: "string", default: "12" }, "source-build": { type: "string" } } }).values;
+const v = parseArgs({ options: { rounds: { type: "string", default: "5" }, keys: { type: "string", default: "12" }, "source-build": { type: "string" }, "no-fim": { type: "boolean" } } }).values;
 const ROUNDS = Number(v.rounds);
 const KEYS = Number(v.keys);
 const GEN = 48;
@@ -46,10 +49,12 @@ function llamaBench(bin: string, model: string): { tg: number; pp: number } {
 /** node-llama-cpp alone in a child process (bench/nlcRounds.ts): `entry` is the package or a copy's dist/index.js. */
 async function nlcAlone(entry: string, modelPath: string) {
   const child = fork(path.resolve(__dirname, "nlcRounds.ts"), [entry, modelPath, String(PROMPT), String(GEN)], { execArgv: ["--import", "tsx"] });
+  let fail: ((e: Error) => void) | null = null;
+  child.on("exit", (code) => fail?.(new Error(`node-llama-cpp child (${entry}) exited with ${code}`)));
   const next = () =>
     new Promise<Record<string, unknown>>((resolve, reject) => {
+      fail = reject;
       child.once("message", (m) => resolve(m as Record<string, unknown>));
-      child.once("exit", (code) => reject(new Error(`node-llama-cpp child (${entry}) exited with ${code}`)));
     });
   const ready = await next();
   return {
@@ -90,22 +95,27 @@ async function main(): Promise<void> {
   const engine = new SoupEngine();
   await engine.load({ modelPath: model, gpu: "off", gpuLayers: 0, threads: 1, contextSize: 1024, basis: { kind: "policies", id: "peer", version: "1", policies: [] } }, () => {});
   const signal = new AbortController().signal;
-  const ratios = { aloneTg: [] as number[], alonePp: [] as number[], engineTg: [] as number[], benchTg: [] as number[], sourceTg: [] as number[], sourcePp: [] as number[] };
+  const ratios = { aloneTg: [] as number[], alonePp: [] as number[], engineTg: [] as number[], benchTg: [] as number[], sourceTg: [] as number[], sourcePp: [] as number[], sourceVsPrebuiltTg: [] as number[], sourceVsPrebuiltPp: [] as number[], engineVsAlone: [] as number[] };
   let raw = "";
   for (let r = 0; r < ROUNDS; r++) {
     const b = llamaBench(bin, model);
+    // The two builds take turns going first, so neither always meets the other's leftovers.
+    const early = r % 2 ? await source?.round() : undefined;
     const a = await alone.round();
-    const sb = await source?.round();
+    const sb = early ?? (await source?.round());
     const e = await engine.generate({ prompt: { kind: "raw", text: `round ${r} ${Math.random()}` }, mode: "parameter", weights: {}, maxTokens: GEN, temperature: 0 }, signal, () => {});
     ratios.benchTg.push(b.tg);
     ratios.aloneTg.push(a.tg / b.tg);
     ratios.alonePp.push(a.pp / b.pp);
     ratios.engineTg.push(e.timings.tokensPerSecond / b.tg);
+    ratios.engineVsAlone.push(e.timings.tokensPerSecond / a.tg);
     if (sb) {
       ratios.sourceTg.push(sb.tg / b.tg);
       ratios.sourcePp.push(sb.pp / b.pp);
+      ratios.sourceVsPrebuiltTg.push(sb.tg / a.tg);
+      ratios.sourceVsPrebuiltPp.push(sb.pp / a.pp);
     }
-    raw = `llama-bench tg ${b.tg.toFixed(1)} pp ${b.pp.toFixed(1)}, node-llama-cpp tg ${a.tg.toFixed(1)} pp ${a.pp.toFixed(1)}, engine tg ${e.timings.tokensPerSecond.toFixed(1)}`;
+    raw = `llama-bench tg ${b.tg.toFixed(1)} pp ${b.pp.toFixed(1)}, node-llama-cpp tg ${a.tg.toFixed(1)} pp ${a.pp.toFixed(1)}, engine tg ${e.timings.tokensPerSecond.toFixed(1)}${sb ? `, source build tg ${sb.tg.toFixed(1)} pp ${sb.pp.toFixed(1)}` : ""}`;
   }
   alone.dispose();
   source?.dispose();
@@ -113,9 +123,12 @@ async function main(): Promise<void> {
   console.log(`1. ${path.basename(model)}, 1 thread, ${ROUNDS} interleaved rounds (last: ${raw})`);
   console.log(`   generation vs llama-bench: node-llama-cpp alone (${alone.buildType}) ${median(ratios.aloneTg).toFixed(2)}x (${spread(ratios.aloneTg)}), engine plain ${median(ratios.engineTg).toFixed(2)}x (${spread(ratios.engineTg)})`);
   console.log(`   prompt vs llama-bench: node-llama-cpp alone ${median(ratios.alonePp).toFixed(2)}x (${spread(ratios.alonePp)})`);
+  console.log(`   generation, engine plain / node-llama-cpp alone (prebuilt), same round: ${median(ratios.engineVsAlone).toFixed(2)}x (${spread(ratios.engineVsAlone)})`);
   if (source) {
     console.log(`   node-llama-cpp source build (${source.buildType}, ${v["source-build"]}): generation ${median(ratios.sourceTg).toFixed(2)}x (${spread(ratios.sourceTg)}), prompt ${median(ratios.sourcePp).toFixed(2)}x (${spread(ratios.sourcePp)}) vs llama-bench`);
+    console.log(`   source build / prebuilt, same round: generation ${median(ratios.sourceVsPrebuiltTg).toFixed(2)}x (${spread(ratios.sourceVsPrebuiltTg)}), prompt ${median(ratios.sourceVsPrebuiltPp).toFixed(2)}x (${spread(ratios.sourceVsPrebuiltPp)})`);
   }
+  if (v["no-fim"]) return;
 
   await fimPeer(bin, model, "~52M benchmark model", Math.min(KEYS, 6));
   const tiny = path.resolve(__dirname, "../../shared/models/tinycoder/tinycoder.gguf");
@@ -129,14 +142,18 @@ async function main(): Promise<void> {
  * Two layouts, both sides given the same strings: llama.vscode's request (input_prefix = the lines above,
  * prompt = the cursor line up to the cursor, input_suffix = the rest; the engine gets the same as prefix, middle
  * and suffix, which is what the completion pipeline sends) and, for reference, the cursor line at the end of the
- * prefix on both sides (the pipeline's layout before). Greedy, 16 tokens, prompt cache on, rounds interleaved.
+ * prefix on both sides (the pipeline's layout before). Greedy, 16 tokens, prompt cache on, one server and one
+ * engine per layout, keystrokes interleaved.
  */
 async function fimPeer(bin: string, modelPath: string, label: string, keys: number): Promise<void> {
-  const server = await startServer(bin, modelPath);
-  const engine = new SoupEngine();
+  // One server and one engine per layout: each keeps its own prompt cache.
+  const servers = [await startServer(bin, modelPath), await startServer(bin, modelPath)];
+  const engines = [new SoupEngine(), new SoupEngine()];
   const signal = new AbortController().signal;
   try {
-    await engine.load({ modelPath, gpu: "off", gpuLayers: 0, threads: 1, contextSize: 1024, basis: { kind: "policies", id: "peer", version: "1", policies: [] } }, () => {});
+    for (const engine of engines) {
+      await engine.load({ modelPath, gpu: "off", gpuLayers: 0, threads: 1, contextSize: 1024, basis: { kind: "policies", id: "peer", version: "1", policies: [] } }, () => {});
+    }
     const body = Array.from({ length: 24 }, (_, i) => `  const v${i} = items[${i}];`);
     const typed = "const total = v1 + v2 + v3;".slice(0, keys);
     const layouts = ["llama.vscode's request (cursor line after the middle token)", "cursor line at the end of the prefix"];
@@ -147,7 +164,7 @@ async function fimPeer(bin: string, modelPath: string, label: string, keys: numb
       for (const [j, row] of rows.entries()) {
         const split = j === 0;
         let t0 = performance.now();
-        const res = await fetch(`${server.url}/infill`, {
+        const res = await fetch(`${servers[j].url}/infill`, {
           method: "POST",
           headers: { "content-type": "application/json" },
           body: JSON.stringify({
@@ -167,7 +184,7 @@ async function fimPeer(bin: string, modelPath: string, label: string, keys: numb
         const s = performance.now() - t0;
         t0 = performance.now();
         const prompt = split ? { kind: "fim" as const, prefix: win.above, middle: win.linePrefix, suffix: win.suffix } : { kind: "fim" as const, prefix: win.prefix, suffix: win.suffix };
-        const e = await engine.generate({ prompt, mode: "parameter", weights: {}, maxTokens: 16, temperature: 0 }, signal, () => {});
+        const e = await engines[j].generate({ prompt, mode: "parameter", weights: {}, maxTokens: 16, temperature: 0 }, signal, () => {});
         const m = performance.now() - t0;
         // The first request of a layout fills its caches: keystrokes are the ones after it.
         if (i === 0) continue;
@@ -183,8 +200,8 @@ async function fimPeer(bin: string, modelPath: string, label: string, keys: numb
       console.log(`   ${layouts[j]}: p50 per keystroke llama-server /infill ${median(row.serverMs).toFixed(1)} ms, engine ${median(row.engineMs).toFixed(1)} ms = ${median(row.ratio).toFixed(2)}x (${spread(row.ratio)}); prompt tokens evaluated per keystroke: llama-server ${median(row.serverTokens)}, engine ${median(row.engineTokens)}`);
     }
   } finally {
-    server.stop();
-    await engine.unload();
+    for (const server of servers) server.stop();
+    for (const engine of engines) await engine.unload();
   }
 }
 

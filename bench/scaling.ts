@@ -1,6 +1,7 @@
 // Scaling tables on the generated ~52M benchmark model (vocab 32k), CPU, 1 thread: `npx tsx bench/scaling.ts
-// [--tokens 24] [--rounds 2] [--ks 1,2,4,8,16,32] [--explicit-ks 1,2,4,8,16]`. Ratios are medians of per-round pairs
-// measured back to back (the machine is shared: say its load).
+// [--tokens 32] [--rounds 5] [--ks 1,2,4,8,16,32] [--explicit-ks 1,2,4,8,16]`. Ratios are medians of per-round pairs
+// measured back to back, each against the mean of the baseline runs just before and after it (the machine is
+// shared: say its load).
 //  1. Parameter soup vs plain for K rank-16 adapters, head-only (output.weight) and attention/FFN (attn_q, attn_v,
 //     ffn_down of every layer): the first request with new weights runs the K adapters at their scales ("K
 //     adapters"), later ones the souped adapter written for those weights in the background ("souped").
@@ -17,8 +18,8 @@ import { SoupEngine } from "../src/engine/soupEngine";
 
 const v = parseArgs({
   options: {
-    tokens: { type: "string", default: "24" },
-    rounds: { type: "string", default: "2" },
+    tokens: { type: "string", default: "32" },
+    rounds: { type: "string", default: "5" },
     ks: { type: "string", default: "1,2,4,8,16,32" },
     "explicit-ks": { type: "string", default: "1,2,4,8,16" },
   },
@@ -60,11 +61,15 @@ async function main(): Promise<void> {
         for (let r = 0; r < ROUNDS; r++) {
           // New weights each round, so each round has a first request before its souped adapter exists.
           const weights = Object.fromEntries(adapters.map((a) => [a.id, 0.2 + 0.8 * random()]));
+          // Each souped figure against the mean of the plain runs just before and after it.
           const p0 = await tps(plain, {});
-          before.push((await tps(souped, { weights })) / p0);
-          await souped.settled();
+          const b = await tps(souped, { weights });
           const p1 = await tps(plain, {});
-          after.push((await tps(souped, { weights })) / p1);
+          await souped.settled();
+          const a = await tps(souped, { weights });
+          const p2 = await tps(plain, {});
+          before.push((2 * b) / (p0 + p1));
+          after.push((2 * a) / (p1 + p2));
         }
       } finally {
         await souped.unload();
@@ -88,10 +93,11 @@ async function main(): Promise<void> {
     try {
       await tps(explicit, { mode: "explicit", weights, maxTokens: 2 });
       for (let r = 0; r < ROUNDS; r++) {
+        const c0 = await batchedDecodeCeiling(modelPath, K + 1, 1, "off", TOKENS);
         const e = await tps(explicit, { mode: "explicit", weights });
-        const c = await batchedDecodeCeiling(modelPath, K + 1, 1, "off", TOKENS);
-        ratio.push(e / c);
-        last = { e, c };
+        const c1 = await batchedDecodeCeiling(modelPath, K + 1, 1, "off", TOKENS);
+        ratio.push((2 * e) / (c0 + c1));
+        last = { e, c: (c0 + c1) / 2 };
       }
     } finally {
       await explicit.unload();
