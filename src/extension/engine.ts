@@ -12,6 +12,10 @@ import { describeBackend, loadFraction, type EngineState } from "../core/editor/
 import { ServerBackend } from "./serverBackend";
 import type { LoadSettings } from "./settings";
 
+/** Backoff of the retries of a failed load from a server pool: 5 s, doubling, at most a minute apart. */
+const RETRY_FIRST_MS = 5_000;
+const RETRY_MAX_MS = 60_000;
+
 export class EngineController implements vscode.Disposable {
   private readonly local: EngineClient;
   private readonly servers: ServerBackend;
@@ -22,6 +26,8 @@ export class EngineController implements vscode.Disposable {
   /** Bumped by every load, so a slow load that was superseded does not overwrite the newer one's state. */
   private loadSeq = 0;
   private loaded: Promise<boolean> = Promise.resolve(false);
+  /** A failed load from a server pool is tried again on this timer: servers come back without a settings change. */
+  private retryTimer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(
     extensionPath: string,
@@ -48,8 +54,9 @@ export class EngineController implements vscode.Disposable {
   policies: { id: string; kind: "prompted" | "adapter" }[] = [];
 
   /** Loads the model the settings name with the basis pack at `packPath`; resolves with whether that load succeeded. */
-  load(settings: LoadSettings, packPath: string): Promise<boolean> {
+  load(settings: LoadSettings, packPath: string, attempt = 0): Promise<boolean> {
     const seq = ++this.loadSeq;
+    clearTimeout(this.retryTimer);
     const remote = settings.server.urls.length > 0;
     if (!settings.modelPath && !remote) {
       this.setState({ kind: "no-model" });
@@ -90,6 +97,13 @@ export class EngineController implements vscode.Disposable {
         const message = e instanceof Error ? e.message : String(e);
         this.output.error(`cannot load the model: ${message}`);
         this.setState({ kind: "error", message });
+        if (remote) {
+          const delayMs = Math.min(RETRY_MAX_MS, RETRY_FIRST_MS * 2 ** attempt);
+          this.output.info(`trying the server pool again in ${Math.round(delayMs / 1000)} s`);
+          this.retryTimer = setTimeout(() => {
+            if (seq === this.loadSeq) void this.load(settings, packPath, attempt + 1);
+          }, delayMs);
+        }
         return false;
       });
     return this.loaded;
@@ -122,6 +136,7 @@ export class EngineController implements vscode.Disposable {
 
   dispose(): void {
     this.loadSeq++;
+    clearTimeout(this.retryTimer);
     this.local.dispose();
     this.servers.dispose();
     this.stateEmitter.dispose();
