@@ -57,7 +57,7 @@ async function main(): Promise<void> {
       const client = new EngineClient({ entry: path.resolve(__dirname, "../src/engine/main.ts"), execArgv: ["--import", "tsx"] });
       await client.load({ modelPath: model, gpu: "off", gpuLayers: 0, threads: 1, contextSize: 1024, basis: { kind: "policies", id: "bench", version: "1", policies: [] } });
       const generator = new Counting(client);
-      const session = new CompletionSession({ generator, weights: { policyIds: [], weights: () => ({}), vector: () => [], record: async () => {} }, settings: () => settings(prefetch), log: { info: () => {}, warn: () => {} } });
+      const session = new CompletionSession({ generator, weights: { policyIds: [], weights: () => ({}), vector: () => [], record: async () => {} }, feedback: { record: async () => "recorded" as const }, settings: () => settings(prefetch), log: { info: () => {}, warn: () => {} } });
       return { prefetch, client, generator, session, ms: [] as number[], served: 0 };
     }),
   );
