@@ -59,10 +59,10 @@ async function nlcAlone(entry: string, modelPath: string) {
   const ready = await next();
   return {
     buildType: String(ready.ready),
-    async round(): Promise<{ tg: number; pp: number }> {
+    async round(): Promise<{ tg: number; pp: number; tgCpu: number; ppCpu: number }> {
       const answer = next();
       child.send("round");
-      return (await answer) as { tg: number; pp: number };
+      return (await answer) as { tg: number; pp: number; tgCpu: number; ppCpu: number };
     },
     dispose: () => child.send("stop"),
   };
@@ -95,7 +95,7 @@ async function main(): Promise<void> {
   const engine = new SoupEngine();
   await engine.load({ modelPath: model, gpu: "off", gpuLayers: 0, threads: 1, contextSize: 1024, basis: { kind: "policies", id: "peer", version: "1", policies: [] } }, () => {});
   const signal = new AbortController().signal;
-  const ratios = { aloneTg: [] as number[], alonePp: [] as number[], engineTg: [] as number[], benchTg: [] as number[], sourceTg: [] as number[], sourcePp: [] as number[], sourceVsPrebuiltTg: [] as number[], sourceVsPrebuiltPp: [] as number[], engineVsAlone: [] as number[] };
+  const ratios = { aloneTg: [] as number[], alonePp: [] as number[], engineTg: [] as number[], benchTg: [] as number[], sourceTg: [] as number[], sourcePp: [] as number[], sourceVsPrebuiltTg: [] as number[], sourceVsPrebuiltPp: [] as number[], sourceVsPrebuiltTgCpu: [] as number[], sourceVsPrebuiltPpCpu: [] as number[], engineVsAlone: [] as number[], engineVsAloneCpu: [] as number[] };
   let raw = "";
   for (let r = 0; r < ROUNDS; r++) {
     const b = llamaBench(bin, model);
@@ -103,7 +103,11 @@ async function main(): Promise<void> {
     const early = r % 2 ? await source?.round() : undefined;
     const a = await alone.round();
     const sb = early ?? (await source?.round());
+    const c0 = process.cpuUsage();
     const e = await engine.generate({ prompt: { kind: "raw", text: `round ${r} ${Math.random()}` }, mode: "parameter", weights: {}, maxTokens: GEN, temperature: 0 }, signal, () => {});
+    const c = process.cpuUsage(c0);
+    // Per CPU second of this process, the short prompt included (a few tokens): robust to the machine's load.
+    ratios.engineVsAloneCpu.push(e.tokens.length / ((c.user + c.system) / 1e6) / a.tgCpu);
     ratios.benchTg.push(b.tg);
     ratios.aloneTg.push(a.tg / b.tg);
     ratios.alonePp.push(a.pp / b.pp);
@@ -114,6 +118,8 @@ async function main(): Promise<void> {
       ratios.sourcePp.push(sb.pp / b.pp);
       ratios.sourceVsPrebuiltTg.push(sb.tg / a.tg);
       ratios.sourceVsPrebuiltPp.push(sb.pp / a.pp);
+      ratios.sourceVsPrebuiltTgCpu.push(sb.tgCpu / a.tgCpu);
+      ratios.sourceVsPrebuiltPpCpu.push(sb.ppCpu / a.ppCpu);
     }
     raw = `llama-bench tg ${b.tg.toFixed(1)} pp ${b.pp.toFixed(1)}, node-llama-cpp tg ${a.tg.toFixed(1)} pp ${a.pp.toFixed(1)}, engine tg ${e.timings.tokensPerSecond.toFixed(1)}${sb ? `, source build tg ${sb.tg.toFixed(1)} pp ${sb.pp.toFixed(1)}` : ""}`;
   }
@@ -123,10 +129,11 @@ async function main(): Promise<void> {
   console.log(`1. ${path.basename(model)}, 1 thread, ${ROUNDS} interleaved rounds (last: ${raw})`);
   console.log(`   generation vs llama-bench: node-llama-cpp alone (${alone.buildType}) ${median(ratios.aloneTg).toFixed(2)}x (${spread(ratios.aloneTg)}), engine plain ${median(ratios.engineTg).toFixed(2)}x (${spread(ratios.engineTg)})`);
   console.log(`   prompt vs llama-bench: node-llama-cpp alone ${median(ratios.alonePp).toFixed(2)}x (${spread(ratios.alonePp)})`);
-  console.log(`   generation, engine plain / node-llama-cpp alone (prebuilt), same round: ${median(ratios.engineVsAlone).toFixed(2)}x (${spread(ratios.engineVsAlone)})`);
+  console.log(`   generation, engine plain / node-llama-cpp alone (prebuilt), same round: ${median(ratios.engineVsAlone).toFixed(2)}x (${spread(ratios.engineVsAlone)}), per CPU second ${median(ratios.engineVsAloneCpu).toFixed(2)}x (${spread(ratios.engineVsAloneCpu)})`);
   if (source) {
     console.log(`   node-llama-cpp source build (${source.buildType}, ${v["source-build"]}): generation ${median(ratios.sourceTg).toFixed(2)}x (${spread(ratios.sourceTg)}), prompt ${median(ratios.sourcePp).toFixed(2)}x (${spread(ratios.sourcePp)}) vs llama-bench`);
     console.log(`   source build / prebuilt, same round: generation ${median(ratios.sourceVsPrebuiltTg).toFixed(2)}x (${spread(ratios.sourceVsPrebuiltTg)}), prompt ${median(ratios.sourceVsPrebuiltPp).toFixed(2)}x (${spread(ratios.sourceVsPrebuiltPp)})`);
+    console.log(`   the same per CPU second of each child: generation ${median(ratios.sourceVsPrebuiltTgCpu).toFixed(2)}x (${spread(ratios.sourceVsPrebuiltTgCpu)}), prompt ${median(ratios.sourceVsPrebuiltPpCpu).toFixed(2)}x (${spread(ratios.sourceVsPrebuiltPpCpu)})`);
   }
   if (v["no-fim"]) return;
 

@@ -20,18 +20,20 @@ export async function buildLlamaForCpu(extensionPath: string, log: vscode.LogOut
     return;
   }
   const localBuilds = path.join(pkg, "llama", "localBuilds");
-  const hasBuild = existsSync(localBuilds);
+  // Written by node-llama-cpp after a build that succeeded (a cancelled one leaves only a build folder).
+  const lastBuild = path.join(pkg, "llama", "lastBuild.json");
+  const hasBuild = existsSync(lastBuild);
   const choice = await vscode.window.showWarningMessage(
     hasBuild
       ? "A llama.cpp build for this CPU is in use. Build it again, or remove it and go back to the prebuilt binary?"
-      : "Build llama.cpp for this CPU? Prompt processing measured 1.9x faster than the prebuilt binary, generation the same. It needs cmake, a C++ compiler and git, and keeps every core busy for several minutes (39 on 2 cores shared with other work, where it was measured).",
+      : "Build llama.cpp for this CPU? Prompt processing measured 1.9x faster than the prebuilt binary, generation the same. It needs cmake, a C++ compiler and git, about 250 MB of disk while it builds (40 MB after), and keeps every core busy for several minutes (39 on 2 cores shared with other work, where it was measured).",
     { modal: true },
     BUILD,
     ...(hasBuild ? [REMOVE] : []),
   );
   if (choice === REMOVE) {
     await fs.rm(localBuilds, { recursive: true, force: true });
-    await fs.rm(path.join(pkg, "llama", "lastBuild.json"), { force: true });
+    await fs.rm(lastBuild, { force: true });
     log.info(`removed the local llama.cpp build ${localBuilds}`);
     return offerReload("Spectral Soup: the local llama.cpp build is removed; reload the window to use the prebuilt binary.");
   }
@@ -87,7 +89,12 @@ export async function buildLlamaForCpu(extensionPath: string, log: vscode.LogOut
         });
       }),
   );
-  if (!ok) return;
+  // The source clone (about 200 MB) is only needed to build: a rebuild clones it again from the bundle.
+  await fs.rm(path.join(pkg, "llama", "llama.cpp"), { recursive: true, force: true });
+  if (!ok) {
+    if (!hasBuild) await fs.rm(localBuilds, { recursive: true, force: true });
+    return;
+  }
   const minutes = ((Date.now() - started) / 60_000).toFixed(1);
   log.info(`built llama.cpp for this CPU in ${minutes} min into ${localBuilds}`);
   return offerReload(`Spectral Soup: llama.cpp is built for this CPU (${minutes} min); reload the window to start the engine on it.`);
