@@ -102,11 +102,13 @@ export class CompletionSession {
     const { win } = req;
     let texts = this.cache.lookup(win.prefix, win.suffix);
     const ahead = this.speculative;
-    this.speculative = undefined;
-    if (!texts && ahead?.key === req.key) {
+    // A cache hit (typing through the shown suggestion) leaves the speculative request running.
+    if (!texts && ahead) {
+      this.speculative = undefined;
       // The suggestion after the one just shown was being computed: wait for it rather than ask again.
-      texts = await ahead.done;
-    } else ahead?.abort.abort();
+      if (ahead.key === req.key) texts = await ahead.done;
+      else ahead.abort.abort();
+    }
     if (!texts) {
       if (!(await delay(s.completions.debounceMs, signal))) return undefined;
       texts = await this.fetch(req, s, signal);
@@ -198,8 +200,8 @@ export class CompletionSession {
 
   /**
    * llama.vscode's speculative completion: while the user reads a suggestion at the end of a line, the one that
-   * would follow its acceptance is generated and cached, so Tab then shows the next one at once. The next
-   * request aborts it unless it asks for that very window. Only the engine's idle time is spent.
+   * would follow its acceptance is generated and cached, so Tab then shows the next one at once. A request the
+   * cache cannot serve aborts it unless it asks for that very window.
    */
   private prefetchAfter(request: CompletionRequest, win: FimWindow, shown: string, s: CompletionSessionSettings): void {
     if (win.lineSuffix.trim()) return;
@@ -207,7 +209,8 @@ export class CompletionSession {
     const inserted = (win.linePrefix + shown).split("\n");
     const lines = [...request.lines.slice(0, line), ...inserted.slice(0, -1), inserted.at(-1)! + win.lineSuffix, ...request.lines.slice(line + 1)];
     const next = this.request({ ...request, lines, cursor: { line: line + inserted.length - 1, character: inserted.at(-1)!.length } }, s);
-    if (this.cache.lookup(next.win.prefix, next.win.suffix)) return;
+    if (this.speculative?.key === next.key || this.cache.lookup(next.win.prefix, next.win.suffix)) return;
+    this.speculative?.abort.abort();
     const abort = new AbortController();
     const done = this.fetch(next, s, abort.signal, true);
     this.speculative = { key: next.key, abort, done };

@@ -103,6 +103,10 @@ describe("CompletionSession", () => {
     await session.complete(at("const y = "), live());
     assert.equal(signals.length, 2);
     assert.equal(signals[1]!.aborted, false);
+    // Typing the start of the suggestion is served from the cache and keeps the speculative request.
+    await session.complete(at("const y = x"), live());
+    assert.equal(signals.length, 2);
+    assert.equal(signals[1]!.aborted, false);
     await session.complete(at("const q = "), live());
     assert.equal(signals[1]!.aborted, true, "the user typed something else");
     const before = generator.calls.length;
