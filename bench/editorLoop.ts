@@ -34,7 +34,7 @@ const IDS = ["comments", "single-quotes", "four-spaces", "no-semicolons"];
 
 /** The demo model's completion settings in the e2e session (scripts/demo.ts and E2E_DEMO_SETTINGS). */
 const settings = (exploration: boolean, episodeCompletions: number): CompletionSessionSettings => ({
-  completions: { enabled: true, languages: { "*": true }, debounceMs: 0, prefixLines: 4, suffixLines: 1, maxTokens: 48, timeBudgetMs: 60_000, candidates: 3, multiline: "auto" },
+  completions: { enabled: true, languages: { "*": true }, debounceMs: 0, prefixLines: 4, suffixLines: 1, maxTokens: 48, timeBudgetMs: 60_000, candidates: 3, multiline: "auto", prefetch: true },
   soupMode: "auto",
   exploration,
   episodeCompletions,

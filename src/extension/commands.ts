@@ -8,6 +8,7 @@ import { formatBytes } from "../core/setup/download";
 import type { BasisJobs } from "./basisJobs";
 import type { ChatView } from "./chatView";
 import type { CompletionProvider } from "./completions";
+import { buildLlamaForCpu } from "./llamaBuild";
 import { chooseLocalModel, setUpModel } from "./modelSetup";
 import type { PreferencesView } from "./preferencesView";
 import { setServerApiKey } from "./serverBackend";
@@ -30,6 +31,7 @@ export const COMMANDS = {
   completionAccepted: "spectralSoup.completionAccepted",
   dismissCompletion: "spectralSoup.dismissCompletion",
   setServerApiKey: "spectralSoup.setServerApiKey",
+  buildLlama: "spectralSoup.buildLlamaForCpu",
 } as const;
 
 export type CommandId = (typeof COMMANDS)[keyof typeof COMMANDS];
@@ -52,6 +54,7 @@ export function registerCommands(session: Session, t: CommandTargets): vscode.Di
     [COMMANDS.showLog]: () => log.show(true),
     [COMMANDS.setUpModel]: () => setUpModel(session.catalogueFile, session.context.globalStorageUri.fsPath, log),
     [COMMANDS.distillBasis]: () => t.basisJobs.distill(),
+    [COMMANDS.buildLlama]: () => buildLlamaForCpu(session.context.extensionPath, log),
     [COMMANDS.clearChat]: () => t.chat.clear(),
     [COMMANDS.exportProfile]: () => t.preferences.exportProfile(),
     [COMMANDS.importProfile]: () => t.preferences.importProfile(),

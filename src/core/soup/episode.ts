@@ -17,16 +17,21 @@ export class Episode<W> {
     private readonly draw: () => W,
   ) {}
 
-  /** The episode's weights, drawing new ones when the episode is over (or none was started). */
-  current(now: number): W {
-    const { maxCompletions, maxMs } = this.options();
-    if (this.weights === undefined || this.served >= maxCompletions || now - this.startedAt >= maxMs) {
+  /** The episode's weights, drawing new ones when the episode is over (or none was started); `count`: one served. */
+  current(now: number, count = true): W {
+    if (this.weights === undefined || this.due(now)) {
       this.weights = this.draw();
       this.startedAt = now;
       this.served = 0;
     }
-    this.served++;
+    if (count) this.served++;
     return this.weights;
+  }
+
+  /** Whether the next request starts a new episode, with new weights. */
+  due(now: number): boolean {
+    const { maxCompletions, maxMs } = this.options();
+    return this.weights === undefined || this.served >= maxCompletions || now - this.startedAt >= maxMs;
   }
 
   /** Ends the episode now (new feedback or preferences make the old draw stale). */
