@@ -11,7 +11,8 @@ import { WORKSPACE_CORPUS } from "../core/basis/corpus";
 import { nextVersion, type BasisPack } from "../core/basis/pack";
 import type { DistillProgress, DistillReport } from "../engine/distill";
 import { diagnoseInProcess, distillInProcess, type BasisJobOptions } from "../engine/basisJobClient";
-import { distillFraction, formatDuration } from "../engine/basisJobProtocol";
+import { formatDuration } from "../core/editor/status";
+import { distillFraction } from "../engine/basisJobProtocol";
 import { EngineError } from "../engine/protocol";
 import { COMMANDS } from "./commands";
 import type { Session } from "./session";
@@ -174,7 +175,7 @@ async function pickFolder(): Promise<vscode.WorkspaceFolder | undefined> {
 }
 
 /** A folder's key under global storage: readable, and unique per location. */
-function folderKey(folder: vscode.WorkspaceFolder): string {
+export function folderKey(folder: vscode.WorkspaceFolder): string {
   const name = folder.name.replace(/[^A-Za-z0-9_-]+/g, "-").slice(0, 40);
   return `${name}-${createHash("sha256").update(folder.uri.toString()).digest("hex").slice(0, 12)}`;
 }
