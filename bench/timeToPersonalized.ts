@@ -1,22 +1,22 @@
-// Time to personalized on the CPU for a model of Qwen2.5-Coder-0.5B's shape (bench/qwenShape.ts: random weights,
-// Q8_0): how long background distillation of the default pack's 8 prompted experts takes before completions soup
-// head adapters at plain speed, and what completions cost before and after, measured in one run.
-//   1. model load;
-//   2. collecting (hidden states + every policy's distributions), on --positions positions (default 48) with the
-//      background job's window settings, extrapolated to 1000 positions and to the background job's size;
-//   3. fitting the 8 head adapters on what was collected (the shared part costs n_embd^3 once, each expert
-//      n_embd^2 per iteration, so it grows less than linearly with positions: extrapolated linearly, an upper bound);
-//   4. FIM completion latency (16 tokens, greedy, one character typed per repeat, modes interleaved): plain (no
-//      weights), parameter souping with the distilled heads, rerank with the prompted experts (the default pack's
-//      path before distillation), as ratios to plain.
-// Usage: nice node --import tsx bench/timeToPersonalized.ts [--positions 48] [--repeats 5] [--threads 1] [--json]
-// The model files go to ~/.cache/spectral-soup-bench-models, the distillation to the temp folder.
-import { promises as fs } from "node:fs";
+// Time to personalized on the CPU: how long background distillation of the default pack's 8 prompted experts takes
+// before completions soup head adapters at plain speed, and what completions cost before and after, in one run.
+// Model: one of Qwen2.5-Coder-0.5B's shape (bench/qwenShape.ts: random weights, Q8_0; the default), or tinycoder
+// (../shared/models, trained: its held-out figures say whether the heads carry the experts' effect).
+//   1. the manual command's windows (8 positions per 32-token window) on --baseline-positions positions (64), then
+//   2. the background job exactly as the extension runs it (BACKGROUND_DISTILL: 400 positions, 16 per window):
+//      model load, collecting (hidden states + every policy's distributions), fitting 8 head adapters;
+//   3. FIM completion latency (16 tokens, greedy, one more character typed before every call, variants
+//      interleaved): plain (no weights), parameter souping with the distilled heads, rerank with the prompted experts
+//      (the default pack's path before distillation), as ratios to plain.
+// Usage: nice node --import tsx bench/timeToPersonalized.ts [--model qwen05b|tinycoder] [--positions 400]
+//        [--baseline-positions 64] [--repeats 5] [--threads 1] [--json]
+// The generated model goes to ~/.cache/spectral-soup-bench-models, the distillation to the temp folder.
+import { existsSync, promises as fs } from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { parseArgs } from "node:util";
 import { BACKGROUND_DISTILL } from "../src/core/basis/background";
-import { distillBasis } from "../src/engine/distill";
+import { distillBasis, type DistillOptions } from "../src/engine/distill";
 import type { GenerateParams, SoupMode } from "../src/engine/protocol";
 import { SoupEngine } from "../src/engine/soupEngine";
 import { qwenShapedModel } from "./qwenShape";
@@ -26,31 +26,47 @@ const PACK = path.join(REPO, "models/default-pack.json");
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 async function main(): Promise<void> {
-  const v = parseArgs({ options: { positions: { type: "string" }, repeats: { type: "string" }, threads: { type: "string" }, json: { type: "boolean" } } }).values;
-  const positions = Number(v.positions ?? 48);
+  const v = parseArgs({
+    options: {
+      model: { type: "string", default: "qwen05b" },
+      positions: { type: "string" },
+      "baseline-positions": { type: "string" },
+      repeats: { type: "string" },
+      threads: { type: "string" },
+      json: { type: "boolean" },
+    },
+  }).values;
+  const positions = Number(v.positions ?? BACKGROUND_DISTILL.positions);
+  const baselinePositions = Number(v["baseline-positions"] ?? 64);
   const repeats = Number(v.repeats ?? 5);
   const threads = Number(v.threads ?? 1);
   const log = (s: string) => process.stderr.write(s + "\n");
-  const modelPath = await qwenShapedModel(log);
+  const tinycoder = path.resolve(__dirname, "../../shared/models/tinycoder/tinycoder.gguf");
+  if (v.model === "tinycoder" && !existsSync(tinycoder)) {
+    console.log(`skipped: ${tinycoder} is absent`);
+    return;
+  }
+  const modelPath = v.model === "tinycoder" ? tinycoder : await qwenShapedModel(log);
+  const modelName = v.model === "tinycoder" ? "tinycoder (trained, 3.3M, F16)" : "Qwen2.5-Coder-0.5B shape (24 layers, n_embd 896, vocab 151936), random weights, Q8_0";
   const work = await fs.mkdtemp(path.join(os.tmpdir(), "soup-time-to-personalized-"));
   const signal = new AbortController().signal;
+  const distill = (settings: Partial<DistillOptions>, name: string) =>
+    distillBasis(
+      // A fresh cache folder, so that collecting is timed, not read back; the corpus is this repository's src/core.
+      { modelPath, packPath: PACK, corpus: path.join(REPO, "src/core"), outDir: path.join(work, name), cacheDir: path.join(work, `cache-${name}`), ...BACKGROUND_DISTILL, positions, threads, ...settings },
+      signal,
+      (p) => p.done === p.total && log(`${name}: ${p.stage} done`),
+    );
+  const manual = await distill({ perWindow: 8, refineSteps: 0, positions: baselinePositions }, "manual-windows");
 
   const t0 = performance.now();
-  const report = await distillBasis(
-    // A fresh cache folder, so that collecting is timed, not read back; the corpus is this repository's src/core.
-    { modelPath, packPath: PACK, corpus: path.join(REPO, "src/core"), outDir: path.join(work, "out"), cacheDir: path.join(work, "cache"), ...BACKGROUND_DISTILL, positions, threads },
-    signal,
-    (p) => p.done === p.total && log(`${p.stage} done`),
-  );
+  const report = await distill({}, "background");
   const wallS = (performance.now() - t0) / 1000;
   const collectS1000 = report.collectMsPerThousand / 1000;
-  const trained = report.positions.train + report.positions.heldOut;
+  const measured = report.positions.train + report.positions.heldOut;
   const fitS = report.fitMs / 1000;
   // Load and set-up: the run's wall time less collecting and fitting.
   const loadS = wallS - report.collectMs / 1000 - fitS;
-  const target = BACKGROUND_DISTILL.positions;
-  const fitAtTargetS = (fitS * target) / trained;
-  const timeToPersonalizedS = loadS + (collectS1000 * target) / 1000 + fitAtTargetS;
 
   const heads = Object.fromEntries(report.experts.map((e) => [e.id, e.file]));
   const engine = new SoupEngine();
@@ -66,9 +82,11 @@ async function main(): Promise<void> {
     { name: "prompted experts (rerank)", mode: "rerank", weights },
   ];
   const ms: number[][] = variants.map(() => []);
+  let keys = 0;
   for (let r = -1; r < repeats; r++) {
-    const prompt = { kind: "fim" as const, prefix: prefix + typed.slice(0, r + 1), suffix, language: "typescript" };
     for (const [i, x] of variants.entries()) {
+      // A keystroke before every call, as in the editor: each call re-evaluates what the keystroke moved.
+      const prompt = { kind: "fim" as const, prefix: prefix + typed.slice(0, ++keys % typed.length), suffix, language: "typescript" };
       const s = performance.now();
       await engine.generate({ prompt, mode: x.mode, weights: x.weights, maxTokens: 16, temperature: 0, candidates: 3 } as GenerateParams, signal, () => {});
       await engine.settled();
@@ -80,16 +98,17 @@ async function main(): Promise<void> {
   await fs.rm(work, { recursive: true, force: true });
   const p50 = ms.map(median);
   const res = {
-    model: "Qwen2.5-Coder-0.5B shape (24 layers, n_embd 896, vocab 151936), random weights, Q8_0",
+    model: modelName,
     threads,
     experts: report.experts.length,
     settings: BACKGROUND_DISTILL,
-    measuredPositions: trained,
+    positions: measured,
     loadSeconds: loadS,
     collectSecondsPer1000Positions: collectS1000,
-    fitSecondsMeasured: fitS,
-    fitSecondsAtBackgroundSize: fitAtTargetS,
-    timeToPersonalizedSeconds: timeToPersonalizedS,
+    manualWindowsCollectSecondsPer1000Positions: manual.collectMsPerThousand / 1000,
+    collectSeconds: report.collectMs / 1000,
+    fitSeconds: fitS,
+    timeToPersonalizedSeconds: wallS,
     completionP50Ms: Object.fromEntries(variants.map((x, i) => [x.name, p50[i]])),
     completionVsPlain: Object.fromEntries(variants.map((x, i) => [x.name, p50[i] / p50[0]])),
     heldOut: Object.fromEntries(report.experts.map((e) => [e.id, { baseKl: e.reference.kl, headKl: e.adapter.kl }])),
@@ -97,9 +116,10 @@ async function main(): Promise<void> {
   if (v.json) console.log(JSON.stringify(res));
   else {
     console.log(`${res.model}, ${threads} thread(s), ${res.experts} prompted experts`);
-    console.log(`load ${loadS.toFixed(1)} s; collect ${collectS1000.toFixed(0)} s per 1000 positions (measured on ${trained}, window ${BACKGROUND_DISTILL.window}, ${BACKGROUND_DISTILL.perWindow} per window)`);
-    console.log(`fit ${fitS.toFixed(1)} s at ${trained} positions (${fitAtTargetS.toFixed(1)} s at ${target}, linear: an upper bound)`);
-    console.log(`time to personalized (background job, ${target} positions): ${(timeToPersonalizedS / 60).toFixed(1)} min of CPU work at ${threads} thread(s)`);
+    const m = res.manualWindowsCollectSecondsPer1000Positions;
+    console.log(`background job, ${measured} positions (${BACKGROUND_DISTILL.perWindow} per ${BACKGROUND_DISTILL.window}-token window): time to personalized ${(wallS / 60).toFixed(1)} min at ${threads} thread(s)`);
+    console.log(`  load ${loadS.toFixed(1)} s, collect ${res.collectSeconds.toFixed(0)} s (${collectS1000.toFixed(0)} s per 1000 positions), fit ${fitS.toFixed(1)} s`);
+    console.log(`  the manual command's windows (8 per 32 tokens), same run on ${baselinePositions} positions: ${m.toFixed(0)} s per 1000 positions = ${(m / collectS1000).toFixed(2)}x the background's`);
     for (const [i, x] of variants.entries()) console.log(`completion p50 ${x.name.padEnd(28)} ${p50[i].toFixed(0).padStart(6)} ms  ${(p50[i] / p50[0]).toFixed(2)}x plain`);
     for (const [id, e] of Object.entries(res.heldOut)) console.log(`  ${id.padEnd(18)} held-out KL to the expert: base ${e.baseKl.toExponential(2)} -> head ${e.headKl.toExponential(2)}`);
   }

@@ -138,7 +138,7 @@ export class Session implements PosteriorView, vscode.Disposable {
    * still the prompted experts'.
    */
   useHeads(heads: Record<string, string> | undefined): void {
-    const next = heads && { modelPath: this.settings.load.modelPath, packPath: this.basis.path, heads };
+    const next = heads && Object.keys(heads).length ? { modelPath: this.settings.load.modelPath, packPath: this.basis.path, heads } : undefined;
     if (JSON.stringify(next) === JSON.stringify(this.distilled)) return;
     this.distilled = next;
     if (!this.started) return;

@@ -69,8 +69,6 @@ describe("background distillation (tinycoder, real llama.cpp, forked job)", func
       only: EXPERTS,
       ...BACKGROUND_DISTILL,
       positions: 96,
-      rank: 4,
-      refineSteps: 20,
       threads: 1,
     };
     straight = await distillInProcess(options, processOptions());
