@@ -13,6 +13,7 @@ import { AdaptStore } from "../src/core/adapt/store";
 import { loadBasisPack } from "../src/core/basis/pack";
 import { CompletionSession, type CompletionRequest, type CompletionSessionSettings } from "../src/core/completion/session";
 import { BENCHMARK_MODEL, syntheticAdapterCache, syntheticModelCache } from "../src/core/gguf/synthetic";
+import { FeedbackRecorder } from "../src/core/soup/recorder";
 import type { GenerateOptions, Generator, WeightSource } from "../src/core/soup/weights";
 import { EngineClient } from "../src/engine/client";
 import type { GenerateParams, GenerateResult, LoadParams, ScoreParams, ScoreResult } from "../src/engine/protocol";
@@ -97,11 +98,15 @@ interface Variant {
   weights: Record<string, number>;
 }
 
-async function measure(plain: EngineGenerator, client: EngineClient, store: AdaptStore, v: Variant) {
+async function measure(plain: EngineGenerator, client: EngineClient, store: AdaptStore, storeDir: string, v: Variant) {
   const log = { info: () => {}, warn: (m: string) => console.warn(`  warn: ${m}`) };
-  const plainSession = new CompletionSession({ generator: plain, weights: weightSource([], {}, null), settings: () => settings("auto"), log });
+  const sessionOf = (generator: Generator, weights: WeightSource, mode: SoupMode | "auto") => {
+    const feedback = new FeedbackRecorder({ generator, weights, log, file: path.join(storeDir, "waiting-feedback.json"), engineUp: () => true });
+    return new CompletionSession({ generator, weights, feedback, settings: () => settings(mode), log });
+  };
+  const plainSession = sessionOf(plain, weightSource([], {}, null), "auto");
   const personal = new EngineGenerator(client, v.ids.map((id) => ({ id, kind: v.kind })));
-  const session = new CompletionSession({ generator: personal, weights: weightSource(v.ids, v.weights, store), settings: () => settings(v.mode), log });
+  const session = sessionOf(personal, weightSource(v.ids, v.weights, store), v.mode);
   const lines = sampleDocument();
   const ratios: number[] = [];
   const plainMs: number[] = [];
@@ -194,7 +199,7 @@ async function main() {
     const store = AdaptStore.open(storeDir, { basis: { id: v.name, version: "1", dims: v.ids.length }, workspace: "bench" });
     try {
       await client.load({ modelPath, gpu: "off", gpuLayers: 0, threads: 1, contextSize: 2048, basis: v.basis });
-      await measure(plain, client, store, v);
+      await measure(plain, client, store, storeDir, v);
     } finally {
       client.dispose();
       store.flush();

@@ -27,6 +27,7 @@ export class ChatView implements vscode.WebviewViewProvider, vscode.Disposable {
       history,
       generator: session.engine,
       weights: session,
+      feedback: session.feedback,
       settings: () => session.settings,
       labels: () => Object.fromEntries(session.basis.pack.policies.map((p) => [p.id, p.label])),
       log: session.log,

@@ -12,7 +12,7 @@ export class CompletionProvider implements vscode.InlineCompletionItemProvider, 
   private readonly disposables: vscode.Disposable[] = [];
 
   constructor(session: Session) {
-    this.completions = new CompletionSession({ generator: session.engine, weights: session, settings: () => session.settings, log: session.log });
+    this.completions = new CompletionSession({ generator: session.engine, weights: session, feedback: session.feedback, settings: () => session.settings, log: session.log });
     this.disposables.push(
       // A draw made before the preferences moved, were reset or replaced by another basis is not reused.
       session.onDidChange((change) => {

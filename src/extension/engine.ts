@@ -12,6 +12,10 @@ import { describeBackend, loadFraction, type EngineState } from "../core/editor/
 import { ServerBackend } from "./serverBackend";
 import type { LoadSettings } from "./settings";
 
+/** Backoff of the retries of a failed load from a server pool: 5 s, doubling, at most a minute apart. */
+const RETRY_FIRST_MS = 5_000;
+const RETRY_MAX_MS = 60_000;
+
 export class EngineController implements vscode.Disposable {
   private readonly local: EngineClient;
   private readonly servers: ServerBackend;
@@ -25,6 +29,8 @@ export class EngineController implements vscode.Disposable {
   /** Bumped by every load, so a slow load that was superseded does not overwrite the newer one's state. */
   private loadSeq = 0;
   private loaded: Promise<boolean> = Promise.resolve(false);
+  /** A failed load from a server pool is tried again on this timer: servers come back without a settings change. */
+  private retryTimer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(
     extensionPath: string,
@@ -54,8 +60,9 @@ export class EngineController implements vscode.Disposable {
    * Loads the model the settings name with the basis pack at `packPath` (and head adapters distilled from its
    * prompted experts, by policy id); resolves with whether that load succeeded.
    */
-  load(settings: LoadSettings, packPath: string, heads?: Record<string, string>): Promise<boolean> {
+  load(settings: LoadSettings, packPath: string, heads?: Record<string, string>, attempt = 0): Promise<boolean> {
     const seq = ++this.loadSeq;
+    clearTimeout(this.retryTimer);
     const remote = settings.server.urls.length > 0;
     if (!settings.modelPath && !remote) {
       this.setState({ kind: "no-model" });
@@ -97,6 +104,13 @@ export class EngineController implements vscode.Disposable {
         const message = e instanceof Error ? e.message : String(e);
         this.output.error(`cannot load the model: ${message}`);
         this.setState({ kind: "error", message });
+        if (remote) {
+          const delayMs = Math.min(RETRY_MAX_MS, RETRY_FIRST_MS * 2 ** attempt);
+          this.output.info(`trying the server pool again in ${Math.round(delayMs / 1000)} s`);
+          this.retryTimer = setTimeout(() => {
+            if (seq === this.loadSeq) void this.load(settings, packPath, heads, attempt + 1);
+          }, delayMs);
+        }
         return false;
       });
     return this.loaded;
@@ -143,6 +157,7 @@ export class EngineController implements vscode.Disposable {
 
   dispose(): void {
     this.loadSeq++;
+    clearTimeout(this.retryTimer);
     this.local.dispose();
     this.servers.dispose();
     this.stateEmitter.dispose();

@@ -6,6 +6,8 @@ import * as path from "node:path";
 import * as vscode from "vscode";
 import type { ChoiceFeedback, RatingFeedback } from "../core/adapt/feedback";
 import { loadBasisPack, type BasisPack } from "../core/basis/pack";
+import type { EngineState } from "../core/editor/status";
+import { FeedbackRecorder } from "../core/soup/recorder";
 import type { PosteriorView } from "../core/soup/weights";
 import { EngineController } from "./engine";
 import { Preferences } from "./preferences";
@@ -38,6 +40,8 @@ const NO_CHANGE: SessionChange = { settings: false, basis: false, preferences: f
 
 export class Session implements PosteriorView, vscode.Disposable {
   readonly engine: EngineController;
+  /** Where the pipelines' feedback goes: scored, then recorded; kept on disk while the engine cannot score it. */
+  readonly feedback: FeedbackRecorder;
   /** The bundled basis pack: the fallback of every basis read. */
   readonly defaultPack: string;
   readonly catalogueFile: string;
@@ -62,6 +66,18 @@ export class Session implements PosteriorView, vscode.Disposable {
     this.catalogueFile = paths.catalogueFile;
     this.workspaceDir = paths.workspaceDir;
     this.engine = new EngineController(context.extensionPath, log, () => this.current.settings.traceFile, context.secrets);
+    const up = (state: EngineState) => state.kind === "ready" || (state.kind === "servers" && state.up > 0);
+    this.feedback = new FeedbackRecorder({
+      generator: this.engine,
+      weights: this,
+      log,
+      file: path.join(this.workspaceDir, "waiting-feedback.json"),
+      engineUp: () => up(this.engine.state),
+    });
+    // Feedback that waited for the engine is scored as soon as it answers again.
+    this.engine.onDidChangeState((state) => {
+      if (up(state)) void this.feedback.retry();
+    });
   }
 
   /** Reads the settings and the basis and opens the workspace's preferences; nothing here throws for a broken setting. */
@@ -197,6 +213,7 @@ export class Session implements PosteriorView, vscode.Disposable {
   }
 
   dispose(): void {
+    this.feedback.dispose();
     this.engine.dispose();
     this.emitter.dispose();
     this.current.preferences.dispose();

@@ -1,8 +1,9 @@
 // e2e flow with the extension pointed at a local llama-server (scripts/llama-server.sh: the demo model and its four
 // style adapters, the RAM prompt cache off) in a session of its own. Checked: the status bar shows the pool up;
 // ghost text comes from the server; an accepted suggestion is recorded with its features scored through the server.
-// Then the server is killed: the status bar says no server is up, a keystroke gets no ghost text (and no hang), and
-// the feedback log is intact. Skipped, with the reason, when llama.cpp's tools are not built.
+// Then the server is killed just before a suggestion is accepted: the status bar says no server is up, a keystroke
+// gets no ghost text (and no hang), and the accepted suggestion waits instead of being lost; when the server is back
+// on its port it is scored there and recorded. Skipped, with the reason, when llama.cpp's tools are not built.
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import * as path from "node:path";
@@ -22,7 +23,7 @@ export interface ServerHarness extends TinycoderHarness {
 
 type Step = [string, () => Promise<string>];
 interface LogRecord {
-  event: { signal: string; features: number[] | null };
+  event: { signal: string; up: boolean; features: number[] | null };
 }
 
 function llamaServerBuilt(): boolean {
@@ -47,6 +48,14 @@ export function serverSteps(h: ServerHarness): Step[] {
   let s: TinycoderSession | undefined;
   let close: () => Promise<void> = async () => {};
   let skipped = "";
+  let port = 0;
+  /** Records in the feedback log before the server was killed. */
+  let before = 0;
+
+  const startServer = () => {
+    const args = ["--model", path.join(DEMO, "tinycoder.gguf"), ...ADAPTERS.flatMap((a) => ["--lora", a]), "--port", String(port), "--parallel", "2"];
+    return spawn("bash", [path.join(REPO, "scripts", "llama-server.sh"), ...args], { stdio: "ignore" });
+  };
 
   /** Types `line` on a new last line; the ghost text, or undefined when none came within `ms`. */
   const suggest = async (line: string, ms: number): Promise<string | undefined> => {
@@ -97,35 +106,64 @@ export function serverSteps(h: ServerHarness): Step[] {
           skipped = "llama-server is not built (bash scripts/llama-tools.sh)";
           return `skipped: ${skipped}`;
         }
-        const port = await h.freePort();
+        port = await h.freePort();
         const url = `http://127.0.0.1:${port}`;
-        const args = ["--model", path.join(DEMO, "tinycoder.gguf"), ...ADAPTERS.flatMap((a) => ["--lora", a]), "--port", String(port), "--parallel", "2"];
-        server = spawn("bash", [path.join(REPO, "scripts", "llama-server.sh"), ...args], { stdio: "ignore" });
+        server = startServer();
         try {
           return await acceptFromServer(url);
         } catch (e) {
-          // The next step, which stops the server, does not run after a failure.
+          // The next steps, which stop the server, do not run after a failure.
           server.kill("SIGKILL");
           throw e;
         }
       },
     ],
     [
-      "server: a killed server shows 'no server up', completions give nothing (no hang), the feedback log is intact",
+      "server: a suggestion accepted as the server dies waits for it; completions give nothing (no hang); 'no server up'; the log is intact",
       async () => {
         try {
           if (skipped) return `skipped: ${skipped}`;
           const log = h.feedbackLog(s!);
-          const before = readLog(log).length;
+          let ghost: string | undefined;
+          for (const line of PROBES) if ((ghost = await suggest(line, 30_000)) !== undefined) break;
+          if (ghost === undefined) throw new Error(`no ghost text from the server for ${PROBES.length} probes`);
           server!.kill("SIGKILL");
           const t0 = Date.now();
-          const ghost = await suggest(PROBES[0], 15_000);
-          if (ghost !== undefined) throw new Error(`ghost text after the server died: ${JSON.stringify(ghost)}`);
+          // Typing the probe settled the suggestion before it, scored while the server lived: let that land first.
+          await new Promise((resolve) => setTimeout(resolve, 2000));
+          before = readLog(log).length;
+          // Accepted with nothing to score it: the feedback must wait, not vanish.
+          await s!.page.keyboard.press("Tab");
+          const none = await suggest(PROBES[0], 15_000);
+          if (none !== undefined) throw new Error(`ghost text after the server died: ${JSON.stringify(none)}`);
           const status = await s!.waitEngine(/no server up/, 60_000);
           await s!.shot("server-down");
           const after = readLog(log);
-          if (after.length < before) throw new Error(`the feedback log lost records: ${before} -> ${after.length}`);
-          return `no ghost text within 15 s; status "${status}" ${((Date.now() - t0) / 1000).toFixed(1)} s after the kill; feedback log ${before} -> ${after.length} records, all parse`;
+          if (after.length !== before) throw new Error(`the feedback log changed while no server could score: ${before} -> ${after.length} records`);
+          return `no ghost text within 15 s; status "${status}" ${((Date.now() - t0) / 1000).toFixed(1)} s after the kill; feedback log ${before} records, all parse, the accepted one waiting`;
+        } catch (e) {
+          await close();
+          throw e;
+        }
+      },
+    ],
+    [
+      "server: once the server is back on its port, the feedback on the taken suggestion, which waited, is scored there and recorded",
+      async () => {
+        try {
+          if (skipped) return `skipped: ${skipped}`;
+          server = startServer();
+          const t0 = Date.now();
+          const log = h.feedbackLog(s!);
+          const recorded = await h.until("the waiting feedback in the log", 150_000, () => {
+            const records = readLog(log);
+            return records.length > before ? records.slice(before) : undefined;
+          });
+          // Tab takes the suggestion whole, or (when VS Code re-asked as the server died) the part still shown.
+          const r = recorded.find((x) => x.event.up && (x.event.signal === "accepted" || x.event.signal === "partial"));
+          if (!r || r.event.features?.length !== ADAPTERS.length) throw new Error(`not the taken suggestion with features: ${JSON.stringify(recorded)}`);
+          const status = await s!.waitEngine(/server 1\/1 up/, 60_000);
+          return `recorded (${r.event.signal}) ${((Date.now() - t0) / 1000).toFixed(1)} s after the restart with phi=[${r.event.features.map((x) => x.toFixed(2)).join(", ")}]; status "${status}"`;
         } finally {
           server?.kill("SIGKILL");
           await close();

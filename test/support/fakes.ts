@@ -1,5 +1,9 @@
 // Fakes at the pipelines' edges (the souped model, the learned preferences), for unit tests of the core sessions.
+import { randomUUID } from "node:crypto";
+import * as os from "node:os";
+import * as path from "node:path";
 import type { ChoiceFeedback, RatingFeedback } from "../../src/core/adapt/feedback";
+import { FeedbackRecorder } from "../../src/core/soup/recorder";
 import type { GenerateOptions, Generator, PipelineLog, PosteriorView } from "../../src/core/soup/weights";
 import type { GenerateParams, GenerateResult, ScoreParams, ScoreResult } from "../../src/shared/generation";
 import type { PolicyKind } from "../../src/shared/soup";
@@ -91,4 +95,9 @@ export class MemoryLog implements PipelineLog {
   warn(message: string): void {
     this.lines.push(`warn: ${message}`);
   }
+}
+
+/** The real recorder over the fakes; its waiting file goes to a fresh temp folder (written only if feedback has to wait). */
+export function recorderFor(generator: FakeGenerator, weights: FakeWeights, log: MemoryLog): FeedbackRecorder {
+  return new FeedbackRecorder({ generator, weights, log, file: path.join(os.tmpdir(), `soup-waiting-${randomUUID()}`, "waiting-feedback.json"), retryMs: 0, engineUp: () => true });
 }

@@ -7,6 +7,7 @@ import type { AttachMode, ChatTurn, ChatUpdate, Contribution } from "../../share
 import type { ChatMessage, GenerateParams, PromptSpec } from "../../shared/generation";
 import type { SoupMode } from "../../shared/soup";
 import { planSoup } from "../soup/mode";
+import type { FeedbackSink, RatedText } from "../soup/recorder";
 import type { Generator, PipelineLog, PosteriorView } from "../soup/weights";
 import { afterAnswer, afterComparison, decideComparison, DEFAULT_AB_SETTINGS, type DimensionUncertainty } from "./ab";
 import type { ChatHistory } from "./history";
@@ -35,6 +36,7 @@ export interface ChatSessionOptions {
   history: ChatHistory;
   generator: Generator;
   weights: PosteriorView;
+  feedback: FeedbackSink;
   settings: () => ChatSessionSettings;
   /** Dimension labels by policy id, as the basis pack names them. */
   labels: () => Record<string, string>;
@@ -114,11 +116,9 @@ export class ChatSession {
     if (!turn || turn.role !== "assistant") throw new Error("That answer is no longer in the history.");
     // After a reload the session's phi is gone: the prompt is rebuilt from the history before the answer.
     const known = this.answers.get(answerId) ?? { prompt: this.prompt(turns.slice(0, i)), features: null };
-    const features = await this.features({ ...known, text: turn.text });
-    this.answers.set(answerId, { ...known, features });
-    await this.o.weights.record({ type: "rating", features, up, surface: "chat", signal: "thumb" }, turn.text);
+    const done = await this.o.feedback.record({ type: "rating", up, surface: "chat", signal: "thumb", response: rated(known, turn.text) });
     await this.o.history.rate(answerId, up);
-    this.o.log.info(`chat: thumb ${up ? "up" : "down"} recorded`);
+    this.o.log.info(`chat: thumb ${up ? "up" : "down"} ${done === "waiting" ? "kept until the engine can score it" : "recorded"}`);
   }
 
   async choose(comparisonId: string, pick: "a" | "b"): Promise<void> {
@@ -127,11 +127,10 @@ export class ChatSession {
     this.comparison = undefined;
     const winner = c.sides[pick];
     const loser = c.sides[pick === "a" ? "b" : "a"];
-    const [w, l] = await Promise.all([this.features(winner), this.features(loser)]);
-    await this.o.weights.record({ type: "choice", winner: w, loser: l }, winner.text);
-    this.answers.set(winner.answerId, { prompt: winner.prompt, features: w });
+    const done = await this.o.feedback.record({ type: "choice", winner: rated(winner, winner.text), loser: rated(loser, loser.text) });
+    this.answers.set(winner.answerId, { prompt: winner.prompt, features: winner.features });
     await this.o.history.append({ role: "assistant", answerId: winner.answerId, text: winner.text, contributions: winner.contributions });
-    this.o.log.info(`chat: A/B pick ${pick} recorded as a choice`);
+    this.o.log.info(`chat: A/B pick ${pick} ${done === "waiting" ? "kept until the engine can score it" : "recorded as a choice"}`);
     this.showHistory();
   }
 
@@ -217,14 +216,6 @@ export class ChatSession {
     }
   }
 
-  /** phi of an answer: the one generation returned, else scored now, only because the answer got feedback. */
-  private async features(a: AnswerRecord & { text: string }): Promise<number[]> {
-    if (a.features) return a.features;
-    const scored = await this.o.generator.score({ prompt: a.prompt, response: a.text });
-    if (!scored) throw new Error("No model is loaded to score this answer; feedback was not recorded.");
-    return this.o.weights.vector(scored.features);
-  }
-
   /** The conversation as chat messages, newest last, as much as fits the context next to the answer. */
   private prompt(turns: readonly ChatTurn[] = this.o.history.turns): PromptSpec {
     const s = this.o.settings();
@@ -271,4 +262,9 @@ export class ChatSession {
       locked: w.isLocked(id),
     }));
   }
+}
+
+/** An answer as feedback sees it: its phi when generation gave one, else its prompt, to be scored. */
+function rated(a: AnswerRecord, text: string): RatedText {
+  return a.features ? { text, features: a.features } : { text, prompt: a.prompt };
 }

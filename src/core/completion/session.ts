@@ -7,6 +7,7 @@ import type { GenerateResult, PromptSpec } from "../../shared/generation";
 import type { SoupMode } from "../../shared/soup";
 import { Episode } from "../soup/episode";
 import { planSoup, RerankBudget } from "../soup/mode";
+import type { FeedbackSink, RatedText } from "../soup/recorder";
 import type { Generator, PipelineLog, WeightSource } from "../soup/weights";
 import { CompletionCache } from "./cache";
 import { ChunkRing, recentChunks } from "./chunks";
@@ -49,6 +50,7 @@ export interface CompletionItem {
 export interface CompletionSessionOptions {
   generator: Generator;
   weights: WeightSource;
+  feedback: FeedbackSink;
   settings: () => CompletionSessionSettings;
   log: PipelineLog;
   /** Epoch ms (episodes end after a time). */
@@ -65,7 +67,7 @@ export class CompletionSession {
   private readonly prompts = new Map<string, PromptSpec>();
   private readonly features = new Map<string, number[]>();
   private nextId = 1;
-  /** Feedback is recorded in order, one outcome after the other. */
+  /** The feedback of the outcomes observed so far, recorded or waiting (the recorder keeps their order). */
   private recording: Promise<void> = Promise.resolve();
   private readonly now: () => number;
 
@@ -199,27 +201,18 @@ export class CompletionSession {
   }
 
   private record(outcome: CompletionOutcome): Promise<void> {
-    this.recording = this.recording.then(() => this.recordNow(outcome));
-    return this.recording;
-  }
-
-  private async recordNow(outcome: CompletionOutcome): Promise<void> {
     const prompt = this.prompts.get(outcome.id);
     this.prompts.delete(outcome.id);
-    try {
-      let features = outcome.rating.features;
-      if (!features) {
-        // Parameter mode and cache hits give no phi: score the suggestion now, only because it got feedback.
-        if (!prompt) return;
-        const scored = await this.o.generator.score({ prompt, response: outcome.text });
-        if (!scored) return;
-        features = this.o.weights.vector(scored.features);
-      }
-      await this.o.weights.record({ ...outcome.rating, features }, outcome.text);
-      this.o.log.info(`feedback: ${outcome.rating.signal} (${Math.round(outcome.acceptedFraction * 100)}% taken)`);
-    } catch (e) {
-      this.o.log.warn(`cannot record feedback: ${(e as Error).message}`);
-    }
+    const { features, ...rating } = outcome.rating;
+    // Parameter mode and cache hits give no phi: the recorder scores the suggestion, only because it got feedback.
+    const response: RatedText | undefined = features ? { text: outcome.text, features } : prompt && { text: outcome.text, prompt };
+    if (!response) return this.recording;
+    const recorded = this.o.feedback.record({ ...rating, response }).then(
+      (done) => this.o.log.info(`feedback: ${rating.signal} (${Math.round(outcome.acceptedFraction * 100)}% taken)${done === "waiting" ? ", waiting to be scored" : ""}`),
+      (e: unknown) => this.o.log.warn(`cannot record feedback: ${(e as Error).message}`),
+    );
+    this.recording = this.recording.then(() => recorded);
+    return this.recording;
   }
 }
 

@@ -5,7 +5,7 @@ import * as path from "node:path";
 import { ChatHistory } from "../../../src/core/chat/history";
 import { CHARS_PER_TOKEN, ChatSession, SYSTEM_PROMPT, type ChatSessionSettings } from "../../../src/core/chat/session";
 import type { ChatUpdate } from "../../../src/shared/chat";
-import { FakeGenerator, FakeWeights, hang, MemoryLog, result } from "../../support/fakes";
+import { FakeGenerator, FakeWeights, hang, MemoryLog, recorderFor, result } from "../../support/fakes";
 
 describe("ChatSession", () => {
   let dir: string;
@@ -39,6 +39,7 @@ describe("ChatSession", () => {
       history,
       generator,
       weights,
+      feedback: recorderFor(generator, weights, log),
       settings: () => settings,
       labels: () => ({ a: "Concise", b: "Commented" }),
       log,

@@ -2,7 +2,7 @@ import * as assert from "node:assert/strict";
 import { DEFAULT_CONFIDENCE } from "../../../src/core/adapt/feedback";
 import { CompletionSession, type CompletionRequest, type CompletionSessionSettings } from "../../../src/core/completion/session";
 import type { CompletionSettings } from "../../../src/core/completion/settings";
-import { FakeGenerator, FakeWeights, hang, MemoryLog, result } from "../../support/fakes";
+import { FakeGenerator, FakeWeights, hang, MemoryLog, recorderFor, result } from "../../support/fakes";
 
 const COMPLETIONS: CompletionSettings = {
   enabled: true,
@@ -27,7 +27,7 @@ function setup(o: { settings?: Partial<CompletionSettings>; soupMode?: Completio
     episodeCompletions: 20,
     episodeMinutes: 10,
   };
-  const session = new CompletionSession({ generator, weights, settings: () => settings, log });
+  const session = new CompletionSession({ generator, weights, feedback: recorderFor(generator, weights, log), settings: () => settings, log });
   return { session, generator, weights, log, settings };
 }
 
