@@ -5,22 +5,12 @@
 // process at the lowest CPU priority, paused while the person types or a request runs, its state saved under the
 // extension's global storage per model + pack + workspace key, so that a restart continues where it stopped.
 import { createHash } from "node:crypto";
-import { access, rename, stat } from "node:fs/promises";
+import { stat } from "node:fs/promises";
 import * as path from "node:path";
 import * as vscode from "vscode";
-import {
-  BACKGROUND_DISTILL,
-  initialSchedule,
-  parseDistillRecord,
-  stepSchedule,
-  type DistillRecord,
-  type DistillTarget,
-  type ScheduleAction,
-  type ScheduleEvent,
-  type ScheduleState,
-} from "../core/basis/background";
+import { BACKGROUND_DISTILL, initialSchedule, stepSchedule, type DistillTarget, type ScheduleAction, type ScheduleEvent, type ScheduleState } from "../core/basis/background";
 import { WORKSPACE_CORPUS } from "../core/basis/corpus";
-import { readJsonFile, writeFileAtomic } from "../core/files";
+import { readDistillRecord, writeDistillRecord, type DistillRecord } from "../core/basis/distillRecord";
 import { distillInProcess } from "../engine/basisJobClient";
 import { distillFraction } from "../engine/basisJobProtocol";
 import { EngineError } from "../engine/protocol";
@@ -168,31 +158,18 @@ export class BackgroundDistill implements vscode.Disposable {
     return this.current && path.join(this.current.dir, "progress.json");
   }
 
-  /** The saved record of the current key; a record that cannot be used is set aside (named in the log), and the job starts over. */
+  /** The saved record of the current key; one that cannot be used is set aside (named in the log) and the job starts over. */
   private async readRecord(): Promise<DistillRecord | undefined> {
     const file = this.recordFile();
     if (!file || !this.current) return undefined;
     try {
-      await access(file);
-    } catch {
+      const { record, setAside } = await readDistillRecord(file, this.current.key);
+      if (setAside) this.session.log.warn(`background distillation: ${setAside.problem}; set aside as ${setAside.to}, starting over (the windows already collected are kept)`);
+      return record;
+    } catch (e) {
+      this.session.log.warn(`background distillation: cannot read or set aside ${file} (${(e as Error).message}); starting over`);
       return undefined;
     }
-    const key = this.current.key;
-    let problem: string;
-    try {
-      const parsed = parseDistillRecord(await readJsonFile(file, "the background distillation's progress", (m) => new Error(m)), key);
-      if (!("problem" in parsed)) {
-        const missing = await firstMissing(Object.values(parsed.heads));
-        if (!missing) return parsed;
-        problem = `its head adapter ${missing} is gone`;
-      } else problem = `${file}: ${parsed.problem}`;
-    } catch (e) {
-      problem = (e as Error).message;
-    }
-    const aside = `${file}.corrupt-${Date.now()}`;
-    this.session.log.warn(`background distillation: ${problem}; set aside as ${aside}, starting over (the windows already collected are kept)`);
-    await rename(file, aside).catch(() => undefined);
-    return undefined;
   }
 
   private async saveRecord(status: DistillRecord["status"], heads: Record<string, string>): Promise<void> {
@@ -200,7 +177,7 @@ export class BackgroundDistill implements vscode.Disposable {
     if (!file || !this.state.key) return;
     const record: DistillRecord = { key: this.state.key, status, fraction: this.state.fraction, heads, updated: new Date().toISOString() };
     try {
-      await writeFileAtomic(file, JSON.stringify(record, null, 2));
+      await writeDistillRecord(file, record);
     } catch (e) {
       this.session.log.warn(`background distillation: cannot save progress to ${file}: ${(e as Error).message}`);
     }
@@ -282,15 +259,4 @@ export class BackgroundDistill implements vscode.Disposable {
       },
     );
   }
-}
-
-async function firstMissing(files: string[]): Promise<string | undefined> {
-  for (const f of files) {
-    try {
-      await access(f);
-    } catch {
-      return f;
-    }
-  }
-  return undefined;
 }

@@ -3,6 +3,7 @@
 // completion started, the user typed, the job reported progress) and carries out the actions it returns. It works
 // only while the editor is quiet: no completion or chat request in flight and no typing for `quietMs`, so the
 // person never waits behind it.
+import type { DistillRecord } from "./distillRecord";
 
 /** What there is to distill: one model + pack + workspace, or nothing (and why). */
 export type DistillTarget = { key: string } | { key: null; reason: string };
@@ -170,28 +171,4 @@ export function stepSchedule(s: ScheduleState, event: ScheduleEvent, now: number
   }
   if ((next.phase === "paused" || next.phase === "waiting") && next.busy === 0) actions.push({ type: "wake", at: next.typedAt + quietMs });
   return { state: next, actions };
-}
-
-/** The saved record of one key's background job. */
-export interface DistillRecord {
-  key: string;
-  status: "partial" | "ready" | "stopped";
-  fraction: number;
-  /** The head adapters by policy id, once ready: those that beat the base model on held-out positions (maybe none). */
-  heads: Record<string, string>;
-  updated: string;
-}
-
-/** Checks a parsed record file; returns it, or why it cannot be used (the caller names the file). */
-export function parseDistillRecord(raw: unknown, key: string): DistillRecord | { problem: string } {
-  if (typeof raw !== "object" || raw === null || Array.isArray(raw)) return { problem: "it is not a JSON object" };
-  const r = raw as Record<string, unknown>;
-  if (r.key !== key) return { problem: `it belongs to another model, pack or workspace (key ${JSON.stringify(r.key)}, expected ${key})` };
-  if (r.status !== "partial" && r.status !== "ready" && r.status !== "stopped") return { problem: "status must be partial, ready or stopped" };
-  if (typeof r.fraction !== "number" || !(r.fraction >= 0 && r.fraction <= 1)) return { problem: "fraction must be a number in [0, 1]" };
-  const heads = r.heads;
-  if (typeof heads !== "object" || heads === null || Array.isArray(heads) || !Object.values(heads).every((v) => typeof v === "string" && v.length > 0)) {
-    return { problem: "heads must map policy ids to adapter files" };
-  }
-  return { key, status: r.status, fraction: r.fraction, heads: heads as Record<string, string>, updated: typeof r.updated === "string" ? r.updated : "" };
 }

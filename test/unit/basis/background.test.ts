@@ -1,5 +1,5 @@
 import * as assert from "node:assert/strict";
-import { initialSchedule, parseDistillRecord, stepSchedule, type ScheduleAction, type ScheduleEvent, type ScheduleState } from "../../../src/core/basis/background";
+import { initialSchedule, stepSchedule, type ScheduleAction, type ScheduleEvent, type ScheduleState } from "../../../src/core/basis/background";
 
 const QUIET = 1000;
 
@@ -173,30 +173,5 @@ describe("background distillation schedule", () => {
     ], r.state);
     assert.equal(done.state.busy, 0);
     assert.deepEqual(done.types, ["continue"]);
-  });
-});
-
-describe("background distillation record", () => {
-  const good = { key: "k1", status: "ready", fraction: 1, heads: { concise: "/s/concise.gguf" }, updated: "2026-01-01T00:00:00Z" };
-
-  it("reads a well-formed record", () => {
-    assert.deepEqual(parseDistillRecord(good, "k1"), good);
-  });
-
-  it("names what is wrong with one that cannot be used", () => {
-    const cases: [unknown, RegExp][] = [
-      [null, /not a JSON object/],
-      [[1], /not a JSON object/],
-      [{ ...good, key: "k2" }, /another model, pack or workspace/],
-      [{ ...good, status: "done" }, /status/],
-      [{ ...good, fraction: 2 }, /fraction/],
-      [{ ...good, fraction: "0.5" }, /fraction/],
-      [{ ...good, heads: { concise: 3 } }, /heads/],
-    ];
-    for (const [raw, pattern] of cases) {
-      const r = parseDistillRecord(raw, "k1");
-      assert.ok("problem" in r, `accepted ${JSON.stringify(raw)}`);
-      assert.match(r.problem, pattern);
-    }
   });
 });
