@@ -60,6 +60,12 @@ export class BackgroundDistill implements vscode.Disposable {
     });
   }
 
+  /** Holds the job paused, as a request in flight does, until the returned disposable is disposed. */
+  hold(): vscode.Disposable {
+    this.feed({ type: "request", delta: 1 });
+    return new vscode.Disposable(() => this.feed({ type: "request", delta: -1 }));
+  }
+
   /** The person's stop command: the job ends, what it collected is kept, and it stays stopped until resumed. */
   stop(): void {
     this.feed({ type: "stop" });

@@ -15,6 +15,7 @@ import { formatDuration } from "../core/editor/status";
 import { distillFraction } from "../engine/basisJobProtocol";
 import { EngineError } from "../engine/protocol";
 import { COMMANDS } from "./commands";
+import type { BackgroundDistill } from "./backgroundDistill";
 import type { Session } from "./session";
 import { SECTION, type SoupSettings } from "./settings";
 
@@ -25,7 +26,11 @@ export class BasisJobs implements vscode.Disposable {
   /** Distilled packs and their caches live under the extension's global storage, never the workspace. */
   private readonly storageDir: string;
 
-  constructor(private readonly session: Session) {
+  constructor(
+    private readonly session: Session,
+    /** Paused while a job here runs: each job loads its own copy of the model, and this one was asked for. */
+    private readonly background: BackgroundDistill,
+  ) {
     this.storageDir = session.context.globalStorageUri.fsPath;
   }
 
@@ -120,6 +125,7 @@ export class BasisJobs implements vscode.Disposable {
     const cancel = new AbortController();
     this.running = { kind, cancel };
     const sub = token?.onCancellationRequested(() => cancel.abort());
+    const hold = this.background.hold();
     try {
       return await job({
         entry: path.join(this.session.context.extensionPath, "dist", "basisJobs.js"),
@@ -128,6 +134,7 @@ export class BasisJobs implements vscode.Disposable {
       });
     } finally {
       sub?.dispose();
+      hold.dispose();
       this.running = undefined;
     }
   }

@@ -18,7 +18,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   await background.refresh();
   const statusBar = new StatusBar(session, background);
   const completions = new CompletionProvider(session);
-  const views = await createViews(session);
+  const views = await createViews(session, background);
   const reload = (run: () => Promise<void> | undefined) =>
     void run()?.catch((e: unknown) => output.error(`cannot apply the settings: ${e instanceof Error ? e.message : String(e)}`));
   context.subscriptions.push(
