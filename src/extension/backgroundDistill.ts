@@ -68,10 +68,20 @@ export class BackgroundDistill implements vscode.Disposable {
 
   /** The person's stop command: the job ends, what it collected is kept, and it stays stopped until resumed. */
   stop(): void {
+    const { phase, reason } = this.state;
+    if (phase === "idle" || phase === "ready" || phase === "stopped") {
+      const why = phase === "ready" ? "it is done" : phase === "stopped" ? "it is already stopped" : `there is nothing to distill (${reason})`;
+      void vscode.window.showInformationMessage(`Spectral Soup: no background distillation to stop: ${why}.`);
+    }
     this.feed({ type: "stop" });
   }
 
   resume(): void {
+    const { phase, reason } = this.state;
+    if (phase !== "stopped" && phase !== "failed") {
+      const why = phase === "idle" ? `there is nothing to distill (${reason})` : phase === "ready" ? "it is done" : "it is not stopped";
+      void vscode.window.showInformationMessage(`Spectral Soup: no background distillation to resume: ${why}.`);
+    }
     this.feed({ type: "resume" });
   }
 
