@@ -6,8 +6,8 @@
 //   2. the background job exactly as the extension runs it (BACKGROUND_DISTILL: 400 positions, 16 per window):
 //      model load, collecting (hidden states + every policy's distributions), fitting 8 head adapters;
 //   3. FIM completion latency (16 tokens, greedy, one more character typed before every call, variants
-//      interleaved): plain (no weights), parameter souping with the distilled heads, rerank with the prompted experts
-//      (the default pack's path before distillation), as ratios to plain.
+//      interleaved, an engine each): plain (no basis), parameter souping with the distilled heads, rerank with the
+//      prompted experts (the default pack's path before distillation), as ratios to plain.
 // Usage: nice node --import tsx bench/timeToPersonalized.ts [--model qwen05b|tinycoder] [--positions 400]
 //        [--baseline-positions 64] [--repeats 5] [--threads 1] [--json]
 // The generated model goes to ~/.cache/spectral-soup-bench-models, the distillation to the temp folder.
@@ -17,7 +17,7 @@ import * as path from "node:path";
 import { parseArgs } from "node:util";
 import { BACKGROUND_DISTILL } from "../src/core/basis/background";
 import { distillBasis, type DistillOptions } from "../src/engine/distill";
-import type { GenerateParams, SoupMode } from "../src/engine/protocol";
+import type { GenerateParams, LoadParams, SoupMode } from "../src/engine/protocol";
 import { SoupEngine } from "../src/engine/soupEngine";
 import { qwenShapedModel } from "./qwenShape";
 
@@ -69,17 +69,21 @@ async function main(): Promise<void> {
   const loadS = wallS - report.collectMs / 1000 - fitS;
 
   const heads = Object.fromEntries(report.experts.map((e) => [e.id, e.file]));
-  const engine = new SoupEngine();
-  await engine.load({ modelPath, gpu: "off", gpuLayers: 0, threads, contextSize: 2048, basis: { kind: "pack", path: PACK, heads } }, () => {});
+  // An engine per variant, as a person runs one of them: no variant finds another's adapters set or KV cache moved.
+  const load = async (basis: LoadParams["basis"]) => {
+    const engine = new SoupEngine();
+    await engine.load({ modelPath, gpu: "off", gpuLayers: 0, threads, contextSize: 2048, basis }, () => {});
+    return engine;
+  };
   const weights = Object.fromEntries(report.experts.map((e, k) => [e.id, 0.2 + 0.1 * k]));
   const body = Array.from({ length: 20 }, (_, i) => `  const v${i} = items[${i}] * ${i + 1};`).join("\n");
   const prefix = `export function build(items: number[]): number[] {\n${body}\n  `;
   const suffix = "\n  return [v0, v1, v2];\n}\n";
   const typed = "const total = v0 + v1 + v2 + v3;";
-  const variants: { name: string; mode: SoupMode; weights: Record<string, number> }[] = [
-    { name: "plain", mode: "parameter", weights: {} },
-    { name: "distilled heads (parameter)", mode: "parameter", weights },
-    { name: "prompted experts (rerank)", mode: "rerank", weights },
+  const variants: { name: string; engine: SoupEngine; mode: SoupMode; weights: Record<string, number> }[] = [
+    { name: "plain", engine: await load({ kind: "policies", id: "plain", version: "1", policies: [] }), mode: "parameter", weights: {} },
+    { name: "distilled heads (parameter)", engine: await load({ kind: "pack", path: PACK, heads }), mode: "parameter", weights },
+    { name: "prompted experts (rerank)", engine: await load({ kind: "pack", path: PACK }), mode: "rerank", weights },
   ];
   const ms: number[][] = variants.map(() => []);
   let keys = 0;
@@ -88,13 +92,13 @@ async function main(): Promise<void> {
       // A keystroke before every call, as in the editor: each call re-evaluates what the keystroke moved.
       const prompt = { kind: "fim" as const, prefix: prefix + typed.slice(0, ++keys % typed.length), suffix, language: "typescript" };
       const s = performance.now();
-      await engine.generate({ prompt, mode: x.mode, weights: x.weights, maxTokens: 16, temperature: 0, candidates: 3 } as GenerateParams, signal, () => {});
-      await engine.settled();
+      await x.engine.generate({ prompt, mode: x.mode, weights: x.weights, maxTokens: 16, temperature: 0, candidates: 3 } as GenerateParams, signal, () => {});
+      await x.engine.settled();
       // The first round warms the caches and is not counted.
       if (r >= 0) ms[i].push(performance.now() - s);
     }
   }
-  await engine.unload();
+  for (const x of variants) await x.engine.unload();
   await fs.rm(work, { recursive: true, force: true });
   const p50 = ms.map(median);
   const res = {
