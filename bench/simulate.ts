@@ -1,6 +1,7 @@
 // Soup-weight policies on the Gaussian-feature user model, for the standard user and the less kind ones: prints the
 // tables for docs/BENCHMARKS.md and draws the median utility curves to docs/adapt-curves.svg.
-//   node --import tsx bench/simulate.ts [--users N] [--out docs/adapt-curves.svg]
+//   node --import tsx bench/simulate.ts [--users N] [--seed S] [--rounds T] [--policies thompson,first-wave]
+//                                       [--settings 0,2] [--out docs/adapt-curves.svg]
 import * as fs from "node:fs";
 import { simulationTable } from "../src/cli/adapt";
 import { simulate, type PolicyName, type SimulationOptions, type SimulationResult } from "../src/core/adapt/simulate";
@@ -11,7 +12,12 @@ const arg = (name: string, fallback: string) => {
 };
 const users = Number(arg("users", "100"));
 const out = arg("out", "docs/adapt-curves.svg");
-const base = { users, rounds: 200, seed: 1, policies: ["base", "uniform", "sliders", "thompson", "first-wave"] as PolicyName[] };
+const base = {
+  users,
+  rounds: Number(arg("rounds", "200")),
+  seed: Number(arg("seed", "1")),
+  policies: arg("policies", "base,uniform,sliders,thompson,first-wave").split(",") as PolicyName[],
+};
 
 const COLORS: Record<PolicyName, string> = {
   base: "#888888",
@@ -91,6 +97,9 @@ const settings: { title: string; opts: Omit<SimulationOptions, "users" | "rounds
   { title: "scale x3, ratings", opts: { k: 8, feedback: "rating", featureScale: 3 }, target: [100, 0.8] },
   { title: "chooser (80% choices)", opts: { k: 8, feedback: "rating", user: "chooser" } },
   { title: "completer (accept/dismiss)", opts: { k: 8, feedback: "rating", user: "completer" } },
+  { title: "standard, ratings, K=4", opts: { k: 4, feedback: "rating" } },
+  { title: "standard, ratings, K=32", opts: { k: 32, feedback: "rating" } },
+  { title: "scale x0.3, ratings", opts: { k: 8, feedback: "rating", featureScale: 0.3 } },
 ];
 // --settings 3,4: only those (0-based), e.g. to split the run over processes.
 const only = arg("settings", "") ? new Set(arg("settings", "").split(",").map(Number)) : null;

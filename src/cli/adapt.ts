@@ -1,7 +1,7 @@
 // `soup adapt`: the posterior behind a JSON-lines protocol, for outside simulators; `soup simulate`: the
 // Gaussian-feature benchmark, on the standard user and the less kind ones.
 import { parseFeedback } from "../core/adapt/feedback";
-import { ROBUST_POSTERIOR, SoupPosterior, STREAM_FORGETTING } from "../core/adapt/posterior";
+import { AgingPosterior, STREAM_POSTERIOR } from "../core/adapt/aging";
 import { simulate, USER_KINDS, type FeedbackKind, type SimulationResult } from "../core/adapt/simulate";
 import { readLines } from "../core/lines";
 import { seededRng } from "../core/random";
@@ -29,7 +29,7 @@ export async function adaptCommand(
   args: string[],
   io: { stdin: NodeJS.ReadableStream; out: (line: string) => void },
 ): Promise<number> {
-  let posterior: SoupPosterior;
+  let posterior: AgingPosterior;
   let seed: number;
   try {
     const v = parseCommand(
@@ -40,8 +40,8 @@ export async function adaptCommand(
     const box = v.box === undefined ? undefined : numbers(v.box, "--box", 2);
     const mean = v.prior === undefined ? undefined : numbers(v.prior, "--prior", dims);
     seed = int(v.seed, "--seed", 0);
-    // One person's stream of feedback: evidence ages.
-    posterior = new SoupPosterior({ dims, ...ROBUST_POSTERIOR, forgetting: STREAM_FORGETTING, ...(box ? { box: [box[0], box[1]] as [number, number] } : {}) });
+    // One person's stream of feedback: evidence ages, faster after a detected change of taste.
+    posterior = new AgingPosterior({ dims, ...STREAM_POSTERIOR, ...(box ? { box: [box[0], box[1]] as [number, number] } : {}) });
     if (mean) posterior.observeAll(mean.map((value, dim) => ({ type: "slider", dim, value, locked: false })));
   } catch (e) {
     if (e instanceof HelpRequested) throw e;

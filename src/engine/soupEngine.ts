@@ -106,7 +106,9 @@ export class SoupEngine {
     const weights = this.weightVector(l, p.weights);
     checkSampling(p);
     const t0 = performance.now();
-    const out = new OutputText(l.model, p.stop ?? [], p.mode === "rerank" ? undefined : onText, l.prompts.tokens(p.prompt), l.prompts.stopTokens);
+    // Tokenized once: a FIM window of hundreds of lines is not free to tokenize twice.
+    const promptTokens = l.prompts.tokens(p.prompt);
+    const out = new OutputText(l.model, p.stop ?? [], p.mode === "rerank" ? undefined : onText, promptTokens, l.prompts.stopTokens);
     let features: Record<string, number> | null = null;
     let candidates: Candidate[] | undefined;
     let finish: GenerateResult["finishReason"];
@@ -129,7 +131,7 @@ export class SoupEngine {
       features = toRecord(l.policies, phi);
     } else if (p.mode === "parameter") {
       const seq = await this.parameterSequence(l, weights);
-      const r = await nativeDecode(l, seq, l.prompts.tokens(p.prompt), p, out, signal);
+      const r = await nativeDecode(l, seq, promptTokens, p, out, signal);
       ({ promptMs, promptTokensEvaluated } = r);
       finish = r.finish;
       if (p.withFeatures) features = toRecord(l.policies, await score(out.tokens));

@@ -9,6 +9,7 @@ import type { BackgroundDistill } from "./backgroundDistill";
 import type { BasisJobs } from "./basisJobs";
 import type { ChatView } from "./chatView";
 import type { CompletionProvider } from "./completions";
+import { buildLlamaForCpu } from "./llamaBuild";
 import { chooseLocalModel, setUpModel } from "./modelSetup";
 import type { PreferencesView } from "./preferencesView";
 import { setServerApiKey } from "./serverBackend";
@@ -33,6 +34,7 @@ export const COMMANDS = {
   completionAccepted: "spectralSoup.completionAccepted",
   dismissCompletion: "spectralSoup.dismissCompletion",
   setServerApiKey: "spectralSoup.setServerApiKey",
+  buildLlama: "spectralSoup.buildLlamaForCpu",
 } as const;
 
 export type CommandId = (typeof COMMANDS)[keyof typeof COMMANDS];
@@ -58,6 +60,7 @@ export function registerCommands(session: Session, t: CommandTargets): vscode.Di
     [COMMANDS.distillBasis]: () => t.basisJobs.distill(),
     [COMMANDS.stopBackgroundDistillation]: () => t.background.stop(),
     [COMMANDS.resumeBackgroundDistillation]: () => t.background.resume(),
+    [COMMANDS.buildLlama]: () => buildLlamaForCpu(session.context.extensionPath, log),
     [COMMANDS.clearChat]: () => t.chat.clear(),
     [COMMANDS.exportProfile]: () => t.preferences.exportProfile(),
     [COMMANDS.importProfile]: () => t.preferences.importProfile(),

@@ -81,6 +81,7 @@ export function readSettings(policyIds: readonly string[]): SoupSettings {
       timeBudgetMs: c.get<number>("completions.timeBudgetMs", 1500),
       candidates: c.get<number>("completions.candidates", 3),
       multiline: c.get<"auto" | "always" | "never">("completions.multiline", "auto"),
+      prefetch: c.get<boolean>("completions.prefetch", true),
     },
     exploration: c.get<boolean>("exploration.enabled", true),
     episodeCompletions: c.get<number>("exploration.episodeCompletions", 20),

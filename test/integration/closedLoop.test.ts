@@ -4,10 +4,10 @@
 import * as assert from "node:assert/strict";
 import { SoupPosterior } from "../../src/core/adapt/posterior";
 import { seededRng } from "../../src/core/random";
-import { byteTokenId } from "../../src/core/gguf/synthetic-vocab";
 import type { EngineClient } from "../../src/engine/client";
 import type { PolicySpec, PromptSpec } from "../../src/engine/protocol";
-import { engineClient, hasSharedModels, headAdapter, SPARKY, STORIES, tinyModel } from "../support/engine";
+import { BYTE_PROMPT, BYTE_SETS, loadByteSets, measureShare, setShare } from "../support/byteSets";
+import { engineClient, hasSharedModels, SPARKY, STORIES } from "../support/engine";
 
 async function learn(opts: {
   client: EngineClient;
@@ -44,23 +44,12 @@ async function learn(opts: {
 
 describe("closed loop: posterior + real inference", function () {
   it("generated model: the favourite byte set's share rises well above the base model within 30 ratings", async () => {
-    const sets = ["0123456789", "aeiou", "{}();"];
-    const heads = await Promise.all(sets.map((s, k) => headAdapter(40 + k, [...s].map((c) => byteTokenId(c.charCodeAt(0))))));
-    const policies: PolicySpec[] = heads.map((path, k) => ({ id: `set${k}`, kind: "adapter", path }));
     const client = engineClient();
     try {
-      await client.load({ modelPath: await tinyModel(), gpu: "off", gpuLayers: 0, threads: 1, contextSize: 512, basis: { kind: "policies", id: "bytes", version: "1", policies } });
-      const favourite = new Set(sets[1]);
-      const share = (t: string) => [...t].filter((c) => favourite.has(c)).length / Math.max(1, t.length);
-      const prompt = { kind: "raw" as const, text: "The " };
-      const measure = async (weights: Record<string, number>) => {
-        let total = 0;
-        for (let s = 0; s < 6; s++) {
-          const r = await client.generate({ prompt, mode: "parameter", weights, maxTokens: 48, temperature: 1, seed: 500 + s });
-          total += share(r.text);
-        }
-        return total / 6;
-      };
+      const policies = await loadByteSets(client);
+      const share = setShare(BYTE_SETS[1]);
+      const prompt = BYTE_PROMPT;
+      const measure = (weights: Record<string, number>) => measureShare(client, share, weights);
       const base = await measure({});
       const { posterior, ups } = await learn({
         client,

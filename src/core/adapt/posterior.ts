@@ -10,9 +10,8 @@
 //   minority of flipped labels cannot drag w toward zero. The fit alternates a Fisher-scoring step in theta and an
 //   exact one-dimensional step in eps, each lowering the same objective (monotone, stops at a stationary point).
 // - Changing taste: optional exponential forgetting, the i-th newest event weighted gamma^i (the prior is never
-//   forgotten, so the posterior stays proper). Events whose weight fell below 1e-6 leave the fit, which bounds its
-//   cost. A change detector (the last 12-48 events fitted alone against the posterior) was measured first and
-//   dropped: on ratings it could not tell a switched taste from chance before the forgetting factor followed it.
+//   forgotten, so the posterior stays proper), and forgetAllBut for a detected change (aging.ts detects it). Events
+//   whose weight fell below 1e-6 leave the fit, which bounds its cost.
 import { DEFAULT_CONFIDENCE, SURFACES, type ConfidenceWeights, type Feedback, type Surface } from "./feedback";
 import { cholInverse, choleskyJittered, cholSolve, backSolve } from "./linalg";
 import type { Rng } from "../random";
@@ -55,22 +54,6 @@ export interface PosteriorOptions {
   /** Beyond exactRefitBelow, refit exactly once this fraction of the events arrived since the last refit. */
   refitFraction?: number;
 }
-
-/**
- * Forgetting for one person's stream of feedback (a workspace, `soup adapt`, the simulator): the newest 50 or so
- * events dominate. Not the default, because a user level pooled over workspaces would then forget whole workspaces.
- */
-export const STREAM_FORGETTING = 0.98;
-
-/**
- * The careless-feedback model (label-noise rates under a Beta(4, 16) prior) and draws that narrow from the full
- * posterior width to half of it. In the simulator they lift 20%-flipped users from 0.46 to 0.64 normalized utility
- * after 100 ratings. Not the default: on real inference (the closed-loop integration test, a generated model with
- * three head adapters, 30 ratings) the two together learned more slowly than the plain likelihood with full-width
- * draws (favourite share 0.137 against 0.177; each alone 0.054-0.065), and the standard simulated user loses 0.03-0.04
- * early. `soup adapt` and the simulator use them; the editor keeps the defaults until a rule works in both.
- */
-export const ROBUST_POSTERIOR = { noisePrior: [4, 16] as [number, number], minSpread: 0.5 };
 
 export const DEFAULT_POSTERIOR = {
   alpha: 1,
@@ -150,7 +133,8 @@ export class SoupPosterior {
   /** Careless-feedback rate of ratings and of choices. */
   private noise = new Float64Array(2);
   private discount = new Float64Array(0); // per event: gamma^(its age)
-  private from = 0; // events before this one weigh less than 1e-6 and are left out
+  private from = 0; // events before this one weigh less than 1e-6, or predate a change of taste, and are left out
+  private start = 0; // events before this one predate a detected change of taste
   private theta: Float64Array;
   private hessian: Float64Array;
   private pending = 0; // events folded in by rank-one steps since the last exact refit
@@ -224,6 +208,15 @@ export class SoupPosterior {
     if (!snapshot || !this.restore(snapshot)) this.fit();
   }
 
+  /**
+   * Drops the evidence of every event before the newest `keep` ones (a change of taste was detected there) and
+   * refits; sliders and the prior stay. The log keeps the events, so eventCount does not change.
+   */
+  forgetAllBut(keep: number): void {
+    this.start = Math.max(this.start, this.count - Math.max(0, Math.floor(keep)));
+    this.fit();
+  }
+
   /** Posterior mean (the MAP) of w. */
   mean(): number[] {
     return Array.from(this.theta.subarray(0, this.dims));
@@ -232,6 +225,30 @@ export class SoupPosterior {
   /** The learned rating bias of a surface. */
   bias(surface: Surface): number {
     return this.theta[this.dims + SURFACES.indexOf(surface)];
+  }
+
+  /**
+   * The probability the current fit gives to an event's observed outcome before seeing it (careless-feedback rate
+   * included): a one-step-ahead prediction, for comparing posteriors that remember differently.
+   */
+  predict(event: Exclude<Feedback, { type: "slider" }>): number {
+    const k = this.dims;
+    let z = 0;
+    if (event.type === "rating") {
+      for (let i = 0; i < k; i++) z += event.features[i] * this.theta[i];
+      z += this.theta[k + SURFACES.indexOf(event.surface)];
+      if (!event.up) z = -z;
+    } else {
+      for (let i = 0; i < k; i++) z += (event.winner[i] - event.loser[i]) * this.theta[i];
+    }
+    const eps = this.noise[event.type === "rating" ? RATING : CHOICE];
+    return eps + (1 - 2 * eps) * sigmoid(z);
+  }
+
+  /** The weight an event gets in the fit: its own confidence, else its signal's. */
+  eventWeight(event: Exclude<Feedback, { type: "slider" }>): number {
+    if (event.confidence !== undefined) return event.confidence;
+    return event.type === "rating" ? this.confidence[event.signal ?? "thumb"] : this.confidence.choice;
   }
 
   /** The estimated share of careless ratings and choices (0 with the plain model). */
@@ -484,7 +501,7 @@ export class SoupPosterior {
   /** gamma^age per event, and the first event still worth fitting. */
   private refreshDiscounts(): void {
     const logGamma = Math.log(this.forgetting);
-    this.from = logGamma < 0 ? Math.max(0, this.count - Math.ceil(Math.log(1e-6) / logGamma)) : 0;
+    this.from = Math.max(this.start, logGamma < 0 ? this.count - Math.ceil(Math.log(1e-6) / logGamma) : 0);
     for (let i = this.from; i < this.count; i++) this.discount[i] = Math.exp(logGamma * (this.count - 1 - i));
   }
 
@@ -523,12 +540,12 @@ export class SoupPosterior {
       for (let k = 0; k < this.dims; k++) row[k] = event.features[k];
       row[this.dims + SURFACES.indexOf(event.surface)] = 1;
       this.labels[this.count] = event.up ? 1 : 0;
-      this.weights[this.count] = event.confidence ?? this.confidence[event.signal ?? "thumb"];
+      this.weights[this.count] = this.eventWeight(event);
       this.kinds[this.count] = RATING;
     } else {
       for (let k = 0; k < this.dims; k++) row[k] = event.winner[k] - event.loser[k];
       this.labels[this.count] = 1;
-      this.weights[this.count] = event.confidence ?? this.confidence.choice;
+      this.weights[this.count] = this.eventWeight(event);
       this.kinds[this.count] = CHOICE;
     }
     this.discount[this.count] = 1;

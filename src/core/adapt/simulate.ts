@@ -7,7 +7,8 @@
 import { seededRng, type Rng } from "../random";
 import type { RatingSignal } from "./feedback";
 import { cholesky } from "./linalg";
-import { ROBUST_POSTERIOR, SoupPosterior, STREAM_FORGETTING, type GaussianPrior, type PosteriorOptions } from "./posterior";
+import { AgingPosterior, STREAM_POSTERIOR, type AgingOptions } from "./aging";
+import type { GaussianPrior } from "./posterior";
 
 export type FeedbackKind = "rating" | "choice";
 export type UserKind = "standard" | "noisy" | "drifting" | "negative" | "chooser" | "completer";
@@ -36,7 +37,7 @@ export const POLICIES: readonly PolicyName[] = [
  * The first wave's posterior, kept as a baseline: the plain logistic likelihood, evidence that never ages, and
  * Thompson draws at a fixed half of the posterior std.
  */
-export const FIRST_WAVE = { posterior: { noisePrior: null, forgetting: 1 }, spread: 0.5 } as const;
+export const FIRST_WAVE = { posterior: { noisePrior: null, minSpread: 1, forgetting: 1, changeThreshold: Infinity }, spread: 0.5 } as const;
 
 /** What makes a user less kind than the standard one; each user kind sets one of these, flags may set any. */
 export interface UserTraits {
@@ -80,7 +81,7 @@ export interface SimulationOptions {
   /** Std multiplier of the Thompson draws (1: plain Thompson sampling); default: the posterior's own rule. */
   thompsonSpread?: number;
   policies?: readonly PolicyName[];
-  posterior?: Omit<PosteriorOptions, "dims" | "prior">;
+  posterior?: Omit<AgingOptions, "dims" | "prior">;
   /**
    * A prior on w per user (index 0..users-1) for the posterior policies, instead of N(0, alpha^-1 I): lets a
    * benchmark compare priors on the same users (bench/whitening.ts). Sliders still override their dimension's mean.
@@ -212,9 +213,8 @@ function runUser(
     return { current, shown };
   }
   const firstWave = policy === "first-wave";
-  const posterior = new SoupPosterior({
-    ...ROBUST_POSTERIOR,
-    forgetting: STREAM_FORGETTING,
+  const posterior = new AgingPosterior({
+    ...STREAM_POSTERIOR,
     ...opts.posterior,
     ...(firstWave ? FIRST_WAVE.posterior : {}),
     dims: k,

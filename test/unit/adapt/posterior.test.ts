@@ -1,6 +1,9 @@
 import assert from "node:assert/strict";
 import type { Feedback } from "../../../src/core/adapt/feedback";
-import { ROBUST_POSTERIOR, SoupPosterior } from "../../../src/core/adapt/posterior";
+import { SoupPosterior } from "../../../src/core/adapt/posterior";
+
+/** The careless-feedback likelihood, its rates under a Beta(4, 16) prior. */
+const CARELESS = { noisePrior: [4, 16] as [number, number] };
 import { seededRng, type Rng } from "../../../src/core/random";
 
 const randomPhi = (rng: Rng, k: number, scale = 1) => Array.from({ length: k }, () => scale * rng.normal());
@@ -73,7 +76,7 @@ describe("adapt/posterior", () => {
   for (const flip of [0, 0.25]) {
     it(`the careless-feedback likelihood's fit, noise rates included, matches a brute-force optimum (${flip * 100}% flipped)`, () => {
       const rng = seededRng(21 + flip * 100);
-      const p = new SoupPosterior({ dims: 2, ...ROBUST_POSTERIOR, forgetting: 1 });
+      const p = new SoupPosterior({ dims: 2, ...CARELESS, forgetting: 1 });
       const events = randomFeedback(rng, 2, 60, [1.5, 0.5]).map((e): Feedback => {
         if (rng.next() >= flip) return e;
         if (e.type === "rating") return { ...e, up: !e.up };
@@ -96,7 +99,7 @@ describe("adapt/posterior", () => {
     const events = randomFeedback(rng, 3, 3000, truth).map((e): Feedback =>
       e.type === "rating" ? { ...e, up: rng.next() < 0.2 ? !e.up : e.up } : e.type === "choice" && rng.next() < 0.2 ? { ...e, winner: e.loser, loser: e.winner } : e,
     );
-    const robust = new SoupPosterior({ dims: 3, ...ROBUST_POSTERIOR, forgetting: 1 });
+    const robust = new SoupPosterior({ dims: 3, ...CARELESS, forgetting: 1 });
     robust.observeAll(events);
     const plain = new SoupPosterior({ dims: 3, forgetting: 1, noisePrior: null });
     plain.observeAll(events);
@@ -128,7 +131,7 @@ describe("adapt/posterior", () => {
 
   it("draws at the full posterior width at the prior and narrower as feedback comes in", () => {
     const rng = seededRng(24);
-    const p = new SoupPosterior({ dims: 4, ...ROBUST_POSTERIOR });
+    const p = new SoupPosterior({ dims: 4, ...CARELESS, minSpread: 0.5 });
     assert.ok(Math.abs(p.spread() - 1) < 1e-9, `spread at the prior ${p.spread()}`);
     const spreads: number[] = [];
     for (const e of randomFeedback(rng, 4, 200, [0.5, 0.5, 1, 0])) {
@@ -139,12 +142,12 @@ describe("adapt/posterior", () => {
     assert.ok(spreads.every((s) => s >= 0.5 && s <= 1));
   });
 
-  it("stays finite and inside the box for separable and contradictory feedback at any feature scale", () => {
-    for (const scale of [1e-6, 1, 1e3]) {
+  it("stays finite and inside the box for separable and contradictory feedback at any feature scale, both likelihoods", () => {
+    for (const [scale, noisePrior] of [1e-6, 1, 1e3].flatMap((s) => [[s, null] as const, [s, CARELESS.noisePrior] as const])) {
       const rng = seededRng(7);
       const k = 16;
       const truth = Array.from({ length: k }, () => rng.next());
-      const p = new SoupPosterior({ dims: k });
+      const p = new SoupPosterior({ dims: k, noisePrior });
       for (let i = 0; i < 60; i++) {
         const phi = randomPhi(rng, k, scale);
         const up = phi.reduce((s, x, j) => s + x * truth[j], 0) > 0; // separable
@@ -153,8 +156,8 @@ describe("adapt/posterior", () => {
         if (i % 3 === 0) p.observe({ type: "choice", winner: phi, loser: phi.map((x) => -x) });
         if (i % 3 === 1) p.observe({ type: "choice", winner: phi.map((x) => -x), loser: phi });
       }
-      for (const v of [...p.mean(), ...p.std(), ...p.sample(rng), p.bias("chat")]) {
-        assert.ok(Number.isFinite(v), `scale ${scale}: non-finite ${v}`);
+      for (const v of [...p.mean(), ...p.std(), ...p.sample(rng), p.bias("chat"), p.noiseRates().rating, p.noiseRates().choice]) {
+        assert.ok(Number.isFinite(v), `scale ${scale}, noise prior ${noisePrior}: non-finite ${v}`);
       }
       p.mean().forEach((w) => assert.ok(w >= p.box[0] && w <= p.box[1]));
     }
