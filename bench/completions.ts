@@ -81,7 +81,7 @@ function weightSource(ids: string[], weights: Record<string, number>, store: Ada
 
 function settings(mode: SoupMode | "auto"): CompletionSessionSettings {
   return {
-    completions: { enabled: true, languages: { "*": true }, debounceMs: 0, ...LIMITS, maxTokens: MAX_TOKENS, timeBudgetMs: 60_000, candidates: CANDIDATES, multiline: "never" },
+    completions: { enabled: true, languages: { "*": true }, debounceMs: 0, ...LIMITS, maxTokens: MAX_TOKENS, timeBudgetMs: 60_000, candidates: CANDIDATES, multiline: "never", prefetch: false },
     soupMode: mode,
     exploration: true,
     episodeCompletions: 20,

@@ -1,20 +1,25 @@
-// The peer comparison: `npx tsx bench/peer.ts [--rounds 5]`, whenever llama.cpp's tools are built
-// (`bash scripts/llama-tools.sh --path`); without them it says so and exits 0. Same model files, one thread
-// everywhere, rounds interleaved, medians of per-round ratios (the machine is shared: say the spread too).
+// The peer comparison: `npx tsx bench/peer.ts [--rounds 5] [--keys 12] [--source-build DIR] [--no-fim]`, whenever
+// llama.cpp's tools are built (`bash scripts/llama-tools.sh --path`); without them it says so and exits 0. Same
+// model files, one thread everywhere, rounds interleaved, medians of per-round ratios (the machine is shared: say
+// the spread too).
 //  1. Generation and prompt speed on the generated ~52M benchmark model: llama-bench vs node-llama-cpp alone vs
-//     the plain engine.
-//  2. FIM completion per keystroke on tinycoder (../shared/models): llama-server /infill (prompt cache on) vs the
-//     plain engine, the same prefix/suffix windows and keystrokes; prompt tokens each side evaluated.
-import { execFileSync, spawn } from "node:child_process";
+//     the plain engine; with --source-build DIR (a copy of the node-llama-cpp package in which `node-llama-cpp
+//     source build` ran, so the shared node_modules keeps the prebuilt binary), that build too, each build in a
+//     child process of its own.
+//  2. FIM completion per keystroke on the same model and on tinycoder (../shared/models): llama-server /infill
+//     (prompt cache on) vs the plain engine, the same windows and keystrokes; prompt tokens each side evaluated.
+import { execFileSync, fork, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { parseArgs } from "node:util";
+import { DEFAULT_FIM_LIMITS, fimWindow } from "../src/core/completion/fim";
 import { BENCHMARK_MODEL, syntheticModelCache } from "../src/core/gguf/synthetic";
 import { SoupEngine } from "../src/engine/soupEngine";
 
-const v = parseArgs({ options: { rounds: { type: "string", default: "5" }, keys: { type: "string", default: "12" } } }).values;
+const v = parseArgs({ options: { rounds: { type: "string", default: "5" }, keys: { type: "string", default: "12" }, "source-build": { type: "string" }, "no-fim": { type: "boolean" } } }).values;
 const ROUNDS = Number(v.rounds);
+const KEYS = Number(v.keys);
 const GEN = 48;
 const PROMPT = 256;
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
@@ -41,29 +46,25 @@ function llamaBench(bin: string, model: string): { tg: number; pp: number } {
   return { tg, pp };
 }
 
-async function nlcAlone(modelPath: string) {
-  const nlc = await import("node-llama-cpp");
-  const llama = await nlc.getLlama({ gpu: false, build: "never", logLevel: nlc.LlamaLogLevel.error });
-  const model = await llama.loadModel({ modelPath, gpuLayers: 0 });
-  const ctx = await model.createContext({ contextSize: 1024, threads: 1 });
-  const seq = ctx.getSequence();
-  const tokens = Array.from({ length: PROMPT }, (_, i) => (100 + ((i * 37) % 20000)) as never);
+/** node-llama-cpp alone in a child process (bench/nlcRounds.ts): `entry` is the package or a copy's dist/index.js. */
+async function nlcAlone(entry: string, modelPath: string) {
+  const child = fork(path.resolve(__dirname, "nlcRounds.ts"), [entry, modelPath, String(PROMPT), String(GEN)], { execArgv: ["--import", "tsx"] });
+  let fail: ((e: Error) => void) | null = null;
+  child.on("exit", (code) => fail?.(new Error(`node-llama-cpp child (${entry}) exited with ${code}`)));
+  const next = () =>
+    new Promise<Record<string, unknown>>((resolve, reject) => {
+      fail = reject;
+      child.once("message", (m) => resolve(m as Record<string, unknown>));
+    });
+  const ready = await next();
   return {
-    async round(): Promise<{ tg: number; pp: number }> {
-      await seq.clearHistory();
-      const t0 = performance.now();
-      await seq.controlledEvaluate(tokens);
-      const pp = (PROMPT / (performance.now() - t0)) * 1000;
-      await seq.clearHistory();
-      let n = 0;
-      let t1 = 0;
-      for await (const _ of seq.evaluate([tokens[0]], { temperature: 0, yieldEogToken: true })) {
-        if (n === 0) t1 = performance.now();
-        if (++n >= GEN) break;
-      }
-      return { tg: (n / (performance.now() - t1)) * 1000, pp };
+    buildType: String(ready.ready),
+    async round(): Promise<{ tg: number; pp: number; tgCpu: number; ppCpu: number }> {
+      const answer = next();
+      child.send("round");
+      return (await answer) as { tg: number; pp: number; tgCpu: number; ppCpu: number };
     },
-    dispose: () => model.dispose(),
+    dispose: () => child.send("stop"),
   };
 }
 
@@ -87,73 +88,127 @@ async function main(): Promise<void> {
     return;
   }
   const model = await syntheticModelCache(path.join(os.tmpdir(), "spectral-soup-bench-models"), BENCHMARK_MODEL);
-  const alone = await nlcAlone(model);
+  const alone = await nlcAlone("node-llama-cpp", model);
+  // A copy of node-llama-cpp holding its own source build (`node-llama-cpp source build` run in the copy), so
+  // that the shared node_modules keeps the prebuilt binary.
+  const source = v["source-build"] ? await nlcAlone(path.resolve(v["source-build"], "dist/index.js"), model) : null;
   const engine = new SoupEngine();
   await engine.load({ modelPath: model, gpu: "off", gpuLayers: 0, threads: 1, contextSize: 1024, basis: { kind: "policies", id: "peer", version: "1", policies: [] } }, () => {});
   const signal = new AbortController().signal;
-  const ratios = { aloneTg: [] as number[], alonePp: [] as number[], engineTg: [] as number[], benchTg: [] as number[] };
+  const ratios = { aloneTg: [] as number[], alonePp: [] as number[], engineTg: [] as number[], benchTg: [] as number[], sourceTg: [] as number[], sourcePp: [] as number[], sourceVsPrebuiltTg: [] as number[], sourceVsPrebuiltPp: [] as number[], sourceVsPrebuiltTgCpu: [] as number[], sourceVsPrebuiltPpCpu: [] as number[], engineVsAlone: [] as number[], engineVsAloneCpu: [] as number[] };
   let raw = "";
   for (let r = 0; r < ROUNDS; r++) {
     const b = llamaBench(bin, model);
+    // The two builds take turns going first, so neither always meets the other's leftovers.
+    const early = r % 2 ? await source?.round() : undefined;
     const a = await alone.round();
+    const sb = early ?? (await source?.round());
+    const c0 = process.cpuUsage();
     const e = await engine.generate({ prompt: { kind: "raw", text: `round ${r} ${Math.random()}` }, mode: "parameter", weights: {}, maxTokens: GEN, temperature: 0 }, signal, () => {});
+    const c = process.cpuUsage(c0);
+    // Per CPU second of this process, the short prompt included (a few tokens): robust to the machine's load.
+    ratios.engineVsAloneCpu.push(e.tokens.length / ((c.user + c.system) / 1e6) / a.tgCpu);
     ratios.benchTg.push(b.tg);
     ratios.aloneTg.push(a.tg / b.tg);
     ratios.alonePp.push(a.pp / b.pp);
     ratios.engineTg.push(e.timings.tokensPerSecond / b.tg);
-    raw = `llama-bench tg ${b.tg.toFixed(1)} pp ${b.pp.toFixed(1)}, node-llama-cpp tg ${a.tg.toFixed(1)} pp ${a.pp.toFixed(1)}, engine tg ${e.timings.tokensPerSecond.toFixed(1)}`;
+    ratios.engineVsAlone.push(e.timings.tokensPerSecond / a.tg);
+    if (sb) {
+      ratios.sourceTg.push(sb.tg / b.tg);
+      ratios.sourcePp.push(sb.pp / b.pp);
+      ratios.sourceVsPrebuiltTg.push(sb.tg / a.tg);
+      ratios.sourceVsPrebuiltPp.push(sb.pp / a.pp);
+      ratios.sourceVsPrebuiltTgCpu.push(sb.tgCpu / a.tgCpu);
+      ratios.sourceVsPrebuiltPpCpu.push(sb.ppCpu / a.ppCpu);
+    }
+    raw = `llama-bench tg ${b.tg.toFixed(1)} pp ${b.pp.toFixed(1)}, node-llama-cpp tg ${a.tg.toFixed(1)} pp ${a.pp.toFixed(1)}, engine tg ${e.timings.tokensPerSecond.toFixed(1)}${sb ? `, source build tg ${sb.tg.toFixed(1)} pp ${sb.pp.toFixed(1)}` : ""}`;
   }
-  await alone.dispose();
+  alone.dispose();
+  source?.dispose();
   await engine.unload();
   console.log(`1. ${path.basename(model)}, 1 thread, ${ROUNDS} interleaved rounds (last: ${raw})`);
-  console.log(`   generation vs llama-bench: node-llama-cpp alone ${median(ratios.aloneTg).toFixed(2)}x (${spread(ratios.aloneTg)}), engine plain ${median(ratios.engineTg).toFixed(2)}x (${spread(ratios.engineTg)})`);
+  console.log(`   generation vs llama-bench: node-llama-cpp alone (${alone.buildType}) ${median(ratios.aloneTg).toFixed(2)}x (${spread(ratios.aloneTg)}), engine plain ${median(ratios.engineTg).toFixed(2)}x (${spread(ratios.engineTg)})`);
   console.log(`   prompt vs llama-bench: node-llama-cpp alone ${median(ratios.alonePp).toFixed(2)}x (${spread(ratios.alonePp)})`);
-
-  const tiny = path.resolve(__dirname, "../../shared/models/tinycoder/tinycoder.gguf");
-  if (!existsSync(tiny)) {
-    console.log(`2. skipped: ${tiny} is absent`);
-    return;
+  console.log(`   generation, engine plain / node-llama-cpp alone (prebuilt), same round: ${median(ratios.engineVsAlone).toFixed(2)}x (${spread(ratios.engineVsAlone)}), per CPU second ${median(ratios.engineVsAloneCpu).toFixed(2)}x (${spread(ratios.engineVsAloneCpu)})`);
+  if (source) {
+    console.log(`   node-llama-cpp source build (${source.buildType}, ${v["source-build"]}): generation ${median(ratios.sourceTg).toFixed(2)}x (${spread(ratios.sourceTg)}), prompt ${median(ratios.sourcePp).toFixed(2)}x (${spread(ratios.sourcePp)}) vs llama-bench`);
+    console.log(`   source build / prebuilt, same round: generation ${median(ratios.sourceVsPrebuiltTg).toFixed(2)}x (${spread(ratios.sourceVsPrebuiltTg)}), prompt ${median(ratios.sourceVsPrebuiltPp).toFixed(2)}x (${spread(ratios.sourceVsPrebuiltPp)})`);
+    console.log(`   the same per CPU second of each child: generation ${median(ratios.sourceVsPrebuiltTgCpu).toFixed(2)}x (${spread(ratios.sourceVsPrebuiltTgCpu)}), prompt ${median(ratios.sourceVsPrebuiltPpCpu).toFixed(2)}x (${spread(ratios.sourceVsPrebuiltPpCpu)})`);
   }
-  const server = await startServer(bin, tiny);
-  const fimEngine = new SoupEngine();
+  if (v["no-fim"]) return;
+
+  await fimPeer(bin, model, "~52M benchmark model", Math.min(KEYS, 6));
+  const tiny = path.resolve(__dirname, "../../shared/models/tinycoder/tinycoder.gguf");
+  if (!existsSync(tiny)) console.log(`2. skipped for tinycoder: ${tiny} is absent`);
+  else await fimPeer(bin, tiny, "tinycoder", KEYS);
+}
+
+/**
+ * FIM per keystroke, the engine against llama-server's /infill on the same windows: a 24-line function, a line typed
+ * in its middle, windows by fimWindow with the product's limits (256 lines above, 64 below: the whole file here).
+ * Two layouts, both sides given the same strings: llama.vscode's request (input_prefix = the lines above,
+ * prompt = the cursor line up to the cursor, input_suffix = the rest; the engine gets the same as prefix, middle
+ * and suffix, which is what the completion pipeline sends) and, for reference, the cursor line at the end of the
+ * prefix on both sides (the pipeline's layout before). Greedy, 16 tokens, prompt cache on, one server and one
+ * engine per layout, keystrokes interleaved.
+ */
+async function fimPeer(bin: string, modelPath: string, label: string, keys: number): Promise<void> {
+  // One server and one engine per layout: each keeps its own prompt cache.
+  const servers = [await startServer(bin, modelPath), await startServer(bin, modelPath)];
+  const engines = [new SoupEngine(), new SoupEngine()];
+  const signal = new AbortController().signal;
   try {
-    await fimEngine.load({ modelPath: tiny, gpu: "off", gpuLayers: 0, threads: 1, contextSize: 1024, basis: { kind: "policies", id: "peer", version: "1", policies: [] } }, () => {});
-    const lines = Array.from({ length: 24 }, (_, i) => `  const v${i} = items[${i}];`);
-    const prefix = `function build(items) {\n${lines.slice(0, 12).join("\n")}\n  `;
-    const suffix = `\n${lines.slice(12).join("\n")}\n  return [v0, v1, v2];\n}\n`;
-    const typed = "const total = v1 + v2 + v3;".slice(0, Number(v.keys));
-    const ratio: number[] = [];
-    const serverMs: number[] = [];
-    const engineMs: number[] = [];
-    const serverTokens: number[] = [];
-    const engineTokens: number[] = [];
-    for (let i = 0; i <= typed.length; i++) {
-      const p = prefix + typed.slice(0, i);
-      let t0 = performance.now();
-      const res = await fetch(`${server.url}/infill`, {
-        method: "POST",
-        headers: { "content-type": "application/json" },
-        body: JSON.stringify({ input_prefix: p, input_suffix: suffix, n_predict: 16, temperature: 0, cache_prompt: true, samplers: ["top_k"], top_k: 1 }),
-      });
-      if (!res.ok) throw new Error(`llama-server /infill: HTTP ${res.status} ${await res.text()}`);
-      const body = (await res.json()) as { timings?: { prompt_n?: number } };
-      const s = performance.now() - t0;
-      t0 = performance.now();
-      const e = await fimEngine.generate({ prompt: { kind: "fim", prefix: p, suffix }, mode: "parameter", weights: {}, maxTokens: 16, temperature: 0 }, signal, () => {});
-      const m = performance.now() - t0;
-      if (i === 0) continue;
-      serverMs.push(s);
-      engineMs.push(m);
-      ratio.push(m / s);
-      serverTokens.push(body.timings?.prompt_n ?? NaN);
-      engineTokens.push(e.timings.promptTokensEvaluated);
+    for (const engine of engines) {
+      await engine.load({ modelPath, gpu: "off", gpuLayers: 0, threads: 1, contextSize: 1024, basis: { kind: "policies", id: "peer", version: "1", policies: [] } }, () => {});
     }
-    console.log(`2. tinycoder FIM, ${typed.length} keystrokes, 16 greedy tokens, prompt cache on both sides`);
-    console.log(`   p50 per keystroke: llama-server /infill ${median(serverMs).toFixed(1)} ms, engine ${median(engineMs).toFixed(1)} ms = ${median(ratio).toFixed(2)}x (${spread(ratio)})`);
-    console.log(`   prompt tokens evaluated per keystroke: llama-server ${median(serverTokens)}, engine ${median(engineTokens)}`);
+    const body = Array.from({ length: 24 }, (_, i) => `  const v${i} = items[${i}];`);
+    const typed = "const total = v1 + v2 + v3;".slice(0, keys);
+    const layouts = ["llama.vscode's request (cursor line after the middle token)", "cursor line at the end of the prefix"];
+    const rows = layouts.map(() => ({ serverMs: [] as number[], engineMs: [] as number[], ratio: [] as number[], serverTokens: [] as number[], engineTokens: [] as number[] }));
+    for (let i = 0; i <= typed.length; i++) {
+      const lines = ["function build(items) {", ...body.slice(0, 12), `  ${typed.slice(0, i)}`, ...body.slice(12), "  return [v0, v1, v2];", "}", ""];
+      const win = fimWindow(lines, { line: 13, character: 2 + i }, DEFAULT_FIM_LIMITS);
+      for (const [j, row] of rows.entries()) {
+        const split = j === 0;
+        let t0 = performance.now();
+        const res = await fetch(`${servers[j].url}/infill`, {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify({
+            input_prefix: split ? win.above : win.prefix,
+            prompt: split ? win.linePrefix : "",
+            input_suffix: win.suffix,
+            input_extra: [],
+            n_predict: 16,
+            temperature: 0,
+            cache_prompt: true,
+            samplers: ["top_k"],
+            top_k: 1,
+          }),
+        });
+        if (!res.ok) throw new Error(`llama-server /infill: HTTP ${res.status} ${await res.text()}`);
+        const answer = (await res.json()) as { timings?: { prompt_n?: number } };
+        const s = performance.now() - t0;
+        t0 = performance.now();
+        const prompt = split ? { kind: "fim" as const, prefix: win.above, middle: win.linePrefix, suffix: win.suffix } : { kind: "fim" as const, prefix: win.prefix, suffix: win.suffix };
+        const e = await engines[j].generate({ prompt, mode: "parameter", weights: {}, maxTokens: 16, temperature: 0 }, signal, () => {});
+        const m = performance.now() - t0;
+        // The first request of a layout fills its caches: keystrokes are the ones after it.
+        if (i === 0) continue;
+        row.serverMs.push(s);
+        row.engineMs.push(m);
+        row.ratio.push(m / s);
+        row.serverTokens.push(answer.timings?.prompt_n ?? NaN);
+        row.engineTokens.push(e.timings.promptTokensEvaluated);
+      }
+    }
+    console.log(`2. ${label} FIM, ${typed.length} keystrokes, 16 greedy tokens, prompt cache on both sides`);
+    for (const [j, row] of rows.entries()) {
+      console.log(`   ${layouts[j]}: p50 per keystroke llama-server /infill ${median(row.serverMs).toFixed(1)} ms, engine ${median(row.engineMs).toFixed(1)} ms = ${median(row.ratio).toFixed(2)}x (${spread(row.ratio)}); prompt tokens evaluated per keystroke: llama-server ${median(row.serverTokens)}, engine ${median(row.engineTokens)}`);
+    }
   } finally {
-    server.stop();
-    await fimEngine.unload();
+    for (const server of servers) server.stop();
+    for (const engine of engines) await engine.unload();
   }
 }
 

@@ -153,6 +153,7 @@ export class PromptBuilder {
           // The suffix continues the text: no SentencePiece leading space (Code Llama's documented format).
           ...continuationTokens(this.model, seen.suffix),
           this.fim.middle,
+          ...continuationTokens(this.model, seen.middle ?? ""),
         ]);
       }
       case "chat": {

@@ -12,6 +12,7 @@ import {
   createLoaded,
   errorText,
   liveContexts,
+  parameterScales,
   policyStreams,
   resolveBasis,
   type Loaded,
@@ -86,7 +87,7 @@ export class SoupEngine {
       state: this.loading ? "loading" : l ? "ready" : "idle",
       modelPath: l?.params.modelPath ?? null,
       basis: l
-        ? { id: l.basisId, version: l.basisVersion, policies: l.policies.map((p) => ({ id: p.id, kind: p.kind })) }
+        ? { id: l.basisId, version: l.basisVersion, policies: l.policies.map((p) => ({ id: p.id, kind: p.kind, ...(p.kind === "prompted" && p.head ? { head: true } : {}) })) }
         : null,
       backend: l ? backendInfo(l) : null,
       memory: {
@@ -105,7 +106,9 @@ export class SoupEngine {
     const weights = this.weightVector(l, p.weights);
     checkSampling(p);
     const t0 = performance.now();
-    const out = new OutputText(l.model, p.stop ?? [], p.mode === "rerank" ? undefined : onText, l.prompts.tokens(p.prompt), l.prompts.stopTokens);
+    // Tokenized once: a FIM window of hundreds of lines is not free to tokenize twice.
+    const promptTokens = l.prompts.tokens(p.prompt);
+    const out = new OutputText(l.model, p.stop ?? [], p.mode === "rerank" ? undefined : onText, promptTokens, l.prompts.stopTokens);
     let features: Record<string, number> | null = null;
     let candidates: Candidate[] | undefined;
     let finish: GenerateResult["finishReason"];
@@ -128,7 +131,7 @@ export class SoupEngine {
       features = toRecord(l.policies, phi);
     } else if (p.mode === "parameter") {
       const seq = await this.parameterSequence(l, weights);
-      const r = await nativeDecode(l, seq, l.prompts.tokens(p.prompt), p, out, signal);
+      const r = await nativeDecode(l, seq, promptTokens, p, out, signal);
       ({ promptMs, promptTokensEvaluated } = r);
       finish = r.finish;
       if (p.withFeatures) features = toRecord(l.policies, await score(out.tokens));
@@ -234,15 +237,9 @@ export class SoupEngine {
   }
 
   private async parameterSequence(l: Loaded, weights: number[]) {
-    const prompted = l.policies.find((q, k) => q.kind === "prompted" && weights[k] !== 0);
-    if (prompted) {
-      throw new EngineError(
-        "bad-request",
-        `parameter souping cannot apply prompted expert "${prompted.id}": give it weight 0, use explicit or rerank mode, or distill it into a head adapter`,
-      );
-    }
+    const scales = parameterScales(l, weights);
     if (!l.parameter) return l.baseStream.sequence;
-    return l.parameter.sequenceFor(l.policies.flatMap((q, k) => (q.kind === "adapter" ? [weights[k]] : [])));
+    return l.parameter.sequenceFor(scales);
   }
 
   private async getLlama(gpu: LoadParams["gpu"]): Promise<Llama> {

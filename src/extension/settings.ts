@@ -37,6 +37,8 @@ export interface SoupSettings {
   chat: ChatSettings;
   /** Empty: off. */
   traceFile: string;
+  /** Distill the basis' prompted experts into head adapters in the background. */
+  backgroundDistillation: boolean;
 }
 
 /** Settings that only the user, never an untrusted workspace, may set (also declared in package.json). */
@@ -79,6 +81,7 @@ export function readSettings(policyIds: readonly string[]): SoupSettings {
       timeBudgetMs: c.get<number>("completions.timeBudgetMs", 1500),
       candidates: c.get<number>("completions.candidates", 3),
       multiline: c.get<"auto" | "always" | "never">("completions.multiline", "auto"),
+      prefetch: c.get<boolean>("completions.prefetch", true),
     },
     exploration: c.get<boolean>("exploration.enabled", true),
     episodeCompletions: c.get<number>("exploration.episodeCompletions", 20),
@@ -93,6 +96,7 @@ export function readSettings(policyIds: readonly string[]): SoupSettings {
       comparisonMinMinutes: c.get<number>("chat.comparisons.minMinutesBetween", 10),
     },
     traceFile: trustedOnly(c, "debug.traceFile"),
+    backgroundDistillation: c.get<boolean>("distillation.background", true),
   };
 }
 

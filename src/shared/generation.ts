@@ -14,6 +14,12 @@ export type PromptSpec =
       kind: "fim";
       prefix: string;
       suffix: string;
+      /**
+       * Text that starts the middle, after the FIM middle token (the cursor line up to the cursor, as llama.vscode
+       * sends it to llama-server's /infill). Typing within a line then changes only the prompt's tail: the prefix
+       * and the suffix before it stay in the KV cache instead of being evaluated again on every keystroke.
+       */
+      middle?: string;
       /** VS Code language id: prompted experts' headers are written in its comment syntax (none if it has none). */
       language?: string;
       /** Lines of other files, oldest first: under file-separator tokens where the model has them, else as comments. */

@@ -146,7 +146,9 @@ describe("remote engine on a real llama-server", function () {
 
     const fim: PromptSpec = { kind: "fim", prefix: "function greet(name) {\n  const message = ", suffix: "\n  return message;\n}\n" };
     const raw: PromptSpec = { kind: "raw", text: "import { readFile } from " };
-    const both: PromptSpec[] = [fim, raw];
+    // The cursor line as the middle's start, as the completion pipeline sends it.
+    const fimMiddle: PromptSpec = { kind: "fim", prefix: "function greet(name) {\n", middle: "  const message = ", suffix: "\n  return message;\n}\n" };
+    const both: PromptSpec[] = [fim, fimMiddle, raw];
     const users = [
       { comments: 1, "single-quotes": 0, "four-spaces": 0, "no-semicolons": 0 },
       { comments: 0, "single-quotes": 1, "four-spaces": 0.5, "no-semicolons": 0 },

@@ -40,6 +40,25 @@ describe("tinycoder (demo model): style basis on real inference", function () {
     }
   });
 
+  it("a keystroke in a line evaluates only what was typed when the cursor line starts the middle, the whole suffix when it ends the prefix", async () => {
+    const engine = new SoupEngine();
+    const signal = new AbortController().signal;
+    const above = "function sum(items) {\n  let total = 0;\n";
+    const suffix = "\n  for (const item of items) total += item;\n  return total;\n}\n";
+    const evaluated = async (prompt: { prefix: string; middle?: string }) =>
+      (await engine.generate({ prompt: { kind: "fim", suffix, ...prompt }, mode: "parameter", weights: {}, maxTokens: 4, temperature: 0 }, signal, () => {})).timings.promptTokensEvaluated;
+    try {
+      await engine.load({ modelPath: MODEL, gpu: "off", gpuLayers: 0, threads: 1, contextSize: 1024, basis: { kind: "policies", id: "plain", version: "1", policies: [] } }, () => {});
+      await evaluated({ prefix: above, middle: "  const n" });
+      // One typed character (tinycoder's tokens are single characters), at most the cached last token again.
+      assert.ok((await evaluated({ prefix: above, middle: "  const n " })) <= 2);
+      await evaluated({ prefix: `${above}  const n` });
+      assert.ok((await evaluated({ prefix: `${above}  const n ` })) >= suffix.length, "the suffix moved and is evaluated again");
+    } finally {
+      await engine.unload();
+    }
+  });
+
   it("soup generate --json returns features for every adapter policy in explicit, parameter and rerank modes", async () => {
     for (const mode of ["explicit", "parameter", "rerank"]) {
       const lines: string[] = [];

@@ -128,6 +128,11 @@ describe("real vocabularies on random-weight models (real llama.cpp)", function 
       // encode_infilling(suffix) without it.
       assert.equal(model.detokenize([model.tokens.bos!, ...tokens.slice(2, suf)]), " " + prefix);
       assert.equal(model.detokenize([model.tokens.bos!, ...tokens.slice(suf + 1, -1)]), suffix);
+      // The cursor line, when it starts the middle, continues the text like the suffix: no leading space.
+      const split = new PromptBuilder(nlc, model, FAMILIES.codellama.vocab).tokens({ kind: "fim", prefix: "def add(a, b):\n", middle: "    return", suffix });
+      const mid = split.indexOf(special("▁<MID>"));
+      assert.equal(model.detokenize([model.tokens.bos!, ...split.slice(mid + 1)]), "    return");
+      assert.deepEqual(split.slice(0, mid + 1), new PromptBuilder(nlc, model, FAMILIES.codellama.vocab).tokens({ kind: "fim", prefix: "def add(a, b):\n", suffix }));
     });
 
     it("tinycoder (SentencePiece without the leading space): PREFIX and SUFFIX are their plain tokenizations", async function () {
@@ -141,6 +146,9 @@ describe("real vocabularies on random-weight models (real llama.cpp)", function 
         const tokens = new PromptBuilder(nlc, model, tinycoder).tokens(fim);
         const [bos, pre, suf, mid] = [model.tokens.bos!, model.tokens.infill.prefix!, model.tokens.infill.suffix!, model.tokens.infill.middle!];
         assert.deepEqual(tokens, [bos, pre, ...model.tokenize(prefix), suf, ...model.tokenize(suffix), mid]);
+        // A middle's start goes after the middle token, the rest of the prompt unchanged.
+        const split = new PromptBuilder(nlc, model, tinycoder).tokens({ kind: "fim", prefix: "def add(a, b):\n", middle: "    return", suffix });
+        assert.deepEqual(split, [bos, pre, ...model.tokenize("def add(a, b):\n"), suf, ...model.tokenize(suffix), mid, ...model.tokenize("    return")]);
       } finally {
         await model.dispose();
       }

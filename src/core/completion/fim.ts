@@ -16,6 +16,8 @@ export interface Cursor {
 export interface FimWindow {
   /** Up to `prefixLines` whole lines above the cursor, then the cursor line up to the cursor. */
   prefix: string;
+  /** The prefix without the cursor line: the part of it that stays the same while the user types in a line. */
+  above: string;
   /** The cursor line after the cursor, then up to `suffixLines` whole lines below it. */
   suffix: string;
   /** The cursor line before the cursor (the part the user is typing). */
@@ -34,8 +36,10 @@ export function fimWindow(lines: readonly string[], cursor: Cursor, limits: FimL
   const lineSuffix = text.slice(ch);
   const above = doc.slice(Math.max(0, line - limits.prefixLines), line);
   const below = doc.slice(line + 1, line + 1 + limits.suffixLines);
+  const whole = above.map((l) => `${l}\n`).join("");
   return {
-    prefix: above.map((l) => `${l}\n`).join("") + linePrefix,
+    prefix: whole + linePrefix,
+    above: whole,
     suffix: [lineSuffix, ...below].join("\n"),
     linePrefix,
     lineSuffix,

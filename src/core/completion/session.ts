@@ -13,7 +13,7 @@ import { CompletionCache } from "./cache";
 import { ChunkRing, recentChunks } from "./chunks";
 import { CompletionFeedback, type CompletionEvent, type CompletionOutcome } from "./feedback";
 import { isSingleLine, shapeCompletion } from "./filter";
-import { fimWindow, type Cursor } from "./fim";
+import { fimWindow, type Cursor, type FimWindow } from "./fim";
 import { completionsEnabledFor, type CompletionSettings } from "./settings";
 
 /** Extra context from other files is capped so the current file's own lines dominate the prompt. */
@@ -29,6 +29,16 @@ export interface CompletionSessionSettings {
   exploration: boolean;
   episodeCompletions: number;
   episodeMinutes: number;
+}
+
+/** A request's window and prompt; `key` names its window for the speculative request. */
+interface PendingRequest {
+  win: FimWindow;
+  key: string;
+  prompt: PromptSpec;
+  singleLine: boolean;
+  cursor: { lineSuffix: string; suffix: string };
+  shape: { maxLines: number };
 }
 
 export interface CompletionRequest {
@@ -70,6 +80,8 @@ export class CompletionSession {
   /** The feedback of the outcomes observed so far, recorded or waiting (the recorder keeps their order). */
   private recording: Promise<void> = Promise.resolve();
   private readonly now: () => number;
+  /** The suggestion after the shown one, being generated while the user reads. */
+  private speculative: { key: string; abort: AbortController; done: Promise<readonly string[] | undefined> } | undefined;
 
   constructor(private readonly o: CompletionSessionOptions) {
     this.now = o.now ?? Date.now;
@@ -86,48 +98,35 @@ export class CompletionSession {
   async complete(request: CompletionRequest, signal: AbortSignal): Promise<CompletionItem[] | undefined> {
     const s = this.o.settings();
     if (!completionsEnabledFor(s.completions, request.languageId)) return undefined;
-    const win = fimWindow(request.lines, request.cursor, s.completions);
-    const multiline = s.completions.multiline;
-    const singleLine = multiline === "never" || (multiline === "auto" && isSingleLine(win.lineSuffix));
-    const cursor = { lineSuffix: multiline === "always" ? "" : win.lineSuffix, suffix: win.suffix };
-    const shape = { maxLines: singleLine ? 1 : 16 };
-    // The engine writes the other files in the model's repository format, or as comments where it has none.
-    const context = recentChunks(
-      this.ring.chunks.filter((c) => c.file !== request.file),
-      MAX_CHUNK_CHARS,
-    );
-    const prompt: PromptSpec = {
-      kind: "fim",
-      prefix: win.prefix,
-      suffix: win.suffix,
-      language: request.languageId,
-      ...(context.length ? { context, file: request.file, ...(request.repo ? { repo: request.repo } : {}) } : {}),
-    };
-
+    const req = this.request(request, s);
+    const { win } = req;
     let texts = this.cache.lookup(win.prefix, win.suffix);
+    const ahead = this.speculative;
+    // A cache hit (typing through the shown suggestion) leaves the speculative request running.
+    if (!texts && ahead) {
+      this.speculative = undefined;
+      // The suggestion after the one just shown was being computed: wait for it rather than ask again.
+      if (ahead.key === req.key) texts = await ahead.done;
+      else ahead.abort.abort();
+    }
     if (!texts) {
       if (!(await delay(s.completions.debounceMs, signal))) return undefined;
-      const result = await this.generate(prompt, s, singleLine, signal);
-      if (!result) return undefined;
-      const candidates = result.candidates ?? [{ text: result.text, features: result.features }];
-      texts = candidates.map((c) => c.text);
-      // Cache raw texts, not shaped ones: the same generation shaped for a later cursor may keep more lines.
-      this.cache.set(win.prefix, win.suffix, texts);
-      for (const c of candidates) if (c.features) this.features.set(c.text, this.o.weights.vector(c.features));
-      trimMap(this.features, MAX_FEATURES);
+      texts = await this.fetch(req, s, signal);
+      if (!texts) return undefined;
     }
     if (signal.aborted) return undefined;
-    const shaped = [...new Set(texts.map((t) => shapeCompletion(t, cursor, shape)).filter((t) => t !== undefined))];
+    const shaped = [...new Set(texts.map((t) => shapeCompletion(t, req.cursor, req.shape)).filter((t) => t !== undefined))];
     if (!shaped.length) return undefined;
 
     const items = shaped.map((text) => {
       const id = `c${this.nextId++}`;
-      this.prompts.set(id, prompt);
+      this.prompts.set(id, req.prompt);
       return { id, text };
     });
     trimMap(this.prompts, MAX_PROMPTS);
     // The first item is the one the editor shows; cycling to another is not observable through its stable API.
     this.observe({ type: "shown", id: items[0]!.id, text: items[0]!.text, features: this.features.get(items[0]!.text) ?? null });
+    if (s.completions.prefetch) this.prefetchAfter(request, win, items[0]!.text, s);
     return items;
   }
 
@@ -157,7 +156,67 @@ export class CompletionSession {
     return this.recording;
   }
 
-  private async generate(prompt: PromptSpec, s: CompletionSessionSettings, singleLine: boolean, signal: AbortSignal): Promise<GenerateResult | null> {
+  /** The window, prompt and shaping of a completion request. */
+  private request(request: CompletionRequest, s: CompletionSessionSettings): PendingRequest {
+    const win = fimWindow(request.lines, request.cursor, s.completions);
+    const multiline = s.completions.multiline;
+    const singleLine = multiline === "never" || (multiline === "auto" && isSingleLine(win.lineSuffix));
+    // The engine writes the other files in the model's repository format, or as comments where it has none.
+    const context = recentChunks(
+      this.ring.chunks.filter((c) => c.file !== request.file),
+      MAX_CHUNK_CHARS,
+    );
+    // The cursor line goes after the FIM middle token (as llama.vscode sends it): a keystroke then evaluates only
+    // that line again, not the whole suffix, which every typed character would otherwise move.
+    const prompt: PromptSpec = {
+      kind: "fim",
+      prefix: win.above,
+      middle: win.linePrefix,
+      suffix: win.suffix,
+      language: request.languageId,
+      ...(context.length ? { context, file: request.file, ...(request.repo ? { repo: request.repo } : {}) } : {}),
+    };
+    return {
+      win,
+      key: `${win.prefix}\u0000${win.suffix}`,
+      prompt,
+      singleLine,
+      cursor: { lineSuffix: multiline === "always" ? "" : win.lineSuffix, suffix: win.suffix },
+      shape: { maxLines: singleLine ? 1 : 16 },
+    };
+  }
+
+  /** Generates the completions of a request and caches them (raw: a later cursor may keep more lines of them). */
+  private async fetch(req: PendingRequest, s: CompletionSessionSettings, signal: AbortSignal, speculative = false): Promise<readonly string[] | undefined> {
+    const result = await this.generate(req.prompt, s, req.singleLine, signal, speculative);
+    if (!result) return undefined;
+    const candidates = result.candidates ?? [{ text: result.text, features: result.features }];
+    const texts = candidates.map((c) => c.text);
+    this.cache.set(req.win.prefix, req.win.suffix, texts);
+    for (const c of candidates) if (c.features) this.features.set(c.text, this.o.weights.vector(c.features));
+    trimMap(this.features, MAX_FEATURES);
+    return texts;
+  }
+
+  /**
+   * llama.vscode's speculative completion: while the user reads a suggestion at the end of a line, the one that
+   * would follow its acceptance is generated and cached, so Tab then shows the next one at once. A request the
+   * cache cannot serve aborts it unless it asks for that very window.
+   */
+  private prefetchAfter(request: CompletionRequest, win: FimWindow, shown: string, s: CompletionSessionSettings): void {
+    if (win.lineSuffix.trim()) return;
+    const line = Math.min(Math.max(request.cursor.line, 0), Math.max(request.lines.length - 1, 0));
+    const inserted = (win.linePrefix + shown).split("\n");
+    const lines = [...request.lines.slice(0, line), ...inserted.slice(0, -1), inserted.at(-1)! + win.lineSuffix, ...request.lines.slice(line + 1)];
+    const next = this.request({ ...request, lines, cursor: { line: line + inserted.length - 1, character: inserted.at(-1)!.length } }, s);
+    if (this.speculative?.key === next.key || this.cache.lookup(next.win.prefix, next.win.suffix)) return;
+    this.speculative?.abort.abort();
+    const abort = new AbortController();
+    const done = this.fetch(next, s, abort.signal, true);
+    this.speculative = { key: next.key, abort, done };
+  }
+
+  private async generate(prompt: PromptSpec, s: CompletionSessionSettings, singleLine: boolean, signal: AbortSignal, speculative: boolean): Promise<GenerateResult | null> {
     const abort = new AbortController();
     const cancel = () => abort.abort();
     signal.addEventListener("abort", cancel, { once: true });
@@ -168,7 +227,8 @@ export class CompletionSession {
       overBudget = true;
       abort.abort();
     }, budgetMs);
-    const { mode, weights } = planSoup(s.soupMode, "completion", this.o.generator.policies, this.episode.current(this.now()), this.rerankBudget.fits(budgetMs));
+    // A speculative request does not count toward the episode: it may never be shown.
+    const { mode, weights } = planSoup(s.soupMode, "completion", this.o.generator.policies, this.episode.current(this.now(), !speculative), this.rerankBudget.fits(budgetMs));
     const started = performance.now();
     try {
       const result = await this.o.generator.generate(

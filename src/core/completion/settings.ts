@@ -11,6 +11,8 @@ export interface CompletionSettings {
   timeBudgetMs: number;
   candidates: number;
   multiline: "auto" | "always" | "never";
+  /** Generate the suggestion that would follow an accept while the user reads the shown one. */
+  prefetch: boolean;
 }
 
 /** The per-language switch: the language's own entry, else "*", else on. */

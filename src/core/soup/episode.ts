@@ -17,15 +17,15 @@ export class Episode<W> {
     private readonly draw: () => W,
   ) {}
 
-  /** The episode's weights, drawing new ones when the episode is over (or none was started). */
-  current(now: number): W {
+  /** The episode's weights, drawing new ones when the episode is over (or none was started); `count`: one served. */
+  current(now: number, count = true): W {
     const { maxCompletions, maxMs } = this.options();
     if (this.weights === undefined || this.served >= maxCompletions || now - this.startedAt >= maxMs) {
       this.weights = this.draw();
       this.startedAt = now;
       this.served = 0;
     }
-    this.served++;
+    if (count) this.served++;
     return this.weights;
   }
 

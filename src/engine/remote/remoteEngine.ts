@@ -375,9 +375,14 @@ export class RemoteEngine implements EngineBackend {
       case "fim": {
         // Other files go before the prefix as comments (the in-process fallback for models without repository tokens).
         const text = (seen.context?.length ? formatChunks(seen.context, seen.language ?? "") : "") + seen.prefix;
-        const [info, prefix, suffix] = await Promise.all([this.info(s), tokenize(s, text, false, false, signal), tokenize(s, seen.suffix, false, false, signal)]);
+        const [info, prefix, suffix, middle] = await Promise.all([
+          this.info(s),
+          tokenize(s, text, false, false, signal),
+          tokenize(s, seen.suffix, false, false, signal),
+          seen.middle ? tokenize(s, seen.middle, false, false, signal) : [],
+        ]);
         if (!info.fim) throw noFim(`${s.http.url} (${s.info?.modelPath ?? "its model"})`);
-        return [...info.bos, info.fim.prefix, ...prefix, info.fim.suffix, ...suffix, info.fim.middle];
+        return [...info.bos, info.fim.prefix, ...prefix, info.fim.suffix, ...suffix, info.fim.middle, ...middle];
       }
       case "chat": {
         // The server's own chat template, as its /completion would apply it to these messages.

@@ -38,7 +38,7 @@ describe("fimWindow", () => {
   });
 
   it("clamps a cursor outside the document and handles an empty one", () => {
-    assert.deepEqual(fimWindow([], { line: 3, character: 7 }), { prefix: "", suffix: "", linePrefix: "", lineSuffix: "" });
+    assert.deepEqual(fimWindow([], { line: 3, character: 7 }), { prefix: "", above: "", suffix: "", linePrefix: "", lineSuffix: "" });
     const w = fimWindow(["ab", "cd"], { line: 9, character: 99 });
     assert.equal(w.prefix, "ab\ncd");
     assert.equal(w.suffix, "");
@@ -48,6 +48,8 @@ describe("fimWindow", () => {
     const lines = ["a", "bc", "", "def"];
     const w = fimWindow(lines, { line: 1, character: 1 });
     assert.equal(w.prefix + w.suffix, lines.join("\n"));
+    assert.equal(w.above + w.linePrefix, w.prefix);
+    assert.equal(w.above, "a\n");
   });
 });
 

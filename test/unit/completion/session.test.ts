@@ -14,6 +14,7 @@ const COMPLETIONS: CompletionSettings = {
   timeBudgetMs: 1000,
   candidates: 3,
   multiline: "auto",
+  prefetch: false,
 };
 
 function setup(o: { settings?: Partial<CompletionSettings>; soupMode?: CompletionSessionSettings["soupMode"]; generator?: FakeGenerator } = {}) {
@@ -80,6 +81,39 @@ describe("CompletionSession", () => {
     assert.equal(generator.calls.length, 1);
   });
 
+  it("prefetch: while a suggestion is shown, the one after its acceptance is generated and then served without a request", async () => {
+    const { session, generator } = setup({ settings: { prefetch: true, multiline: "never" } });
+    generator.respond = async (p) => (p.prompt.kind === "fim" && p.prompt.middle === "  const y = x + 1;" ? result(" // one more", null) : result("x + 1;", null));
+    assert.deepEqual((await session.complete(at("const y = "), live()))?.map((i) => i.text), ["x + 1;"]);
+    assert.equal(generator.calls.length, 2, "the speculative request started");
+    const ahead = generator.calls[1]!.prompt;
+    assert.ok(ahead.kind === "fim" && ahead.prefix === "function f(x) {\n" && ahead.suffix === "\n}");
+    // Tab: the line now ends with the accepted text.
+    assert.deepEqual((await session.complete(at("const y = x + 1;"), live()))?.map((i) => i.text), [" // one more"]);
+    assert.equal(generator.calls.length, 3, "served from the prefetch; only the next speculative request is new");
+  });
+
+  it("prefetch: another window aborts the speculative request, and none starts when text follows the cursor", async () => {
+    const { session, generator } = setup({ settings: { prefetch: true, multiline: "never" } });
+    const signals: AbortSignal[] = [];
+    generator.respond = async (p, o) => {
+      signals.push(o.signal!);
+      return p.prompt.kind === "fim" && p.prompt.middle === "  const y = x + 1;" ? hang(o.signal) : result("x + 1;", null);
+    };
+    await session.complete(at("const y = "), live());
+    assert.equal(signals.length, 2);
+    assert.equal(signals[1]!.aborted, false);
+    // Typing the start of the suggestion is served from the cache and keeps the speculative request.
+    await session.complete(at("const y = x"), live());
+    assert.equal(signals.length, 2);
+    assert.equal(signals[1]!.aborted, false);
+    await session.complete(at("const q = "), live());
+    assert.equal(signals[1]!.aborted, true, "the user typed something else");
+    const before = generator.calls.length;
+    await session.complete(at("const a = ", { after: ")" }), live());
+    assert.equal(generator.calls.length, before + 1, "no speculative request in the middle of a line");
+  });
+
   it("stops at the line end when text follows the cursor, and writes several lines at the end of a line", async () => {
     const { session, generator, settings } = setup();
     generator.respond = async () => result("a + 1;\nreturn a;\n", { a: 0, b: 0 });
@@ -107,7 +141,9 @@ describe("CompletionSession", () => {
     if (prompt.kind !== "fim") return;
     // Other files travel apart from the prefix: the engine writes them in the model's repository format
     // (file-separator tokens) or, where it has none, as comments above the prefix.
-    assert.equal(prompt.prefix, "function f(x) {\n  const y = ");
+    // The cursor line starts the middle, so typing in it leaves the prefix and the suffix cached.
+    assert.equal(prompt.prefix, "function f(x) {\n");
+    assert.equal(prompt.middle, "  const y = ");
     assert.deepEqual(prompt.context, [{ file: "src/other.ts", text: "export const limit = 10;" }]);
     assert.equal(prompt.file, "src/f.ts");
     assert.equal(prompt.suffix, "\n}");

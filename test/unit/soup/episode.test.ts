@@ -13,6 +13,11 @@ describe("Episode", () => {
     assert.deepEqual([0, 1, 2, 3, 4, 5, 6].map((t) => episode.current(t)), [1, 1, 1, 2, 2, 2, 3]);
   });
 
+  it("a request that does not count (speculative) uses the draw without using up the episode", () => {
+    const { episode } = counter(2, 60_000);
+    assert.deepEqual([episode.current(0), episode.current(1, false), episode.current(2, false), episode.current(3), episode.current(4)], [1, 1, 1, 1, 2]);
+  });
+
   it("draws again once maxMs has passed", () => {
     const { episode } = counter(100, 1000);
     assert.equal(episode.current(0), 1);
