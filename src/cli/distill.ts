@@ -2,7 +2,7 @@
 // and ETA on stderr; Ctrl-C stops it, and the next run resumes from the cached windows.
 import * as path from "node:path";
 import { distillBasis, type DistillProgress } from "../engine/distill";
-import { formatDuration } from "../engine/basisJobProtocol";
+import { formatDuration } from "../core/editor/status";
 import type { GpuMode } from "../engine/protocol";
 import { int, oneOf, parseCommand, required } from "./args";
 

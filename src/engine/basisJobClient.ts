@@ -2,6 +2,7 @@
 // cancels through the AbortSignal, and resolves with the job's typed result. No vscode here, so the integration
 // tests drive the same code path the extension does.
 import { fork } from "node:child_process";
+import * as os from "node:os";
 import * as path from "node:path";
 import type { BasisDiagnosis } from "../core/basis/diagnose";
 import type { LocalModelCheck } from "../core/setup/localModel";
@@ -20,6 +21,10 @@ export interface BasisJobOptions {
   onLog?: (level: "info" | "warn" | "error", message: string) => void;
   /** After a cancel, how long the job may take to stop by itself before it is killed (default 5 s). */
   killAfterMs?: number;
+  /** Runs the process at the lowest CPU priority, so that whatever else the machine runs comes first. */
+  lowPriority?: boolean;
+  /** Receives, once the process is started, the switch that pauses the job at its next check and resumes it. */
+  onControl?: (control: (message: "pause" | "resume") => void) => void;
 }
 
 /** The one request of a job process. */
@@ -37,6 +42,14 @@ function runBasisJob<M extends BasisJobKind>(method: M, params: BasisJobMethods[
   child.stdout?.on("data", (d: Buffer) => log("info", d.toString().trimEnd()));
   child.stderr?.on("data", (d: Buffer) => log("warn", d.toString().trimEnd()));
   const send = (m: ToBasisProcess) => child.connected && child.send(m);
+  if (o.lowPriority && child.pid !== undefined) {
+    try {
+      os.setPriority(child.pid, os.constants.priority.PRIORITY_LOW);
+    } catch (e) {
+      log("warn", `cannot lower the ${method} process's priority: ${(e as Error).message}`);
+    }
+  }
+  o.onControl?.((type) => send({ type, id: JOB_ID }));
   return new Promise((resolve, reject) => {
     let outcome: { result: BasisJobMethods[M]["result"] } | { error: EngineError } | undefined;
     let killTimer: NodeJS.Timeout | undefined;

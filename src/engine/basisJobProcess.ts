@@ -2,15 +2,36 @@
 // diagnostics job with its own copy of the model, reports progress, and exits. A process of its own because the
 // engine process serves completions one request at a time and must stay responsive, and the extension host must
 // never block. Cancel aborts the job at its next check; the windows already collected stay in the cache (each
-// written atomically), so the next run resumes from them.
+// written atomically), so the next run resumes from them. Pause holds a job at its next check until resume.
 import { validateLocalModel } from "../core/setup/localModel";
 import { diagnosePack } from "./diagnose";
 import { distillBasis } from "./distill";
 import { parseToBasisProcess, type BasisJobMethods, type FromBasisProcess } from "./basisJobProtocol";
 import { answer, type Handlers, type RpcRequest } from "./rpc";
+import { throwIfAborted } from "./sequences";
 
 const ac = new AbortController();
 let started = false;
+/** Set while paused: the job waits at its next check until resume (or cancel) settles it. */
+let paused: { promise: Promise<void>; resolve: () => void } | null = null;
+
+/** Where a job may stop or wait: throws once cancelled, waits while paused. */
+async function checkpoint(): Promise<void> {
+  throwIfAborted(ac.signal, "distillation");
+  if (paused) await paused.promise;
+  throwIfAborted(ac.signal, "distillation");
+}
+
+function setPaused(pause: boolean): void {
+  if (pause && !paused) {
+    let resolve = () => {};
+    const promise = new Promise<void>((r) => (resolve = r));
+    paused = { promise, resolve };
+  } else if (!pause && paused) {
+    paused.resolve();
+    paused = null;
+  }
+}
 
 function send(m: FromBasisProcess): Promise<void> {
   return new Promise((resolve) => {
@@ -20,7 +41,7 @@ function send(m: FromBasisProcess): Promise<void> {
 }
 
 const handlers: Handlers<BasisJobMethods, { id: number }> = {
-  distill: (options, { id }) => distillBasis(options, ac.signal, (progress) => void send({ type: "progress", id, progress })),
+  distill: (options, { id }) => distillBasis(options, ac.signal, (progress) => void send({ type: "progress", id, progress }), checkpoint),
   diagnose: (options) => diagnosePack(options, ac.signal),
   checkModel: ({ modelPath }) => validateLocalModel(modelPath),
 };
@@ -38,7 +59,10 @@ async function start(request: RpcRequest<BasisJobMethods>): Promise<void> {
 process.on("message", (raw) => {
   const m = parseToBasisProcess(raw);
   if ("error" in m) void send({ type: "error", id: 0, code: "bad-request", message: m.error }).then(() => !started && process.exit(1));
-  else if (m.type === "cancel") ac.abort();
+  else if (m.type === "cancel") {
+    ac.abort();
+    setPaused(false);
+  } else if (m.type === "pause" || m.type === "resume") setPaused(m.type === "pause");
   else if (started) void send({ type: "log", level: "warn", message: "a basis job process runs one job; a second request was ignored" });
   else {
     started = true;

@@ -21,8 +21,11 @@ export type BasisJobMethods = {
 };
 export type BasisJobKind = keyof BasisJobMethods;
 
-/** Parent -> process: the job's request (first message), and cancel (the job stops at its next check, caches kept). */
-export type ToBasisProcess = RpcRequest<BasisJobMethods> | RpcCancel;
+/**
+ * Parent -> process: the job's request (first message); cancel (the job stops at its next check, caches kept);
+ * pause and resume (the job waits at its next check, holding its place, so a background job yields to the editor).
+ */
+export type ToBasisProcess = RpcRequest<BasisJobMethods> | RpcCancel | { type: "pause"; id: number } | { type: "resume"; id: number };
 
 /** Process -> parent. */
 export type FromBasisProcess = RpcResult<BasisJobMethods> | RpcError | { type: "progress"; id: number; progress: DistillProgress } | RpcLog;
@@ -70,9 +73,9 @@ const requestId = integer(1);
 /** Validates a message sent to the process; returns it typed, or why it was rejected. */
 export function parseToBasisProcess(msg: unknown): ToBasisProcess | { error: string } {
   if (!isObj(msg)) return { error: "message must be an object" };
-  if (msg.type === "cancel") {
+  if (msg.type === "cancel" || msg.type === "pause" || msg.type === "resume") {
     const problem = fields(msg, { type: () => undefined, id: requestId });
-    return problem ? { error: `cancel: ${problem}` } : { type: "cancel", id: msg.id as number };
+    return problem ? { error: `${msg.type}: ${problem}` } : { type: msg.type, id: msg.id as number };
   }
   if (msg.type !== "request") return { error: `unknown message type ${JSON.stringify(String(msg.type).slice(0, 40))}` };
   const method = msg.method;
@@ -95,9 +98,3 @@ export function distillFraction(p: DistillProgress): number {
   return p.stage === "collect" ? 0.85 * stage : 0.85 + 0.15 * stage;
 }
 
-/** "45s", "4m05s": a time left, as progress lines show it. */
-export function formatDuration(seconds: number): string {
-  // Rounded first, so 119.6 s reads 2m00s rather than 1m60s.
-  const s = Math.round(seconds);
-  return s >= 60 ? `${Math.floor(s / 60)}m${String(s % 60).padStart(2, "0")}s` : `${s}s`;
-}

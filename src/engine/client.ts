@@ -56,7 +56,10 @@ interface CrashedLoad {
 
 /** The files a load reads, with their sizes and times, so a replaced file is tried again. */
 function loadKey(params: LoadParams): string {
-  const files = [params.modelPath, ...(params.basis.kind === "pack" ? [params.basis.path] : params.basis.policies.flatMap((p) => (p.kind === "adapter" ? [p.path] : [])))];
+  const files = [
+    params.modelPath,
+    ...(params.basis.kind === "pack" ? [params.basis.path, ...Object.values(params.basis.heads ?? {})] : params.basis.policies.flatMap((p) => (p.kind === "adapter" ? [p.path] : p.head ? [p.head] : []))),
+  ];
   return files
     .map((f) => {
       try {

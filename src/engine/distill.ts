@@ -78,6 +78,9 @@ export interface DistillReport {
   collectMsPerThousand: number;
 }
 
+/** Where a job may stop (throws once cancelled) or wait (while paused). */
+export type Checkpoint = () => Promise<void>;
+
 const hash = (x: unknown) => createHash("sha256").update(JSON.stringify(x)).digest("hex").slice(0, 16);
 
 /**
@@ -87,7 +90,7 @@ const hash = (x: unknown) => createHash("sha256").update(JSON.stringify(x)).dige
  * node-llama-cpp's embedding context (its sequence and native context; checked against 3.21.1); without them,
  * each prefix is evaluated on its own through the public call.
  */
-async function hiddenStates(t: DistillTarget, embedding: LlamaEmbeddingContext, window: Token[], positions: number, signal: AbortSignal) {
+async function hiddenStates(t: DistillTarget, embedding: LlamaEmbeddingContext, window: Token[], positions: number, checkpoint: Checkpoint) {
   const prefix = t.streams[0].prefix;
   const first = window.length - positions;
   const out: Float32Array[] = [];
@@ -104,7 +107,7 @@ async function hiddenStates(t: DistillTarget, embedding: LlamaEmbeddingContext, 
   const same = internal._prepareInput !== undefined && prepared.length === prefix.length + window.length;
   if (!sequence || typeof native?.getEmbedding !== "function" || !same) {
     for (let j = first; j < window.length; j++) {
-      throwIfAborted(signal, "distillation");
+      await checkpoint();
       out.push(Float32Array.from((await embedding.getEmbeddingFor([...prefix, ...window.slice(0, j + 1)])).vector));
     }
     return out;
@@ -116,22 +119,32 @@ async function hiddenStates(t: DistillTarget, embedding: LlamaEmbeddingContext, 
   const before = [...prefix, ...window.slice(0, first)];
   if (before.length) await evaluate(before);
   for (let j = first; j < window.length; j++) {
-    throwIfAborted(signal, "distillation");
+    await checkpoint();
     await evaluate([window[j]]);
     out.push(Float32Array.from(native.getEmbedding(sequence.nextTokenIndex)));
   }
   return out;
 }
 
-/** Every policy's next-token log-probs at the last `positions` positions, on the union of what the policies report. */
-async function distributions(t: DistillTarget, window: Token[], positions: number, signal: AbortSignal): Promise<PositionDistributions[]> {
-  throwIfAborted(signal, "distillation");
+/**
+ * Every policy's next-token log-probs at the last `positions` positions, on the union of what the policies report.
+ * Each policy's prefix (its header or exemplar) stays in its sequence's KV cache from one window to the next, so a
+ * window costs its own tokens only.
+ */
+async function distributions(t: DistillTarget, window: Token[], positions: number, checkpoint: Checkpoint): Promise<PositionDistributions[]> {
+  await checkpoint();
   const first = window.length - positions;
   // One pass per policy gives the distributions at every position; the reference and prompted experts share a batch.
   const perPolicy = await Promise.all(
     t.streams.map(async ({ prefix, sequence }) => {
-      await sequence.clearHistory();
-      return evaluateWithProbabilities(sequence, [...prefix, ...window], prefix.length + first, positions, t.distribution);
+      const tokens = [...prefix, ...window];
+      const from = prefix.length + first;
+      // Kept: what the cache shares with these tokens, up to the first position whose distribution is wanted.
+      const cached = sequence.contextTokens;
+      let keep = 0;
+      while (keep < from && keep < cached.length && cached[keep] === tokens[keep]) keep++;
+      if (sequence.nextTokenIndex > keep) await sequence.eraseContextTokenRanges([{ start: keep, end: sequence.nextTokenIndex }]);
+      return evaluateWithProbabilities(sequence, tokens.slice(keep), from - keep, positions, t.distribution);
     }),
   );
   return Array.from({ length: positions }, (_, q) => {
@@ -162,7 +175,12 @@ function chooseExperts(pack: BasisPack, only: string[] | undefined): BasisPolicy
  * for `positions` corpus positions, fits each expert on the training windows, evaluates on the held-out ones, and
  * writes OUT/<id>.gguf plus OUT/pack.json (the next version of the pack, with these policies as adapters).
  */
-export async function distillBasis(o: DistillOptions, signal: AbortSignal, progress: (p: DistillProgress) => void): Promise<DistillReport> {
+export async function distillBasis(
+  o: DistillOptions,
+  signal: AbortSignal,
+  progress: (p: DistillProgress) => void,
+  checkpoint: Checkpoint = async () => throwIfAborted(signal, "distillation"),
+): Promise<DistillReport> {
   const rank = o.rank ?? 8;
   const total = o.positions ?? 1000;
   const windowTokens = o.window ?? 32;
@@ -215,8 +233,8 @@ export async function distillBasis(o: DistillOptions, signal: AbortSignal, progr
       let dists = await readDistributions(dFile, window, t.streams.length);
       if (hidden && dists) fromCache++;
       else {
-        if (!hidden) await writeHiddenStates(hFile, window, (hidden = await hiddenStates(t, embedding, window, perWindow, signal)));
-        if (!dists) await writeDistributions(dFile, window, (dists = await distributions(t, window, perWindow, signal)));
+        if (!hidden) await writeHiddenStates(hFile, window, (hidden = await hiddenStates(t, embedding, window, perWindow, checkpoint)));
+        if (!dists) await writeDistributions(dFile, window, (dists = await distributions(t, window, perWindow, checkpoint)));
         computed++;
         computedMs += performance.now() - started;
       }
@@ -235,7 +253,7 @@ export async function distillBasis(o: DistillOptions, signal: AbortSignal, progr
     const results: DistilledExpert[] = [];
     const version = nextVersion(pack.version);
     for (const [n, policy] of experts.entries()) {
-      throwIfAborted(signal, "distillation");
+      await checkpoint();
       const k = t.policies.findIndex((p) => p.id === policy.id) + 1;
       const regression = fitHeadDelta(train, k, t.vocabSize, { rank, ridge: o.ridge });
       const refined = o.refineSteps === 0 ? regression : refineHeadDelta(regression, train, k, { steps: o.refineSteps ?? 100 });

@@ -33,6 +33,8 @@ export interface Loaded {
   /** Basis policies in engine order: prompted experts, then adapters. */
   policies: PolicySpec[];
   adapters: AdapterPolicy[];
+  /** What parameter souping applies: the adapter policies, then the prompted experts' head adapters, with their index in `policies`. */
+  parameterPolicies: { k: number; adapter: AdapterPolicy }[];
   /** Base context: sequence 0 is pi_0, then one per prompted expert. */
   baseContext: LlamaContext;
   baseStream: Stream;
@@ -63,6 +65,12 @@ export async function createLoaded(
 ): Promise<Loaded> {
   const prompted = basis.policies.filter((p) => p.kind === "prompted");
   const adapters = basis.policies.filter((p): p is AdapterPolicy => p.kind === "adapter");
+  const policies = [...prompted, ...adapters];
+  const parameterPolicies = [
+    ...adapters.map((adapter) => ({ k: policies.indexOf(adapter), adapter })),
+    ...prompted.flatMap((p, k) => (p.head ? [{ k, adapter: { id: p.id, kind: "adapter" as const, path: p.head } }] : [])),
+  ];
+  const parameterAdapters = parameterPolicies.map((p) => p.adapter);
   const contextSize = Math.min(params.contextSize, model.trainContextSize || params.contextSize);
   const baseContext = await model.createContext({
     contextSize,
@@ -72,11 +80,11 @@ export async function createLoaded(
   const baseStream: Stream = { sequence: baseContext.getSequence() };
   const promptedStreams = prompted.map((policy) => ({ policy, sequence: baseContext.getSequence() }));
   let parameter: ParameterSoup | null = null;
-  if (adapters.length) {
+  if (parameterAdapters.length) {
     let headOnly = true;
-    for (const a of adapters) headOnly &&= await isHeadOnlyAdapter(nlc, a.path);
+    for (const a of parameterAdapters) headOnly &&= await isHeadOnlyAdapter(nlc, a.path);
     const context = headOnly ? baseContext : await model.createContext({ contextSize, threads });
-    for (const [i, a] of adapters.entries()) {
+    for (const [i, a] of parameterAdapters.entries()) {
       // Loading each adapter into the model once checks it now, and parameter mode needs it loaded anyway.
       const mark = llamaLogMark();
       try {
@@ -84,10 +92,10 @@ export async function createLoaded(
       } catch (e) {
         throw new EngineError("bad-basis", `adapter "${a.id}" (${a.path}): llama.cpp rejected it for this model (${llamaFailure(e, mark)})`);
       }
-      progress("basis", (i + 1) / adapters.length);
+      progress("basis", (i + 1) / parameterAdapters.length);
     }
     await setAdapterScales(context, []);
-    parameter = new ParameterSoup(model, context, headOnly ? baseStream.sequence : context.getSequence(), adapters, headOnly, log);
+    parameter = new ParameterSoup(model, context, headOnly ? baseStream.sequence : context.getSequence(), parameterAdapters, headOnly, log);
   }
   return {
     params,
@@ -99,8 +107,9 @@ export async function createLoaded(
     vocabSize: vocabularySize(model),
     basisId: basis.id,
     basisVersion: basis.version,
-    policies: [...prompted, ...adapters],
+    policies,
     adapters,
+    parameterPolicies,
     baseContext,
     baseStream,
     promptedStreams,
@@ -108,6 +117,22 @@ export async function createLoaded(
     parameter,
     loadMs: performance.now() - t0,
   };
+}
+
+/**
+ * The scales of parameter souping for a weight vector (one per policy): a prompted expert with weight cannot be
+ * applied in the parameters unless it has a head adapter.
+ */
+export function parameterScales(l: Loaded, weights: number[]): number[] {
+  const inParameters = new Set(l.parameterPolicies.map((p) => p.k));
+  const prompted = l.policies.find((_, k) => !inParameters.has(k) && weights[k] !== 0);
+  if (prompted) {
+    throw new EngineError(
+      "bad-request",
+      `parameter souping cannot apply prompted expert "${prompted.id}": give it weight 0, use explicit or rerank mode, or distill it into a head adapter`,
+    );
+  }
+  return l.parameterPolicies.map((p) => weights[p.k]);
 }
 
 /** The scale-1 adapter streams, created on first use. */
@@ -183,7 +208,7 @@ export async function checkModelFile(file: string): Promise<void> {
 
 /** Adapters must fit the base model (architecture, tensor shapes): the message names the first mismatch. */
 export async function checkAdapters(modelPath: string, policies: PolicySpec[]): Promise<void> {
-  const adapters = policies.flatMap((p) => (p.kind === "adapter" ? [{ id: p.id, path: p.path }] : []));
+  const adapters = policies.flatMap((p) => (p.kind === "adapter" ? [{ id: p.id, path: p.path }] : p.head ? [{ id: `${p.id} (distilled head)`, path: p.head }] : []));
   if (adapters.length === 0) return;
   const result = await checkBasisCompatibility(modelPath, adapters);
   if (!result.ok) throw new EngineError("bad-basis", result.message);
@@ -200,8 +225,11 @@ export async function resolveBasis(params: LoadParams): Promise<{ id: string; ve
   } catch (e) {
     throw new EngineError("bad-basis", errorText(e));
   }
+  const heads = params.basis.heads ?? {};
+  const unknown = Object.keys(heads).filter((id) => !pack.policies.some((p) => p.id === id && p.kind === "prompted"));
+  if (unknown.length) throw new EngineError("bad-basis", `${params.basis.path}: head adapters given for ${unknown.join(", ")}, which are not prompted experts of this pack`);
   const policies: PolicySpec[] = pack.policies.map((p) => {
-    if (p.kind === "prompted") return { id: p.id, kind: "prompted", chat: p.chat, fim: p.fim, exemplars: p.exemplars };
+    if (p.kind === "prompted") return { id: p.id, kind: "prompted", chat: p.chat, fim: p.fim, exemplars: p.exemplars, ...(heads[p.id] ? { head: heads[p.id] } : {}) };
     if (p.kind === "adapter") return { id: p.id, kind: "adapter", path: p.path, ...(p.sha256 ? { sha256: p.sha256 } : {}) };
     throw new EngineError(
       "bad-basis",

@@ -22,6 +22,11 @@ export type PolicySpec =
       fim: string;
       /** Code exemplars for FIM by comma-separated language ids (see the basis pack). */
       exemplars?: Record<string, string>;
+      /**
+       * A head adapter distilled from this expert: parameter souping applies it at the expert's weight (plain-model
+       * speed), while explicit and rerank souping and the features keep the prompt.
+       */
+      head?: string;
     }
   | {
       id: string;
@@ -33,7 +38,8 @@ export type PolicySpec =
     };
 
 export type BasisSpec =
-  | { kind: "pack"; path: string }
+  /** `heads`: head adapters distilled from the pack's prompted experts, by policy id (see PolicySpec). */
+  | { kind: "pack"; path: string; heads?: Record<string, string> }
   | { kind: "policies"; id: string; version: string; policies: PolicySpec[] };
 
 export interface LoadParams {
@@ -60,7 +66,7 @@ export interface NextResult {
 export interface StatusResult {
   state: "idle" | "loading" | "ready";
   modelPath: string | null;
-  basis: { id: string; version: string; policies: { id: string; kind: PolicySpec["kind"] }[] } | null;
+  basis: { id: string; version: string; policies: { id: string; kind: PolicySpec["kind"]; head?: boolean }[] } | null;
   backend: BackendInfo | null;
   /** contextBytes: the KV state the contexts hold now; contexts: how many llama.cpp contexts exist. */
   memory: { rssBytes: number; modelBytes: number; contextBytes: number; contexts: number; vramUsedBytes: number };

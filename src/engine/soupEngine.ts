@@ -12,6 +12,7 @@ import {
   createLoaded,
   errorText,
   liveContexts,
+  parameterScales,
   policyStreams,
   resolveBasis,
   type Loaded,
@@ -86,7 +87,7 @@ export class SoupEngine {
       state: this.loading ? "loading" : l ? "ready" : "idle",
       modelPath: l?.params.modelPath ?? null,
       basis: l
-        ? { id: l.basisId, version: l.basisVersion, policies: l.policies.map((p) => ({ id: p.id, kind: p.kind })) }
+        ? { id: l.basisId, version: l.basisVersion, policies: l.policies.map((p) => ({ id: p.id, kind: p.kind, ...(p.kind === "prompted" && p.head ? { head: true } : {}) })) }
         : null,
       backend: l ? backendInfo(l) : null,
       memory: {
@@ -236,15 +237,9 @@ export class SoupEngine {
   }
 
   private async parameterSequence(l: Loaded, weights: number[]) {
-    const prompted = l.policies.find((q, k) => q.kind === "prompted" && weights[k] !== 0);
-    if (prompted) {
-      throw new EngineError(
-        "bad-request",
-        `parameter souping cannot apply prompted expert "${prompted.id}": give it weight 0, use explicit or rerank mode, or distill it into a head adapter`,
-      );
-    }
+    const scales = parameterScales(l, weights);
     if (!l.parameter) return l.baseStream.sequence;
-    return l.parameter.sequenceFor(l.policies.flatMap((q, k) => (q.kind === "adapter" ? [weights[k]] : [])));
+    return l.parameter.sequenceFor(scales);
   }
 
   private async getLlama(gpu: LoadParams["gpu"]): Promise<Llama> {

@@ -11,9 +11,11 @@ import { WORKSPACE_CORPUS } from "../core/basis/corpus";
 import { nextVersion, type BasisPack } from "../core/basis/pack";
 import type { DistillProgress, DistillReport } from "../engine/distill";
 import { diagnoseInProcess, distillInProcess, type BasisJobOptions } from "../engine/basisJobClient";
-import { distillFraction, formatDuration } from "../engine/basisJobProtocol";
+import { formatDuration } from "../core/editor/status";
+import { distillFraction } from "../engine/basisJobProtocol";
 import { EngineError } from "../engine/protocol";
 import { COMMANDS } from "./commands";
+import type { BackgroundDistill } from "./backgroundDistill";
 import type { Session } from "./session";
 import { SECTION, type SoupSettings } from "./settings";
 
@@ -24,7 +26,11 @@ export class BasisJobs implements vscode.Disposable {
   /** Distilled packs and their caches live under the extension's global storage, never the workspace. */
   private readonly storageDir: string;
 
-  constructor(private readonly session: Session) {
+  constructor(
+    private readonly session: Session,
+    /** Paused while a job here runs: each job loads its own copy of the model, and this one was asked for. */
+    private readonly background: BackgroundDistill,
+  ) {
     this.storageDir = session.context.globalStorageUri.fsPath;
   }
 
@@ -119,6 +125,7 @@ export class BasisJobs implements vscode.Disposable {
     const cancel = new AbortController();
     this.running = { kind, cancel };
     const sub = token?.onCancellationRequested(() => cancel.abort());
+    const hold = this.background.hold();
     try {
       return await job({
         entry: path.join(this.session.context.extensionPath, "dist", "basisJobs.js"),
@@ -127,6 +134,7 @@ export class BasisJobs implements vscode.Disposable {
       });
     } finally {
       sub?.dispose();
+      hold.dispose();
       this.running = undefined;
     }
   }
@@ -174,7 +182,7 @@ async function pickFolder(): Promise<vscode.WorkspaceFolder | undefined> {
 }
 
 /** A folder's key under global storage: readable, and unique per location. */
-function folderKey(folder: vscode.WorkspaceFolder): string {
+export function folderKey(folder: vscode.WorkspaceFolder): string {
   const name = folder.name.replace(/[^A-Za-z0-9_-]+/g, "-").slice(0, 40);
   return `${name}-${createHash("sha256").update(folder.uri.toString()).digest("hex").slice(0, 12)}`;
 }

@@ -5,6 +5,7 @@
 import * as vscode from "vscode";
 import { loadCatalogue } from "../core/setup/catalogue";
 import { formatBytes } from "../core/setup/download";
+import type { BackgroundDistill } from "./backgroundDistill";
 import type { BasisJobs } from "./basisJobs";
 import type { ChatView } from "./chatView";
 import type { CompletionProvider } from "./completions";
@@ -24,6 +25,8 @@ export const COMMANDS = {
   showLog: "spectralSoup.showEngineLog",
   setUpModel: "spectralSoup.setUpModel",
   distillBasis: "spectralSoup.distillBasis",
+  stopBackgroundDistillation: "spectralSoup.stopBackgroundDistillation",
+  resumeBackgroundDistillation: "spectralSoup.resumeBackgroundDistillation",
   clearChat: "spectralSoup.chat.clear",
   exportProfile: "spectralSoup.preferences.export",
   importProfile: "spectralSoup.preferences.import",
@@ -42,6 +45,7 @@ export interface CommandTargets {
   chat: ChatView;
   preferences: PreferencesView;
   basisJobs: BasisJobs;
+  background: BackgroundDistill;
 }
 
 export function registerCommands(session: Session, t: CommandTargets): vscode.Disposable[] {
@@ -54,6 +58,8 @@ export function registerCommands(session: Session, t: CommandTargets): vscode.Di
     [COMMANDS.showLog]: () => log.show(true),
     [COMMANDS.setUpModel]: () => setUpModel(session.catalogueFile, session.context.globalStorageUri.fsPath, log),
     [COMMANDS.distillBasis]: () => t.basisJobs.distill(),
+    [COMMANDS.stopBackgroundDistillation]: () => t.background.stop(),
+    [COMMANDS.resumeBackgroundDistillation]: () => t.background.resume(),
     [COMMANDS.buildLlama]: () => buildLlamaForCpu(session.context.extensionPath, log),
     [COMMANDS.clearChat]: () => t.chat.clear(),
     [COMMANDS.exportProfile]: () => t.preferences.exportProfile(),

@@ -22,6 +22,9 @@ export class EngineController implements vscode.Disposable {
   private client: EngineBackend;
   private readonly stateEmitter = new vscode.EventEmitter<EngineState>();
   readonly onDidChangeState = this.stateEmitter.event;
+  private readonly requestEmitter = new vscode.EventEmitter<1 | -1>();
+  /** +1 when a generate or score request starts, -1 when it ends: background work yields while any runs. */
+  readonly onDidRequest = this.requestEmitter.event;
   private current: EngineState = { kind: "starting" };
   /** Bumped by every load, so a slow load that was superseded does not overwrite the newer one's state. */
   private loadSeq = 0;
@@ -51,10 +54,13 @@ export class EngineController implements vscode.Disposable {
   }
 
   /** The loaded basis' policies and their kinds (what "auto" soup mode decides on). */
-  policies: { id: string; kind: "prompted" | "adapter" }[] = [];
+  policies: { id: string; kind: "prompted" | "adapter"; head?: boolean }[] = [];
 
-  /** Loads the model the settings name with the basis pack at `packPath`; resolves with whether that load succeeded. */
-  load(settings: LoadSettings, packPath: string, attempt = 0): Promise<boolean> {
+  /**
+   * Loads the model the settings name with the basis pack at `packPath` (and head adapters distilled from its
+   * prompted experts, by policy id); resolves with whether that load succeeded.
+   */
+  load(settings: LoadSettings, packPath: string, heads?: Record<string, string>, attempt = 0): Promise<boolean> {
     const seq = ++this.loadSeq;
     clearTimeout(this.retryTimer);
     const remote = settings.server.urls.length > 0;
@@ -69,9 +75,10 @@ export class EngineController implements vscode.Disposable {
       gpuLayers: settings.gpuLayers,
       ...(settings.threads > 0 ? { threads: settings.threads } : {}),
       contextSize: settings.contextSize,
-      basis: { kind: "pack", path: packPath },
+      basis: { kind: "pack", path: packPath, ...(heads && !remote ? { heads } : {}) },
     };
-    this.output.info(`loading ${remote ? "the basis for the server pool" : params.modelPath} (basis ${params.basis.kind === "pack" ? params.basis.path : "inline"})`);
+    const distilled = heads && !remote ? `, with ${Object.keys(heads).length} distilled head adapters` : "";
+    this.output.info(`loading ${remote ? "the basis for the server pool" : params.modelPath} (basis ${packPath}${distilled})`);
     this.setState({ kind: "loading", fraction: 0 });
     this.loaded = (remote ? this.servers.engineFor(settings.server) : Promise.resolve(this.local))
       .then((backend) => {
@@ -101,7 +108,7 @@ export class EngineController implements vscode.Disposable {
           const delayMs = Math.min(RETRY_MAX_MS, RETRY_FIRST_MS * 2 ** attempt);
           this.output.info(`trying the server pool again in ${Math.round(delayMs / 1000)} s`);
           this.retryTimer = setTimeout(() => {
-            if (seq === this.loadSeq) void this.load(settings, packPath, attempt + 1);
+            if (seq === this.loadSeq) void this.load(settings, packPath, heads, attempt + 1);
           }, delayMs);
         }
         return false;
@@ -111,6 +118,15 @@ export class EngineController implements vscode.Disposable {
 
   /** Generates once the current load is done; null when no model is loaded. */
   async generate(params: GenerateParams, options: RequestOptions): Promise<GenerateResult | null> {
+    this.requestEmitter.fire(1);
+    try {
+      return await this.generateLoaded(params, options);
+    } finally {
+      this.requestEmitter.fire(-1);
+    }
+  }
+
+  private async generateLoaded(params: GenerateParams, options: RequestOptions): Promise<GenerateResult | null> {
     if (!(await this.loaded)) return null;
     const weights = Object.entries(params.weights)
       .map(([id, w]) => `${id}=${w.toFixed(3)}`)
@@ -130,8 +146,13 @@ export class EngineController implements vscode.Disposable {
 
   /** phi of a response the user gave feedback on; null when no model is loaded. */
   async score(params: ScoreParams): Promise<ScoreResult | null> {
-    if (!(await this.loaded)) return null;
-    return this.client.score(params);
+    this.requestEmitter.fire(1);
+    try {
+      if (!(await this.loaded)) return null;
+      return await this.client.score(params);
+    } finally {
+      this.requestEmitter.fire(-1);
+    }
   }
 
   dispose(): void {
@@ -140,6 +161,7 @@ export class EngineController implements vscode.Disposable {
     this.local.dispose();
     this.servers.dispose();
     this.stateEmitter.dispose();
+    this.requestEmitter.dispose();
   }
 
   /** One JSON line per engine request, for diagnosing what the extension asked for (a debug setting). */

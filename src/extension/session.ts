@@ -52,6 +52,9 @@ export class Session implements PosteriorView, vscode.Disposable {
   readonly onDidChange = this.emitter.event;
   /** A failing configured pack is shown once, not on every reload. */
   private shownBasisError: string | undefined;
+  /** Head adapters distilled from the basis' prompted experts, for the model and pack they were made from. */
+  private distilled: { modelPath: string; packPath: string; heads: Record<string, string> } | undefined;
+  private started = false;
 
   private constructor(
     readonly context: vscode.ExtensionContext,
@@ -132,7 +135,7 @@ export class Session implements PosteriorView, vscode.Disposable {
     }
     if (!change.preferences && affects("privacy.keepTextsDays")) this.current.preferences.setKeepTextsDays(this.settings.keepTextsDays);
     if (LOAD_SETTINGS.some(affects)) {
-      void this.engine.load(this.settings.load, this.basis.path);
+      this.loadEngine();
       change.load = true;
     }
     this.emitter.fire(change);
@@ -140,8 +143,30 @@ export class Session implements PosteriorView, vscode.Disposable {
 
   /** The first load of the engine, at activation. */
   start(): void {
-    void this.engine.load(this.settings.load, this.basis.path);
+    this.started = true;
+    this.loadEngine();
     this.emitter.fire({ ...NO_CHANGE, load: true });
+  }
+
+  /**
+   * Head adapters distilled from the current basis' prompted experts on the current model (undefined: none):
+   * completions soup them in the parameters, chat keeps the prompts. The preferences stay, since the features are
+   * still the prompted experts'.
+   */
+  useHeads(heads: Record<string, string> | undefined): void {
+    const next = heads && Object.keys(heads).length ? { modelPath: this.settings.load.modelPath, packPath: this.basis.path, heads } : undefined;
+    if (JSON.stringify(next) === JSON.stringify(this.distilled)) return;
+    this.distilled = next;
+    if (!this.started) return;
+    this.loadEngine();
+    this.emitter.fire({ ...NO_CHANGE, load: true });
+  }
+
+  /** Loads the engine with the settings' model and the basis, plus the heads when they were made for both. */
+  private loadEngine(): void {
+    const d = this.distilled;
+    const heads = d && d.modelPath === this.settings.load.modelPath && d.packPath === this.basis.path ? d.heads : undefined;
+    void this.engine.load(this.settings.load, this.basis.path, heads);
   }
 
   /** Reloads on a configuration event that touches this extension's settings. */

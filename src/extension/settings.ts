@@ -37,6 +37,8 @@ export interface SoupSettings {
   chat: ChatSettings;
   /** Empty: off. */
   traceFile: string;
+  /** Distill the basis' prompted experts into head adapters in the background. */
+  backgroundDistillation: boolean;
 }
 
 /** Settings that only the user, never an untrusted workspace, may set (also declared in package.json). */
@@ -94,6 +96,7 @@ export function readSettings(policyIds: readonly string[]): SoupSettings {
       comparisonMinMinutes: c.get<number>("chat.comparisons.minMinutesBetween", 10),
     },
     traceFile: trustedOnly(c, "debug.traceFile"),
+    backgroundDistillation: c.get<boolean>("distillation.background", true),
   };
 }
 

@@ -4,6 +4,7 @@
 import * as path from "node:path";
 import * as vscode from "vscode";
 import { ChatHistory } from "../core/chat/history";
+import type { BackgroundDistill } from "./backgroundDistill";
 import { BasisJobs } from "./basisJobs";
 import { CHAT_VIEW, ChatView } from "./chatView";
 import { PREFERENCES_VIEW, PreferencesView } from "./preferencesView";
@@ -16,14 +17,14 @@ export interface Views {
   disposables: vscode.Disposable[];
 }
 
-export async function createViews(session: Session): Promise<Views> {
+export async function createViews(session: Session, background: BackgroundDistill): Promise<Views> {
   const { history, message } = await ChatHistory.open(path.join(session.workspaceDir, "chat-history.json"));
   if (message) {
     session.log.warn(message);
     vscode.window.showWarningMessage(`Spectral Soup: ${message}`);
   }
   const chat = new ChatView(session, history);
-  const basisJobs = new BasisJobs(session);
+  const basisJobs = new BasisJobs(session, background);
   const preferences = new PreferencesView(session, basisJobs);
   return {
     chat,

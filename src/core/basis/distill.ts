@@ -7,7 +7,7 @@
 import { choleskyJittered, spdInverse } from "../adapt/linalg";
 import { kv } from "../gguf/types";
 import { writeGguf } from "../gguf/writer";
-import { matMul, symmetricEigen, transpose } from "./linalg";
+import { matMul, topEigen, transpose } from "./linalg";
 
 /** One position s of the corpus: the reference hidden state and every policy's log-probs on candidate tokens. */
 export interface DistillSample {
@@ -63,77 +63,129 @@ function shifts(s: DistillSample, expert: number, nVocab: number) {
   return { shift, tail, mean: (sum + (nVocab - u) * tail) / nVocab };
 }
 
-/**
- * Reduced-rank ridge regression of expert `expert`'s centred log-prob shifts on h. With G = H'H = L L',
- * P = (G + lambda I)^-1 and C = H'Y (Y centred per position), the ridge fit is M = P C and its fitted values H M have
- * right singular vectors V_r = C' P L U_r / sigma_r, where U_r, sigma_r^2 are the top eigenpairs of L' P C C' P L.
- * The rank-r fit is dW = V_r V_r' M' = B A with B = V_r and A = V_r' M', rebalanced so both factors have equal norms.
- */
-export function fitHeadDelta(samples: readonly DistillSample[], expert: number, nVocab: number, opts: FitOptions): HeadDelta {
-  if (samples.length === 0) throw new RangeError("distillation needs at least one position");
+/** What every expert's fit on the same samples shares: P = (G + lambda I)^-1, P L, R = H P L (n x d), R' and H'. */
+interface SharedFit {
+  ridge: number;
+  p: Float64Array;
+  pl: Float64Array;
+  r: Float64Array;
+  rt: Float64Array;
+  ht: Float64Array;
+}
+
+/** Computed once per sample set and ridge: the distillation fits every expert on the same training samples. */
+const shared = new WeakMap<readonly DistillSample[], SharedFit>();
+
+function sharedFit(samples: readonly DistillSample[], ridge: number): SharedFit {
+  const cached = shared.get(samples);
+  if (cached && cached.ridge === ridge) return cached;
   const d = samples[0].h.length;
-  const r = opts.rank;
-  if (!Number.isInteger(r) || r < 1 || r > d) throw new RangeError(`rank must be an integer in 1..${d}, got ${r}`);
+  const n = samples.length;
   const g = new Float64Array(d * d);
-  // C = C_s + c 1': C_s has a column per candidate token ever seen, c is the part shared by every token.
-  const cols = new Map<number, Float64Array>();
-  const c = new Float64Array(d);
   for (const s of samples) {
     const h = s.h;
     for (let i = 0; i < d; i++) {
       const hi = h[i];
       if (hi !== 0) for (let j = 0; j < d; j++) g[i * d + j] += hi * h[j];
     }
-    const { shift, tail, mean } = shifts(s, expert, nVocab);
-    for (let j = 0; j < s.tokens.length; j++) {
-      let col = cols.get(s.tokens[j]);
-      if (!col) cols.set(s.tokens[j], (col = new Float64Array(d)));
-      const y = shift[j] - tail;
-      for (let i = 0; i < d; i++) col[i] += h[i] * y;
-    }
-    for (let i = 0; i < d; i++) c[i] += h[i] * (tail - mean);
   }
   let trace = 0;
   for (let i = 0; i < d; i++) trace += g[i * d + i];
-  const lambda = (opts.ridge ?? 1e-4) * Math.max(trace / d, 1e-12);
+  const lambda = ridge * Math.max(trace / d, 1e-12);
   const gl = Float64Array.from(g);
   for (let i = 0; i < d; i++) gl[i * d + i] += lambda;
   const p = spdInverse(gl, d);
+  const pl = matMul(p, choleskyJittered(g, d), d, d, d);
+  const hm = new Float64Array(n * d);
+  samples.forEach((s, i) => hm.set(s.h, i * d));
+  const r = matMul(hm, pl, n, d, d);
+  const entry = { ridge, p, pl, r, rt: transpose(r, n, d), ht: transpose(hm, n, d) };
+  shared.set(samples, entry);
+  return entry;
+}
 
-  // C C' = C_s C_s' + sc c' + c sc' + V c c', with sc the sum of C_s's columns (each untouched token's column is c).
-  const cct = new Float64Array(d * d);
-  const sc = new Float64Array(d);
-  for (const col of cols.values()) {
-    for (let i = 0; i < d; i++) {
-      const ci = col[i];
-      sc[i] += ci;
-      if (ci !== 0) for (let j = 0; j < d; j++) cct[i * d + j] += ci * col[j];
+/**
+ * Reduced-rank ridge regression of expert `expert`'s centred log-prob shifts on h. With H the n x d hidden states,
+ * Y the n x V centred shifts, G = H'H = L L', P = (G + lambda I)^-1 and C = H'Y, the ridge fit is M = P C and its
+ * fitted values H M have right singular vectors V_r = C' P L U_r / sigma_r, where U_r, sigma_r^2 are the top
+ * eigenpairs of L' P C C' P L = R' (Y Y') R with R = H P L. The rank-r fit is dW = V_r V_r' M' = B A with B = V_r and
+ * A = V_r' M', rebalanced so both factors have equal norms. Y Y' is applied through Y's sparse candidates, never
+ * formed, and the eigenpairs come from subspace iteration: the cost grows with n_embd squared, not cubed.
+ */
+export function fitHeadDelta(samples: readonly DistillSample[], expert: number, nVocab: number, opts: FitOptions): HeadDelta {
+  if (samples.length === 0) throw new RangeError("distillation needs at least one position");
+  const d = samples[0].h.length;
+  const n = samples.length;
+  const r = opts.rank;
+  if (!Number.isInteger(r) || r < 1 || r > d) throw new RangeError(`rank must be an integer in 1..${d}, got ${r}`);
+  const fit = sharedFit(samples, opts.ridge ?? 1e-4);
+  // Y = S + t 1': S has each position's candidates' shifts over its tail (zero elsewhere), t the tail's centred shift.
+  // Candidates are numbered once (`column`), so products with Y index arrays instead of looking tokens up.
+  const columnOf = new Map<number, number>();
+  const rows = samples.map((s) => {
+    const { shift, tail, mean } = shifts(s, expert, nVocab);
+    const y = new Float64Array(shift.length);
+    const column = new Int32Array(shift.length);
+    let sum = 0;
+    for (let j = 0; j < y.length; j++) {
+      sum += y[j] = shift[j] - tail;
+      let col = columnOf.get(s.tokens[j]);
+      if (col === undefined) columnOf.set(s.tokens[j], (col = columnOf.size));
+      column[j] = col;
     }
-  }
-  for (let i = 0; i < d; i++) for (let j = 0; j < d; j++) cct[i * d + j] += sc[i] * c[j] + c[i] * sc[j] + nVocab * c[i] * c[j];
-
-  const k = matMul(matMul(p, cct, d, d, d), p, d, d, d); // P C C' P
-  const l = choleskyJittered(g, d);
-  const ltk = matMul(transpose(l, d, d), k, d, d, d); // L' K
-  const eig = symmetricEigen(matMul(ltk, l, d, d, d), d);
-  const pl = matMul(p, l, d, d, d);
+    return { tokens: s.tokens, column, y, sum, t: tail - mean };
+  });
+  // C = C_s + c 1': C_s has a column per candidate token ever seen (H' S), c = H' t is shared by every token.
+  const cols = new Map<number, Float64Array>();
+  const c = new Float64Array(d);
+  samples.forEach((s, p) => {
+    const { tokens, y, t } = rows[p];
+    for (let j = 0; j < tokens.length; j++) {
+      let col = cols.get(tokens[j]);
+      if (!col) cols.set(tokens[j], (col = new Float64Array(d)));
+      for (let i = 0; i < d; i++) col[i] += s.h[i] * y[j];
+    }
+    for (let i = 0; i < d; i++) c[i] += s.h[i] * t;
+  });
+  /** Y Y' x for each column x of a row-major n x k block: Y' x is sparse on the candidates plus a shared part. */
+  const yyt = (x: Float64Array, k: number): Float64Array => {
+    const sparse = new Float64Array(columnOf.size * k);
+    const common = new Float64Array(k);
+    rows.forEach(({ column, y, t }, p) => {
+      for (let j = 0; j < column.length; j++) {
+        const at = column[j] * k;
+        for (let q = 0; q < k; q++) sparse[at + q] += y[j] * x[p * k + q];
+      }
+      for (let q = 0; q < k; q++) common[q] += t * x[p * k + q];
+    });
+    // Y z for z = sparse + common 1: per position, its candidates' part plus its tail's share of the whole.
+    const total = Float64Array.from(common, (v) => v * nVocab);
+    for (let i = 0; i < sparse.length; i++) total[i % k] += sparse[i];
+    const out = new Float64Array(n * k);
+    rows.forEach(({ column, y, sum, t }, p) => {
+      for (let q = 0; q < k; q++) out[p * k + q] = sum * common[q] + t * total[q];
+      for (let j = 0; j < column.length; j++) {
+        const at = column[j] * k;
+        for (let q = 0; q < k; q++) out[p * k + q] += y[j] * sparse[at + q];
+      }
+    });
+    return out;
+  };
+  const eig = topEigen((block, k) => matMul(fit.rt, yyt(matMul(fit.r, block, n, d, k), k), d, n, k), d, r);
+  // A's rows: U_r' L' K / sigma with K = P C C' P, i.e. (P H' Y Y' R U_r)' / sigma; R's role in B: P L U_r / sigma.
+  const u = eig.vectors;
+  const kLu = matMul(fit.p, matMul(fit.ht, yyt(matMul(fit.r, u, n, d, r), r), d, n, r), d, d, r);
+  const rMatAll = matMul(fit.pl, u, d, d, r);
   const a = new Float32Array(r * d);
-  const rMat = new Float64Array(d * r); // P L U_r / sigma
+  const rMat = new Float64Array(d * r);
   const top = Math.max(eig.values[0], 0);
   for (let j = 0; j < r; j++) {
     // Directions the fit does not use stay zero rather than dividing by a vanishing sigma.
     if (!(eig.values[j] > 1e-12 * top) || top === 0) continue;
     const sigma = Math.sqrt(eig.values[j]);
     for (let x = 0; x < d; x++) {
-      let sa = 0;
-      let sr = 0;
-      for (let y = 0; y < d; y++) {
-        const u = eig.vectors[y * d + j];
-        sa += u * ltk[y * d + x];
-        sr += pl[x * d + y] * u;
-      }
-      a[j * d + x] = sa / sigma;
-      rMat[x * r + j] = sr / sigma;
+      a[j * d + x] = kLu[x * r + j] / sigma;
+      rMat[x * r + j] = rMatAll[x * r + j] / sigma;
     }
   }
   const b = new Float32Array(nVocab * r);

@@ -1,5 +1,7 @@
-// What the status bar says about the engine, as plain data: the VS Code layer only paints it.
+// What the status bar says about the engine and the background distillation, as plain data: the VS Code layer only
+// paints it.
 import type { BackendInfo } from "../../shared/generation";
+import type { ScheduleState } from "../basis/background";
 
 export type EngineState =
   | { kind: "starting" }
@@ -52,4 +54,34 @@ export function engineStatus(state: EngineState): StatusText {
 /** Load progress over the whole load: the model is most of it, the basis (experts, adapters) the rest. */
 export function loadFraction(stage: "model" | "basis", fraction: number): number {
   return stage === "model" ? fraction * 0.9 : 0.9 + fraction * 0.1;
+}
+
+/** "45s", "4m05s": a time left, as progress lines show it. */
+export function formatDuration(seconds: number): string {
+  // Rounded first, so 119.6 s reads 2m00s rather than 1m60s.
+  const s = Math.round(seconds);
+  return s >= 60 ? `${Math.floor(s / 60)}m${String(s % 60).padStart(2, "0")}s` : `${s}s`;
+}
+
+/** The background distillation's item: hidden (null) while there is nothing to distill. */
+export function distillStatus(s: Pick<ScheduleState, "phase" | "fraction" | "etaSeconds" | "reason">): StatusText | null {
+  const percent = `${Math.floor(Math.min(1, Math.max(0, s.fraction)) * 100)}%`;
+  const left = s.etaSeconds === null ? "" : `, about ${formatDuration(s.etaSeconds)} of work left`;
+  const meanwhile = "Until then completions soup the prompted experts (slower).";
+  switch (s.phase) {
+    case "idle":
+      return null;
+    case "waiting":
+      return { text: `$(clock) Soup: distill ${percent}`, tooltip: `Spectral Soup: the basis will be distilled into head adapters at the next quiet moment. ${meanwhile} Click to stop.` };
+    case "running":
+      return { text: `$(sync~spin) Soup: distill ${percent}`, tooltip: `Spectral Soup: distilling the basis' prompted experts into head adapters in the background (${percent}${left}). ${meanwhile} Click to stop.` };
+    case "paused":
+      return { text: `$(debug-pause) Soup: distill ${percent}`, tooltip: `Spectral Soup: background distillation waits while you type or a request runs (${percent}${left}). Click to stop.` };
+    case "ready":
+      return { text: "$(zap) Soup: distilled", tooltip: "Spectral Soup: completions soup head adapters distilled from the basis at plain-model speed; chat keeps the prompted experts." };
+    case "stopped":
+      return { text: `$(circle-slash) Soup: distill stopped`, tooltip: `Spectral Soup: background distillation is stopped at ${percent}; what it collected is kept. Click to resume.` };
+    case "failed":
+      return { text: "$(warning) Soup: distill failed", tooltip: `Spectral Soup: background distillation failed: ${s.reason}\nClick to try again.` };
+  }
 }

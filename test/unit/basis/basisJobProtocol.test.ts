@@ -1,6 +1,7 @@
 import * as assert from "node:assert/strict";
 import { WORKSPACE_CORPUS } from "../../../src/core/basis/corpus";
-import { distillFraction, formatDuration, parseToBasisProcess, type ToBasisProcess } from "../../../src/engine/basisJobProtocol";
+import { formatDuration } from "../../../src/core/editor/status";
+import { distillFraction, parseToBasisProcess, type ToBasisProcess } from "../../../src/engine/basisJobProtocol";
 
 function rejected(msg: unknown, pattern: RegExp): void {
   const r = parseToBasisProcess(msg);
@@ -14,6 +15,8 @@ describe("basis job protocol", () => {
   it("accepts well-formed requests and cancel unchanged", () => {
     const good: ToBasisProcess[] = [
       { type: "cancel", id: 1 },
+      { type: "pause", id: 1 },
+      { type: "resume", id: 1 },
       { type: "request", id: 1, method: "distill", params: distill },
       {
         type: "request",

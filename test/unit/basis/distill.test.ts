@@ -3,7 +3,7 @@ import { promises as fs } from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { evaluateHead, fitHeadDelta, refineHeadDelta, writeHeadAdapter, type DistillSample } from "../../../src/core/basis/distill";
-import { symmetricEigen } from "../../../src/core/basis/linalg";
+import { matMul, symmetricEigen, topEigen, transpose } from "../../../src/core/basis/linalg";
 import { loraDelta, readLoraAdapter } from "../../../src/core/gguf/lora";
 import { gaussian } from "../../../src/core/random";
 
@@ -74,6 +74,35 @@ describe("symmetric eigendecomposition", () => {
         assert.ok(Math.abs(s - a[i * n + j]) < 1e-10);
       }
     }
+  });
+
+  /** A random positive semi-definite n x n matrix of the given rank, and its product with a row-major n x k block. */
+  function lowRank(n: number, rank: number, seed: number) {
+    const f = gaussian(seed, n * rank, 1);
+    const a = matMul(f, transpose(f, n, rank), n, rank, n);
+    return { a, apply: (block: Float64Array, k: number) => matMul(a, block, n, n, k) };
+  }
+
+  it("subspace iteration finds the leading eigenpairs Jacobi finds, without forming the decomposition", () => {
+    const n = 60;
+    const { a, apply } = lowRank(n, 20, 9);
+    const full = symmetricEigen(a, n);
+    const top = topEigen(apply, n, 4);
+    for (let j = 0; j < 4; j++) {
+      assert.ok(Math.abs(top.values[j] - full.values[j]) <= 1e-6 * full.values[0], `value ${j}: ${top.values[j]} vs ${full.values[j]}`);
+      let dot = 0;
+      for (let i = 0; i < n; i++) dot += top.vectors[i * 4 + j] * full.vectors[i * n + j];
+      assert.ok(Math.abs(Math.abs(dot) - 1) < 1e-5, `vector ${j}: |cos| ${Math.abs(dot)}`);
+    }
+  });
+
+  it("subspace iteration on an operator of lower rank than its block: zero eigenvalues past the rank, no NaN", () => {
+    const n = 30;
+    const { apply } = lowRank(n, 2, 3);
+    const top = topEigen(apply, n, 4);
+    assert.ok(top.values[1] > 0 && Math.abs(top.values[2]) < 1e-8 * top.values[0] && Math.abs(top.values[3]) < 1e-8 * top.values[0], `${[...top.values]}`);
+    assert.ok(top.vectors.every(Number.isFinite));
+    assert.deepEqual([...topEigen(() => new Float64Array(n * 12), n, 4).values], [0, 0, 0, 0], "the zero operator");
   });
 });
 

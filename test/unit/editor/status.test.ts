@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { describeBackend, engineStatus, loadFraction } from "../../../src/core/editor/status";
+import { describeBackend, distillStatus, engineStatus, loadFraction } from "../../../src/core/editor/status";
 import type { BackendInfo } from "../../../src/shared/generation";
 
 const cpu: BackendInfo = { backend: "cpu", gpuLayers: 0, totalLayers: 8, threads: 1 };
@@ -40,5 +40,29 @@ describe("engine status text", () => {
     assert.equal(loadFraction("model", 1), 0.9);
     assert.equal(loadFraction("basis", 1), 1);
     assert.ok(loadFraction("basis", 0) >= loadFraction("model", 1));
+  });
+});
+
+describe("background distillation status text", () => {
+  const at = (phase: Parameters<typeof distillStatus>[0]["phase"], fraction = 0.372, etaSeconds: number | null = 125) => distillStatus({ phase, fraction, etaSeconds, reason: "out of memory" });
+
+  it("is hidden while there is nothing to distill", () => {
+    assert.equal(at("idle"), null);
+  });
+
+  it("shows the whole percentage done and, in the tooltip, the time left and what completions use meanwhile", () => {
+    const running = at("running")!;
+    assert.equal(running.text, "$(sync~spin) Soup: distill 37%");
+    assert.match(running.tooltip, /about 2m05s of work left/);
+    assert.match(running.tooltip, /prompted experts/);
+    assert.doesNotMatch(at("running", 0.5, null)!.tooltip, /left/);
+    assert.equal(at("paused")!.text, "$(debug-pause) Soup: distill 37%");
+    assert.equal(at("waiting", 0)!.text, "$(clock) Soup: distill 0%");
+  });
+
+  it("says when it is done, stopped (resumable) or failed (with why)", () => {
+    assert.match(at("ready")!.tooltip, /chat keeps the prompted experts/);
+    assert.match(at("stopped")!.tooltip, /37%.*Click to resume/);
+    assert.match(at("failed")!.tooltip, /out of memory/);
   });
 });

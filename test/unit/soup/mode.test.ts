@@ -20,6 +20,18 @@ describe("auto soup mode", () => {
   it("when rerank does not fit the budget, completions soup the adapters only", () => {
     assert.deepEqual(planSoup("auto", "completion", mixed, { concise: 0.5, typed: 0.7 }, false), { mode: "parameter", weights: { typed: 0.7 } });
   });
+  it("a prompted expert with a distilled head soups in the parameters for completions and keeps its prompt for chat", () => {
+    const distilled = [
+      { id: "typed", kind: "adapter" as const },
+      { id: "concise", kind: "prompted" as const, head: true },
+      { id: "tests", kind: "prompted" as const },
+    ];
+    assert.deepEqual(planSoup("auto", "completion", distilled, { concise: 0.5, typed: 0.7 }), { mode: "parameter", weights: { concise: 0.5, typed: 0.7 } });
+    assert.equal(planSoup("auto", "chat", distilled, { concise: 0.5 }).mode, "explicit");
+    // An expert without a head still needs its prompt; over budget, the parameters carry what they can.
+    assert.equal(planSoup("auto", "completion", distilled, { concise: 0.5, tests: 0.2 }).mode, "rerank");
+    assert.deepEqual(planSoup("auto", "completion", distilled, { concise: 0.5, tests: 0.2 }, false), { mode: "parameter", weights: { concise: 0.5 } });
+  });
   it("the budget tracker stops reranking after slow runs and probes again later", () => {
     const b = new RerankBudget(3);
     assert.ok(b.fits(1000));
