@@ -2,7 +2,7 @@
 // code-server session and engine. Each step waits on something observable (a page element, a line in the
 // adaptation log, a settings file, the engine trace) with a timeout, and the page screenshots are saved in light,
 // dark and high-contrast themes for a human to look at.
-import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, type Dirent } from "node:fs";
 import * as path from "node:path";
 import type { Frame, Page } from "playwright-core";
 
@@ -32,9 +32,18 @@ interface LoggedEvent {
 function loggedEvents(root: string): LoggedEvent[] {
   const out: LoggedEvent[] = [];
   const walk = (dir: string) => {
-    for (const name of readdirSync(dir)) {
+    let entries: Dirent[];
+    try {
+      entries = readdirSync(dir, { withFileTypes: true });
+    } catch (e) {
+      // The extension writes and renames temporary files and folders (the background distillation's cache) as we walk.
+      if ((e as NodeJS.ErrnoException).code === "ENOENT") return;
+      throw e;
+    }
+    for (const entry of entries) {
+      const name = entry.name;
       const p = path.join(dir, name);
-      if (statSync(p).isDirectory()) walk(p);
+      if (entry.isDirectory()) walk(p);
       else if (/^(events|feedback)\.jsonl$/.test(name) && p.includes("spectral-soup") && !p.includes(`${path.sep}user${path.sep}`)) {
         for (const line of readFileSync(p, "utf8").split("\n")) if (line.trim()) out.push(JSON.parse(line) as LoggedEvent);
       }
