@@ -2,9 +2,10 @@
 // code-server session and engine. Each step waits on something observable (a page element, a line in the
 // adaptation log, a settings file, the engine trace) with a timeout, and the page screenshots are saved in light,
 // dark and high-contrast themes for a human to look at.
-import { existsSync, readdirSync, readFileSync, type Dirent } from "node:fs";
+import { readdirSync, readFileSync, type Dirent } from "node:fs";
 import * as path from "node:path";
 import type { Frame, Page } from "playwright-core";
+import { readJsonl, readJsonSettled } from "./files";
 
 /** What run.ts lends these steps: its session and helpers. */
 export interface ViewsHarness {
@@ -45,7 +46,7 @@ function loggedEvents(root: string): LoggedEvent[] {
       const p = path.join(dir, name);
       if (entry.isDirectory()) walk(p);
       else if (/^(events|feedback)\.jsonl$/.test(name) && p.includes("spectral-soup") && !p.includes(`${path.sep}user${path.sep}`)) {
-        for (const line of readFileSync(p, "utf8").split("\n")) if (line.trim()) out.push(JSON.parse(line) as LoggedEvent);
+        out.push(...readJsonl<LoggedEvent>(p));
       }
     }
   };
@@ -75,7 +76,7 @@ export function viewSteps(h: ViewsHarness): Step[] {
   const chatEvents = () => loggedEvents(h.userData).filter((e) => e.event.type === "choice" || e.event.surface === "chat");
   const settingsValue = (key: string) => {
     for (const f of [h.userSettingsFile, path.join(h.userData, "Machine", "settings.json")]) {
-      const v = existsSync(f) ? (JSON.parse(readFileSync(f, "utf8")) as Record<string, unknown>)[key] : undefined;
+      const v = readJsonSettled<Record<string, unknown>>(f)?.[key];
       if (v !== undefined) return v;
     }
     return undefined;
@@ -191,7 +192,7 @@ export function viewSteps(h: ViewsHarness): Step[] {
         const file = path.join(h.workspace, ".vscode", "spectral-soup.json");
         await prefs.locator("vscode-button.export").click();
         const profile = await h.until(`${file} to appear`, 20_000, () =>
-          existsSync(file) ? (JSON.parse(readFileSync(file, "utf8")) as { sliders: Record<string, { value: number }> }) : undefined,
+          readJsonSettled<{ sliders: Record<string, { value: number }> }>(file),
         );
         if (profile.sliders.typed?.value !== 1.5) throw new Error(`exported typed slider is ${profile.sliders.typed?.value}, not 1.5`);
         return `profile with ${Object.keys(profile.sliders).length} sliders written`;

@@ -9,6 +9,7 @@ import * as path from "node:path";
 import { chromium, type BrowserContext, type Page } from "playwright-core";
 import { syntheticModelCache } from "../../src/core/gguf/synthetic";
 import { viewSteps } from "./chat.e2e";
+import { readJsonl, readJsonSettled } from "./files";
 import { feedbackLogIn, serverSteps } from "./server.e2e";
 import { tinycoderSteps } from "./tinycoder.e2e";
 import {
@@ -53,14 +54,6 @@ async function until<T>(what: string, timeoutMs: number, probe: () => T | undefi
     await new Promise((r) => setTimeout(r, 100));
   }
 }
-
-const readLines = <T>(file: string): T[] =>
-  existsSync(file)
-    ? readFileSync(file, "utf8")
-        .split("\n")
-        .filter(Boolean)
-        .map((l) => JSON.parse(l) as T)
-    : [];
 
 /** Sessions with a code-server and a browser running, stopped on Ctrl+C so that none is left behind. */
 const live = new Set<Session>();
@@ -218,12 +211,12 @@ async function main(): Promise<number> {
     if (dirs.length > 1) throw new Error(`expected one workspace in ${workspaces}, found ${dirs.length}`);
     return dirs.length ? path.join(workspaces, dirs[0], name) : path.join(workspaces, "none", name);
   };
-  const feedback = () => readLines<FeedbackLine>(stateFile("events.jsonl"));
+  const feedback = () => readJsonl<FeedbackLine>(stateFile("events.jsonl"));
   const snapshot = () => {
     const f = stateFile("snapshot.json");
-    return existsSync(f) ? (JSON.parse(readFileSync(f, "utf8")) as Snapshot) : undefined;
+    return readJsonSettled<Snapshot>(f);
   };
-  const generates = () => readLines<TraceLine>(trace).filter((l) => l.method === "generate");
+  const generates = () => readJsonl<TraceLine>(trace).filter((l) => l.method === "generate");
 
   const steps: [string, () => Promise<string>][] = [
     [

@@ -5,9 +5,10 @@
 // gets no ghost text (and no hang), and the accepted suggestion waits instead of being lost; when the server is back
 // on its port it is scored there and recorded. Skipped, with the reason, when llama.cpp's tools are not built.
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync } from "node:fs";
 import * as path from "node:path";
 import { REPO } from "../../scripts/vscode-server";
+import { readJsonl } from "./files";
 import { E2E_DEMO_SETTINGS, unprintable, type TinycoderHarness, type TinycoderSession } from "./tinycoder.e2e";
 
 const GHOST = ".ghost-text-decoration, .ghost-text";
@@ -35,13 +36,6 @@ function llamaServerBuilt(): boolean {
   }
 }
 
-const readLog = (file: string): LogRecord[] =>
-  existsSync(file)
-    ? readFileSync(file, "utf8")
-        .split("\n")
-        .filter(Boolean)
-        .map((l) => JSON.parse(l) as LogRecord)
-    : [];
 
 export function serverSteps(h: ServerHarness): Step[] {
   let server: ChildProcess | undefined;
@@ -86,7 +80,7 @@ export function serverSteps(h: ServerHarness): Step[] {
       // The workspace's folder appears with its first record: look it up on every poll.
       accepted = await h
         .until("an accepted completion with features in the feedback log", 20_000, () =>
-          readLog(h.feedbackLog(s!)).find((r) => r.event.signal === "accepted" && Array.isArray(r.event.features)),
+          readJsonl<LogRecord>(h.feedbackLog(s!)).find((r) => r.event.signal === "accepted" && Array.isArray(r.event.features)),
         )
         .catch(() => undefined);
       if (accepted) break;
@@ -131,14 +125,14 @@ export function serverSteps(h: ServerHarness): Step[] {
           const t0 = Date.now();
           // Typing the probe settled the suggestion before it, scored while the server lived: let that land first.
           await new Promise((resolve) => setTimeout(resolve, 2000));
-          before = readLog(log).length;
+          before = readJsonl<LogRecord>(log).length;
           // Accepted with nothing to score it: the feedback must wait, not vanish.
           await s!.page.keyboard.press("Tab");
           const none = await suggest(PROBES[0], 15_000);
           if (none !== undefined) throw new Error(`ghost text after the server died: ${JSON.stringify(none)}`);
           const status = await s!.waitEngine(/no server up/, 60_000);
           await s!.shot("server-down");
-          const after = readLog(log);
+          const after = readJsonl<LogRecord>(log);
           if (after.length !== before) throw new Error(`the feedback log changed while no server could score: ${before} -> ${after.length} records`);
           return `no ghost text within 15 s; status "${status}" ${((Date.now() - t0) / 1000).toFixed(1)} s after the kill; feedback log ${before} records, all parse, the accepted one waiting`;
         } catch (e) {
@@ -156,7 +150,7 @@ export function serverSteps(h: ServerHarness): Step[] {
           const t0 = Date.now();
           const log = h.feedbackLog(s!);
           const recorded = await h.until("the waiting feedback in the log", 150_000, () => {
-            const records = readLog(log);
+            const records = readJsonl<LogRecord>(log);
             return records.length > before ? records.slice(before) : undefined;
           });
           // Tab takes the suggestion whole, or (when VS Code re-asked as the server died) the part still shown.

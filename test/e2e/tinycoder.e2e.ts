@@ -7,11 +7,12 @@
 // ghost text is printable and code-shaped, the Preferences view shows comments learned up, each measurement ran under one weight vector, and under the learned weights at least MARGIN more
 // probes get a suggestion the person likes. bench/editorLoop.ts runs the same flow without the editor to size EVENTS
 // and MARGIN, with two control persons (one who takes the suggestions without comments, one who answers at random).
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import type { Frame, Page } from "playwright-core";
 import { DEMO_SETTINGS } from "../../scripts/demo";
+import { readJsonl } from "./files";
 import { HEADER, likes, PROBES, scoreTaste, typedText, type TasteScore } from "./taste";
 
 const GHOST = ".ghost-text-decoration, .ghost-text";
@@ -89,9 +90,7 @@ export function tinycoderSteps(h: TinycoderHarness): Step[] {
   const traceDir = mkdtempSync(path.join(os.tmpdir(), "soup-e2e-tinycoder-trace-"));
   const trace = (phase: string) => path.join(traceDir, `${phase}.jsonl`);
   const generates = (phase: string) => {
-    const file = trace(phase);
-    if (!existsSync(file)) return [];
-    return readFileSync(file, "utf8").split("\n").filter(Boolean).map((l) => JSON.parse(l) as TraceLine).filter((l) => l.method === "generate");
+    return readJsonl<TraceLine>(trace(phase)).filter((l) => l.method === "generate");
   };
   const ghosts: string[] = [];
   let before: { ghosts: (string | undefined)[]; score: TasteScore } | undefined;
