@@ -188,10 +188,10 @@ export class BackgroundDistill implements vscode.Disposable {
     }
   }
 
-  private async saveRecord(status: DistillRecord["status"], heads: Record<string, string>): Promise<void> {
+  private async saveRecord(status: DistillRecord["status"], heads: Record<string, string> = {}, experts = 0): Promise<void> {
     const file = this.recordFile();
     if (!file || !this.state.key) return;
-    const record: DistillRecord = { key: this.state.key, status, fraction: this.state.fraction, heads, updated: new Date().toISOString() };
+    const record: DistillRecord = { key: this.state.key, status, fraction: this.state.fraction, heads, experts, updated: new Date().toISOString() };
     try {
       await writeDistillRecord(file, record);
     } catch (e) {
@@ -261,8 +261,8 @@ export class BackgroundDistill implements vscode.Disposable {
         }
         void this.enqueue(async () => {
           if (this.state.key !== key) return;
-          await this.saveRecord("ready", heads);
-          this.apply({ type: "finished" });
+          await this.saveRecord("ready", heads, report.experts.length);
+          this.apply({ type: "finished", heads: useful.length, experts: report.experts.length });
         });
       },
       (e: unknown) => {

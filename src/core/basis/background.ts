@@ -16,7 +16,7 @@ export type SchedulePhase =
   | "running"
   /** The job holds its place while the editor is busy. */
   | "paused"
-  /** The head adapters exist; completions use them. */
+  /** The job is done; completions use the head adapters that beat the base model (`outcome`: maybe none). */
   | "ready"
   /** The person stopped it: it stays stopped for this target until resumed. */
   | "stopped"
@@ -35,22 +35,32 @@ export interface ScheduleState {
   /** When the person last typed (ms); -Infinity when never. */
   typedAt: number;
   enabled: boolean;
+  /** Once ready: how many of the prompted experts got a head adapter that beat the base model. */
+  outcome: DistillOutcome | null;
+}
+
+export interface DistillOutcome {
+  heads: number;
+  experts: number;
 }
 
 export type ScheduleEvent =
   /** The target changed; `saved` is the new key's saved record, read before this event so a restart resumes it. */
-  | { type: "target"; target: DistillTarget; saved?: Pick<DistillRecord, "status" | "fraction"> }
-  | { type: "enabled"; enabled: boolean; saved?: Pick<DistillRecord, "status" | "fraction"> }
+  | { type: "target"; target: DistillTarget; saved?: SavedRecord }
+  | { type: "enabled"; enabled: boolean; saved?: SavedRecord }
   | { type: "request"; delta: 1 | -1 }
   | { type: "typed" }
   /** Time passed: a quiet moment may have come. */
   | { type: "tick" }
   | { type: "progress"; fraction: number; etaSeconds: number | null }
-  | { type: "finished" }
+  /** The job is done; the caller saved the ready record with the head adapters first. */
+  | ({ type: "finished" } & DistillOutcome)
   | { type: "failed"; message: string }
   /** The person's stop and resume commands. */
   | { type: "stop" }
   | { type: "resume" };
+
+type SavedRecord = Pick<DistillRecord, "status" | "fraction" | "heads" | "experts">;
 
 export type ScheduleAction =
   | { type: "start" }
@@ -79,7 +89,7 @@ export const BACKGROUND_DISTILL = { positions: 400, window: 32, perWindow: 16, r
 export const DEFAULT_QUIET_MS = 3000;
 
 export function initialSchedule(enabled: boolean): ScheduleState {
-  return { phase: "idle", key: null, reason: "no model yet", fraction: 0, etaSeconds: null, busy: 0, typedAt: -Infinity, enabled };
+  return { phase: "idle", key: null, reason: "no model yet", fraction: 0, etaSeconds: null, busy: 0, typedAt: -Infinity, enabled, outcome: null };
 }
 
 const OFF = "background distillation is turned off";
@@ -98,13 +108,13 @@ export function stepSchedule(s: ScheduleState, event: ScheduleEvent, now: number
   const leave = (reason: string) => {
     if (jobAlive) actions.push({ type: "cancel" });
     if (s.phase === "ready") actions.push({ type: "drop-heads" });
-    next = { ...next, phase: "idle", reason, fraction: 0, etaSeconds: null };
+    next = { ...next, phase: "idle", reason, fraction: 0, etaSeconds: null, outcome: null };
   };
   // A key's saved record decides where it starts: ready heads are used at once, a stopped job stays stopped.
-  const resumeSaved = (saved: Pick<DistillRecord, "status" | "fraction"> | undefined) => {
+  const resumeSaved = (saved: SavedRecord | undefined) => {
     next = { ...next, phase: "waiting", reason: "", fraction: saved?.fraction ?? 0 };
     if (saved?.status === "ready") {
-      next = { ...next, phase: "ready", fraction: 1 };
+      next = { ...next, phase: "ready", fraction: 1, outcome: { heads: Object.keys(saved.heads).length, experts: saved.experts } };
       actions.push({ type: "use-heads" });
     } else if (saved?.status === "stopped") next.phase = "stopped";
   };
@@ -140,8 +150,7 @@ export function stepSchedule(s: ScheduleState, event: ScheduleEvent, now: number
       break;
     case "finished":
       if (!jobAlive) break;
-      // The caller saved the ready record with the head adapters before this event.
-      next = { ...next, phase: "ready", fraction: 1, etaSeconds: null };
+      next = { ...next, phase: "ready", fraction: 1, etaSeconds: null, outcome: { heads: event.heads, experts: event.experts } };
       actions.push({ type: "use-heads" });
       return { state: next, actions };
     case "failed":

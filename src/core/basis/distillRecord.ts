@@ -11,6 +11,8 @@ export interface DistillRecord {
   fraction: number;
   /** The head adapters by policy id, once ready: those that beat the base model on held-out positions (maybe none). */
   heads: Record<string, string>;
+  /** How many prompted experts the job distilled (heads holds those that beat the base model); 0 until ready. */
+  experts: number;
   updated: string;
 }
 
@@ -25,7 +27,12 @@ export function parseDistillRecord(raw: unknown, key: string): DistillRecord | {
   if (typeof heads !== "object" || heads === null || Array.isArray(heads) || !Object.values(heads).every((v) => typeof v === "string" && v.length > 0)) {
     return { problem: "heads must map policy ids to adapter files" };
   }
-  return { key, status: r.status, fraction: r.fraction, heads: heads as Record<string, string>, updated: typeof r.updated === "string" ? r.updated : "" };
+  // Records written before the count was kept say only which heads won.
+  const experts = r.experts === undefined ? Object.keys(heads).length : r.experts;
+  if (typeof experts !== "number" || !Number.isInteger(experts) || experts < Object.keys(heads).length) {
+    return { problem: "experts must be a whole number, at least the number of heads" };
+  }
+  return { key, status: r.status, fraction: r.fraction, heads: heads as Record<string, string>, experts, updated: typeof r.updated === "string" ? r.updated : "" };
 }
 
 /**

@@ -64,7 +64,7 @@ export function formatDuration(seconds: number): string {
 }
 
 /** The background distillation's item: hidden (null) while there is nothing to distill. */
-export function distillStatus(s: Pick<ScheduleState, "phase" | "fraction" | "etaSeconds" | "reason">): StatusText | null {
+export function distillStatus(s: Pick<ScheduleState, "phase" | "fraction" | "etaSeconds" | "reason" | "outcome">): StatusText | null {
   const percent = `${Math.floor(Math.min(1, Math.max(0, s.fraction)) * 100)}%`;
   const left = s.etaSeconds === null ? "" : `, about ${formatDuration(s.etaSeconds)} of work left`;
   const meanwhile = "Until then completions soup the prompted experts (slower).";
@@ -78,10 +78,30 @@ export function distillStatus(s: Pick<ScheduleState, "phase" | "fraction" | "eta
     case "paused":
       return { text: `$(debug-pause) Soup: distill ${percent}`, tooltip: `Spectral Soup: background distillation waits while you type or a request runs (${percent}${left}). Click to stop.` };
     case "ready":
-      return { text: "$(zap) Soup: distilled", tooltip: "Spectral Soup: completions soup head adapters distilled from the basis at plain-model speed; chat keeps the prompted experts." };
+      return readyStatus(s.outcome);
     case "stopped":
       return { text: `$(circle-slash) Soup: distill stopped`, tooltip: `Spectral Soup: background distillation is stopped at ${percent}; what it collected is kept. Click to resume.` };
     case "failed":
       return { text: "$(warning) Soup: distill failed", tooltip: `Spectral Soup: background distillation failed: ${s.reason}\nClick to try again.` };
   }
+}
+
+/** A finished job says how much it delivered: a head that did not beat the base model is not used. */
+function readyStatus(outcome: ScheduleState["outcome"]): StatusText {
+  const heads = outcome?.heads ?? 0;
+  const experts = outcome?.experts ?? 0;
+  const click = "Click for the log, which gives each expert's held-out figures.";
+  if (heads === 0) {
+    return {
+      text: "$(info) Soup: not distilled",
+      tooltip: `Spectral Soup: background distillation finished, but no head adapter came closer to its expert than the base model on held-out code, so none is used: completions keep souping the prompted experts (slower). ${click}`,
+    };
+  }
+  const some = heads < experts;
+  return {
+    text: `$(zap) Soup: distilled${some ? ` ${heads}/${experts}` : ""}`,
+    tooltip:
+      `Spectral Soup: completions soup ${some ? `${heads} of the ${experts}` : "the"} head adapters distilled from the basis at plain-model speed` +
+      `${some ? "; the other experts' heads did not beat the base model, so those experts keep their prompts (slower)" : ""}. Chat keeps the prompted experts. ${click}`,
+  };
 }

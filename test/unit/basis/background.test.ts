@@ -29,10 +29,11 @@ describe("background distillation schedule", () => {
     const r = run([
       [0, target("k1")],
       [10, { type: "progress", fraction: 0.5, etaSeconds: 30 }],
-      [20, { type: "finished" }],
+      [20, { type: "finished", heads: 2, experts: 3 }],
     ]);
     assert.deepEqual(r.types, ["start", "use-heads"]);
     assert.equal(r.state.phase, "ready");
+    assert.deepEqual(r.state.outcome, { heads: 2, experts: 3 });
     assert.equal(r.state.fraction, 1);
   });
 
@@ -77,13 +78,14 @@ describe("background distillation schedule", () => {
   });
 
   it("resumes from a saved record: ready heads at once, a stopped job stays stopped, a partial one starts with its fraction", () => {
-    const ready = run([[0, { type: "target", target: { key: "k1" }, saved: { status: "ready", fraction: 1 } }]]);
+    const ready = run([[0, { type: "target", target: { key: "k1" }, saved: { status: "ready", fraction: 1, heads: { a: "/h/a.gguf" }, experts: 3 } }]]);
     assert.equal(ready.state.phase, "ready");
+    assert.deepEqual(ready.state.outcome, { heads: 1, experts: 3 });
     assert.deepEqual(ready.types, ["use-heads"]);
-    const stopped = run([[0, { type: "target", target: { key: "k1" }, saved: { status: "stopped", fraction: 0.4 } }]]);
+    const stopped = run([[0, { type: "target", target: { key: "k1" }, saved: { status: "stopped", fraction: 0.4, heads: {}, experts: 0 } }]]);
     assert.equal(stopped.state.phase, "stopped");
     assert.deepEqual(stopped.types, []);
-    const partial = run([[0, { type: "target", target: { key: "k1" }, saved: { status: "partial", fraction: 0.4 } }]]);
+    const partial = run([[0, { type: "target", target: { key: "k1" }, saved: { status: "partial", fraction: 0.4, heads: {}, experts: 0 } }]]);
     assert.equal(partial.state.phase, "running");
     assert.equal(partial.state.fraction, 0.4);
     assert.deepEqual(partial.types, ["start"]);
@@ -98,11 +100,12 @@ describe("background distillation schedule", () => {
     assert.equal(running.state.key, "k2");
     const ready = run([
       [0, target("k1")],
-      [10, { type: "finished" }],
+      [10, { type: "finished", heads: 2, experts: 3 }],
       [20, target(null)],
     ]);
     assert.deepEqual(ready.types, ["start", "use-heads", "drop-heads"]);
     assert.equal(ready.state.phase, "idle");
+    assert.equal(ready.state.outcome, null);
     // The same key again changes nothing.
     assert.deepEqual(run([[30, target("k1")]], run([[0, target("k1")]]).state).types, []);
   });
@@ -139,7 +142,7 @@ describe("background distillation schedule", () => {
     assert.deepEqual(run([[20, { type: "resume" }]], failed.state).types, ["save", "start"]);
     const stopped = run([[20, { type: "stop" }]], failed.state);
     assert.equal(stopped.state.phase, "stopped");
-    assert.deepEqual(run([[30, { type: "finished" }]], stopped.state).types, []);
+    assert.deepEqual(run([[30, { type: "finished", heads: 2, experts: 3 }]], stopped.state).types, []);
   });
 
   it("turning the setting off cancels and drops the heads; on again picks the saved record up", () => {
@@ -154,7 +157,7 @@ describe("background distillation schedule", () => {
     const moved = run([[20, target("k2")]], off.state);
     assert.deepEqual(moved.types, []);
     assert.equal(moved.state.key, "k2");
-    const on = run([[30, { type: "enabled", enabled: true, saved: { status: "ready", fraction: 1 } }]], moved.state);
+    const on = run([[30, { type: "enabled", enabled: true, saved: { status: "ready", fraction: 1, heads: { a: "/h/a.gguf" }, experts: 3 } }]], moved.state);
     assert.deepEqual(on.types, ["use-heads"]);
   });
 

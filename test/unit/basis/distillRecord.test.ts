@@ -5,10 +5,15 @@ import * as path from "node:path";
 import { parseDistillRecord, readDistillRecord, writeDistillRecord } from "../../../src/core/basis/distillRecord";
 
 describe("background distillation record", () => {
-  const good = { key: "k1", status: "ready" as const, fraction: 1, heads: { concise: "/s/concise.gguf" }, updated: "2026-01-01T00:00:00Z" };
+  const good = { key: "k1", status: "ready" as const, fraction: 1, heads: { concise: "/s/concise.gguf" }, experts: 3, updated: "2026-01-01T00:00:00Z" };
 
   it("reads a well-formed record", () => {
     assert.deepEqual(parseDistillRecord(good, "k1"), good);
+  });
+
+  it("counts a record from before the expert count was kept as every expert having its head", () => {
+    const { experts: _e, ...old } = good;
+    assert.deepEqual(parseDistillRecord(old, "k1"), { ...good, experts: 1 });
   });
 
   it("names what is wrong with one that cannot be used", () => {
@@ -20,6 +25,8 @@ describe("background distillation record", () => {
       [{ ...good, fraction: 2 }, /fraction/],
       [{ ...good, fraction: "0.5" }, /fraction/],
       [{ ...good, heads: { concise: 3 } }, /heads/],
+      [{ ...good, experts: 0 }, /experts/],
+      [{ ...good, experts: 1.5 }, /experts/],
     ];
     for (const [raw, pattern] of cases) {
       const r = parseDistillRecord(raw, "k1");

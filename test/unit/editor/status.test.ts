@@ -44,7 +44,7 @@ describe("engine status text", () => {
 });
 
 describe("background distillation status text", () => {
-  const at = (phase: Parameters<typeof distillStatus>[0]["phase"], fraction = 0.372, etaSeconds: number | null = 125) => distillStatus({ phase, fraction, etaSeconds, reason: "out of memory" });
+  const at = (phase: Parameters<typeof distillStatus>[0]["phase"], fraction = 0.372, etaSeconds: number | null = 125) => distillStatus({ phase, fraction, etaSeconds, reason: "out of memory", outcome: { heads: 8, experts: 8 } });
 
   it("is hidden while there is nothing to distill", () => {
     assert.equal(at("idle"), null);
@@ -61,8 +61,17 @@ describe("background distillation status text", () => {
   });
 
   it("says when it is done, stopped (resumable) or failed (with why)", () => {
-    assert.match(at("ready")!.tooltip, /chat keeps the prompted experts/);
+    assert.equal(at("ready")!.text, "$(zap) Soup: distilled");
+    assert.match(at("ready")!.tooltip, /Chat keeps the prompted experts/);
     assert.match(at("stopped")!.tooltip, /37%.*Click to resume/);
     assert.match(at("failed")!.tooltip, /out of memory/);
+  });
+
+  it("says how many experts got a head that beat the base model, and never says distilled when none did", () => {
+    const ready = (heads: number) => distillStatus({ phase: "ready", fraction: 1, etaSeconds: null, reason: "", outcome: { heads, experts: 8 } })!;
+    assert.equal(ready(3).text, "$(zap) Soup: distilled 3/8");
+    assert.match(ready(3).tooltip, /3 of the 8 head adapters.*keep their prompts/);
+    assert.equal(ready(0).text, "$(info) Soup: not distilled");
+    assert.match(ready(0).tooltip, /none is used.*prompted experts/);
   });
 });
