@@ -1,27 +1,33 @@
-// The peer comparison: `npx tsx bench/peer.ts [--rounds 5] [--keys 12] [--source-build DIR] [--no-fim]`, whenever
+// The peer comparison: `npx tsx bench/peer.ts [--rounds 5] [--keys 12] [--model bench|qwen|FILE] [--source-build DIR] [--no-fim]`, whenever
 // llama.cpp's tools are built (`bash scripts/llama-tools.sh --path`); without them it says so and exits 0. Same
 // model files, one thread everywhere, rounds interleaved, medians of per-round ratios (the machine is shared: say
 // the spread too).
-//  1. Generation and prompt speed on the generated ~52M benchmark model: llama-bench vs node-llama-cpp alone vs
-//     the plain engine; with --source-build DIR (a copy of the node-llama-cpp package in which `node-llama-cpp
+//  1. Generation and prompt speed on the generated ~52M benchmark model (or --model: `qwen` for the generated
+//     model of Qwen2.5-Coder-0.5B's shape, Q8_0, or a file): llama-server's /completion and llama-bench vs
+//     node-llama-cpp alone vs the plain engine, in wall-clock tokens/s and per CPU second of each process (llama-server
+//     read from /proc, so a busy machine moves the ratio less); with --source-build DIR (a copy of the node-llama-cpp package in which `node-llama-cpp
 //     source build` ran, so the shared node_modules keeps the prebuilt binary), that build too, each build in a
 //     child process of its own.
 //  2. FIM completion per keystroke on the same model and on tinycoder (../shared/models): llama-server /infill
 //     (prompt cache on) vs the plain engine, the same windows and keystrokes; prompt tokens each side evaluated.
 import { execFileSync, fork, spawn } from "node:child_process";
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { parseArgs } from "node:util";
 import { DEFAULT_FIM_LIMITS, fimWindow } from "../src/core/completion/fim";
 import { BENCHMARK_MODEL, syntheticModelCache } from "../src/core/gguf/synthetic";
 import { SoupEngine } from "../src/engine/soupEngine";
+import { qwenShapedModel } from "./qwenShape";
 
-const v = parseArgs({ options: { rounds: { type: "string", default: "5" }, keys: { type: "string", default: "12" }, "source-build": { type: "string" }, "no-fim": { type: "boolean" } } }).values;
+const v = parseArgs({
+  options: { rounds: { type: "string", default: "5" }, keys: { type: "string", default: "12" }, model: { type: "string", default: "bench" }, "source-build": { type: "string" }, "no-fim": { type: "boolean" } },
+}).values;
 const ROUNDS = Number(v.rounds);
 const KEYS = Number(v.keys);
 const GEN = 48;
 const PROMPT = 256;
+const CLOCK_TICKS = Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim());
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const spread = (xs: number[]) => `${Math.min(...xs).toFixed(2)}-${Math.max(...xs).toFixed(2)}`;
 
@@ -68,14 +74,26 @@ async function nlcAlone(entry: string, modelPath: string) {
   };
 }
 
-async function startServer(bin: string, model: string): Promise<{ url: string; stop: () => void }> {
+interface Server {
+  url: string;
+  /** CPU seconds the server process has used so far (user + system, from /proc). */
+  cpuSeconds: () => number;
+  stop: () => void;
+}
+
+async function startServer(bin: string, model: string): Promise<Server> {
   const port = 20000 + Math.floor(Math.random() * 20000);
   const child = spawn(path.join(bin, "llama-server"), ["-m", model, "--threads", "1", "-c", "1024", "--port", String(port), "-np", "1"], { stdio: "ignore" });
   const url = `http://127.0.0.1:${port}`;
+  const cpuSeconds = () => {
+    // Fields 14 and 15 of /proc/PID/stat (utime, stime) in clock ticks, counted after the command's closing paren.
+    const fields = readFileSync(`/proc/${child.pid}/stat`, "utf8").split(") ")[1].split(" ");
+    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+  };
   for (let i = 0; i < 120; i++) {
     await new Promise((r) => setTimeout(r, 500));
     const ok = await fetch(`${url}/health`).then((r) => r.ok, () => false);
-    if (ok) return { url, stop: () => child.kill() };
+    if (ok) return { url, cpuSeconds, stop: () => child.kill() };
   }
   child.kill();
   throw new Error("llama-server did not become healthy in 60 s");
@@ -87,7 +105,13 @@ async function main(): Promise<void> {
     console.log("skipped: llama.cpp's tools are not built (bash scripts/llama-tools.sh builds them)");
     return;
   }
-  const model = await syntheticModelCache(path.join(os.tmpdir(), "spectral-soup-bench-models"), BENCHMARK_MODEL);
+  const model =
+    v.model === "bench"
+      ? await syntheticModelCache(path.join(os.tmpdir(), "spectral-soup-bench-models"), BENCHMARK_MODEL)
+      : v.model === "qwen"
+        ? await qwenShapedModel((line) => console.log(line))
+        : path.resolve(v.model!);
+  const server = await startServer(bin, model);
   const alone = await nlcAlone("node-llama-cpp", model);
   // A copy of node-llama-cpp holding its own source build (`node-llama-cpp source build` run in the copy), so
   // that the shared node_modules keeps the prebuilt binary.
@@ -95,7 +119,7 @@ async function main(): Promise<void> {
   const engine = new SoupEngine();
   await engine.load({ modelPath: model, gpu: "off", gpuLayers: 0, threads: 1, contextSize: 1024, basis: { kind: "policies", id: "peer", version: "1", policies: [] } }, () => {});
   const signal = new AbortController().signal;
-  const ratios = { aloneTg: [] as number[], alonePp: [] as number[], engineTg: [] as number[], benchTg: [] as number[], sourceTg: [] as number[], sourcePp: [] as number[], sourceVsPrebuiltTg: [] as number[], sourceVsPrebuiltPp: [] as number[], sourceVsPrebuiltTgCpu: [] as number[], sourceVsPrebuiltPpCpu: [] as number[], engineVsAlone: [] as number[], engineVsAloneCpu: [] as number[] };
+  const ratios = { aloneTg: [] as number[], alonePp: [] as number[], engineTg: [] as number[], benchTg: [] as number[], sourceTg: [] as number[], sourcePp: [] as number[], sourceVsPrebuiltTg: [] as number[], sourceVsPrebuiltPp: [] as number[], sourceVsPrebuiltTgCpu: [] as number[], sourceVsPrebuiltPpCpu: [] as number[], engineVsAlone: [] as number[], engineVsAloneCpu: [] as number[], serverTg: [] as number[], aloneVsServer: [] as number[], engineVsServer: [] as number[], aloneVsServerCpu: [] as number[], engineVsServerCpu: [] as number[] };
   let raw = "";
   for (let r = 0; r < ROUNDS; r++) {
     const b = llamaBench(bin, model);
@@ -103,11 +127,18 @@ async function main(): Promise<void> {
     const early = r % 2 ? await source?.round() : undefined;
     const a = await alone.round();
     const sb = early ?? (await source?.round());
+    const sv = await serverGeneration(server, `round ${r} ${Math.random()}`);
     const c0 = process.cpuUsage();
     const e = await engine.generate({ prompt: { kind: "raw", text: `round ${r} ${Math.random()}` }, mode: "parameter", weights: {}, maxTokens: GEN, temperature: 0 }, signal, () => {});
     const c = process.cpuUsage(c0);
     // Per CPU second of this process, the short prompt included (a few tokens): robust to the machine's load.
-    ratios.engineVsAloneCpu.push(e.tokens.length / ((c.user + c.system) / 1e6) / a.tgCpu);
+    const engineTgCpu = e.tokens.length / ((c.user + c.system) / 1e6);
+    ratios.engineVsAloneCpu.push(engineTgCpu / a.tgCpu);
+    ratios.serverTg.push(sv.tg);
+    ratios.aloneVsServer.push(a.tg / sv.tg);
+    ratios.engineVsServer.push(e.timings.tokensPerSecond / sv.tg);
+    ratios.aloneVsServerCpu.push(a.tgCpu / sv.tgCpu);
+    ratios.engineVsServerCpu.push(engineTgCpu / sv.tgCpu);
     ratios.benchTg.push(b.tg);
     ratios.aloneTg.push(a.tg / b.tg);
     ratios.alonePp.push(a.pp / b.pp);
@@ -121,12 +152,15 @@ async function main(): Promise<void> {
       ratios.sourceVsPrebuiltTgCpu.push(sb.tgCpu / a.tgCpu);
       ratios.sourceVsPrebuiltPpCpu.push(sb.ppCpu / a.ppCpu);
     }
-    raw = `llama-bench tg ${b.tg.toFixed(1)} pp ${b.pp.toFixed(1)}, node-llama-cpp tg ${a.tg.toFixed(1)} pp ${a.pp.toFixed(1)}, engine tg ${e.timings.tokensPerSecond.toFixed(1)}${sb ? `, source build tg ${sb.tg.toFixed(1)} pp ${sb.pp.toFixed(1)}` : ""}`;
+    raw = `llama-server tg ${sv.tg.toFixed(1)}, llama-bench tg ${b.tg.toFixed(1)} pp ${b.pp.toFixed(1)}, node-llama-cpp tg ${a.tg.toFixed(1)} pp ${a.pp.toFixed(1)}, engine tg ${e.timings.tokensPerSecond.toFixed(1)}${sb ? `, source build tg ${sb.tg.toFixed(1)} pp ${sb.pp.toFixed(1)}` : ""}`;
   }
   alone.dispose();
   source?.dispose();
+  server.stop();
   await engine.unload();
   console.log(`1. ${path.basename(model)}, 1 thread, ${ROUNDS} interleaved rounds (last: ${raw})`);
+  console.log(`   generation vs llama-server /completion: node-llama-cpp alone ${median(ratios.aloneVsServer).toFixed(2)}x (${spread(ratios.aloneVsServer)}), engine plain ${median(ratios.engineVsServer).toFixed(2)}x (${spread(ratios.engineVsServer)})`);
+  console.log(`   the same per CPU second of each process: node-llama-cpp alone ${median(ratios.aloneVsServerCpu).toFixed(2)}x (${spread(ratios.aloneVsServerCpu)}), engine plain ${median(ratios.engineVsServerCpu).toFixed(2)}x (${spread(ratios.engineVsServerCpu)})`);
   console.log(`   generation vs llama-bench: node-llama-cpp alone (${alone.buildType}) ${median(ratios.aloneTg).toFixed(2)}x (${spread(ratios.aloneTg)}), engine plain ${median(ratios.engineTg).toFixed(2)}x (${spread(ratios.engineTg)})`);
   console.log(`   prompt vs llama-bench: node-llama-cpp alone ${median(ratios.alonePp).toFixed(2)}x (${spread(ratios.alonePp)})`);
   console.log(`   generation, engine plain / node-llama-cpp alone (prebuilt), same round: ${median(ratios.engineVsAlone).toFixed(2)}x (${spread(ratios.engineVsAlone)}), per CPU second ${median(ratios.engineVsAloneCpu).toFixed(2)}x (${spread(ratios.engineVsAloneCpu)})`);
@@ -137,10 +171,23 @@ async function main(): Promise<void> {
   }
   if (v["no-fim"]) return;
 
-  await fimPeer(bin, model, "~52M benchmark model", Math.min(KEYS, 6));
+  await fimPeer(bin, model, v.model === "bench" ? "~52M benchmark model" : path.basename(model), Math.min(KEYS, 6));
   const tiny = path.resolve(__dirname, "../../shared/models/tinycoder/tinycoder.gguf");
   if (!existsSync(tiny)) console.log(`2. skipped for tinycoder: ${tiny} is absent`);
   else await fimPeer(bin, tiny, "tinycoder", KEYS);
+}
+
+/** One greedy generation of GEN tokens on llama-server: its own decode rate (wall) and tokens per CPU second it used. */
+async function serverGeneration(server: Server, prompt: string): Promise<{ tg: number; tgCpu: number }> {
+  const c0 = server.cpuSeconds();
+  const res = await fetch(`${server.url}/completion`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ prompt, n_predict: GEN, temperature: 0, samplers: ["top_k"], top_k: 1, ignore_eos: true, cache_prompt: false }),
+  });
+  if (!res.ok) throw new Error(`llama-server /completion: HTTP ${res.status} ${await res.text()}`);
+  const answer = (await res.json()) as { timings: { predicted_n: number; predicted_per_second: number } };
+  return { tg: answer.timings.predicted_per_second, tgCpu: answer.timings.predicted_n / (server.cpuSeconds() - c0) };
 }
 
 /**
