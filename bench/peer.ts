@@ -127,7 +127,7 @@ async function main(): Promise<void> {
     const early = r % 2 ? await source?.round() : undefined;
     const a = await alone.round();
     const sb = early ?? (await source?.round());
-    const sv = await serverGeneration(server, `round ${r} ${Math.random()}`);
+    const sv = await serverGeneration(server, r);
     const c0 = process.cpuUsage();
     const e = await engine.generate({ prompt: { kind: "raw", text: `round ${r} ${Math.random()}` }, mode: "parameter", weights: {}, maxTokens: GEN, temperature: 0 }, signal, () => {});
     const c = process.cpuUsage(c0);
@@ -177,17 +177,28 @@ async function main(): Promise<void> {
   else await fimPeer(bin, tiny, "tinycoder", KEYS);
 }
 
-/** One greedy generation of GEN tokens on llama-server: its own decode rate (wall) and tokens per CPU second it used. */
-async function serverGeneration(server: Server, prompt: string): Promise<{ tg: number; tgCpu: number }> {
-  const c0 = server.cpuSeconds();
-  const res = await fetch(`${server.url}/completion`, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify({ prompt, n_predict: GEN, temperature: 0, samplers: ["top_k"], top_k: 1, ignore_eos: true, cache_prompt: false }),
-  });
-  if (!res.ok) throw new Error(`llama-server /completion: HTTP ${res.status} ${await res.text()}`);
-  const answer = (await res.json()) as { timings: { predicted_n: number; predicted_per_second: number } };
-  return { tg: answer.timings.predicted_per_second, tgCpu: answer.timings.predicted_n / (server.cpuSeconds() - c0) };
+/**
+ * One greedy generation of GEN tokens on llama-server: its own decode rate (wall) and tokens per CPU second it used.
+ * The bundled server parses every output as content and answers HTTP 500 on some random-weight outputs ("does not
+ * match the expected Content-only format"): such a round is asked again with another prompt.
+ */
+async function serverGeneration(server: Server, round: number): Promise<{ tg: number; tgCpu: number }> {
+  let failure = "";
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const c0 = server.cpuSeconds();
+    const res = await fetch(`${server.url}/completion`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ prompt: `round ${round}.${attempt}`, n_predict: GEN, temperature: 0, samplers: ["top_k"], top_k: 1, ignore_eos: true, cache_prompt: false }),
+    });
+    if (!res.ok) {
+      failure = `HTTP ${res.status} ${await res.text()}`;
+      continue;
+    }
+    const answer = (await res.json()) as { timings: { predicted_n: number; predicted_per_second: number } };
+    return { tg: answer.timings.predicted_per_second, tgCpu: answer.timings.predicted_n / (server.cpuSeconds() - c0) };
+  }
+  throw new Error(`llama-server /completion failed 5 times: ${failure}`);
 }
 
 /**
