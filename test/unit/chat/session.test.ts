@@ -50,7 +50,7 @@ describe("ChatSession", () => {
 
   it("streams an answer with its contributions w_k phi_k and keeps both turns", async () => {
     const { session, history, generator, updates } = await setup();
-    await session.send("How do I count words?", "selection", "Selection from a.ts:\n```ts\nx\n```");
+    await session.send("How do I count words?", "selection", { file: "a.ts", language: "ts", code: "x" });
     const types = updates.map((u) => u.type);
     assert.deepEqual(types, ["history", "answerStart", "answerDelta", "answerDelta", "answerEnd"]);
     const end = updates.at(-1)!;
@@ -79,13 +79,13 @@ describe("ChatSession", () => {
     // Budget: (contextSize - maxTokens) * CHARS_PER_TOKEN - the system prompt, in characters.
     const contextSize = 100 + Math.floor((SYSTEM_PROMPT.length + 60) / CHARS_PER_TOKEN);
     const { session, generator } = await setup({ contextSize });
-    await session.send("q".repeat(100), "none", "");
-    await session.send("second", "none", "");
+    await session.send("q".repeat(100), "none", null);
+    await session.send("second", "none", null);
     const second = generator.calls[1]!.prompt;
     if (second.kind !== "chat") return assert.fail("a chat prompt");
     // The old question (100 chars) and the answer (10) do not both fit with the new one: the old question goes.
     assert.deepEqual(second.messages.map((m) => m.role), ["system", "assistant", "user"]);
-    await session.send("x".repeat(10_000), "none", "");
+    await session.send("x".repeat(10_000), "none", null);
     const third = generator.calls[2]!.prompt;
     if (third.kind !== "chat") return assert.fail("a chat prompt");
     assert.deepEqual(third.messages.map((m) => m.content.length), [SYSTEM_PROMPT.length, 10_000]);
@@ -97,7 +97,7 @@ describe("ChatSession", () => {
     weights.meanValues = { a: 0, b: 0.5 };
     let n = 0;
     generator.respond = async () => result(`answer ${++n}`, n === 1 ? { a: 1, b: 0 } : { a: 0, b: 1 });
-    await session.send("Which is better?", "none", "");
+    await session.send("Which is better?", "none", null);
     const comparison = updates.find((u) => u.type === "comparison");
     assert.ok(comparison && comparison.type === "comparison");
     assert.equal(comparison.dimension, "Commented");
@@ -115,7 +115,7 @@ describe("ChatSession", () => {
   it("scores an answer that got a thumb when generation gave no phi (parameter mode)", async () => {
     const { session, history, generator, weights } = await setup({ soupMode: "parameter" });
     generator.respond = async () => result("Short.", null);
-    await session.send("Explain", "none", "");
+    await session.send("Explain", "none", null);
     assert.equal(generator.calls[0]!.withFeatures, true);
     const answer = history.turns.at(-1)!;
     assert.equal(answer.role, "assistant");
@@ -137,7 +137,7 @@ describe("ChatSession", () => {
       setImmediate(() => session.stop());
       return hang(o.signal);
     };
-    await session.send("Long question", "none", "");
+    await session.send("Long question", "none", null);
     const end = updates.at(-1)!;
     assert.deepEqual(end.type === "answerEnd" && [end.stopped, end.contributions], [true, []]);
     assert.equal(history.turns.at(-1)!.text, "Partial");
@@ -146,7 +146,7 @@ describe("ChatSession", () => {
   it("says so when no model is loaded, ending the answer on the page", async () => {
     const { session, generator, updates } = await setup();
     generator.respond = async () => null;
-    await assert.rejects(session.send("Hi", "none", ""), /No model is loaded/);
+    await assert.rejects(session.send("Hi", "none", null), /No model is loaded/);
     assert.deepEqual(updates.at(-1), { type: "answerEnd", answerId: (updates.at(-2) as { answerId: string }).answerId, contributions: [], stopped: true });
     await assert.rejects(session.regenerate(), /No model is loaded/);
   });
