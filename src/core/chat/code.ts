@@ -27,12 +27,14 @@ export function questionComment(question: string, language: string): string {
 }
 
 /**
- * The prompt for a question to a base code model: the attached code (its last lines, when it would not fit in
- * `maxChars` next to the question), then the question as a comment, then a new line for the answer to start on.
+ * The prompt for a question to a base code model: the attached code, then the question as a comment, then a new
+ * line for the answer to start on. Of the code, the last `room.lines` whole lines that fit in `room.chars` next to
+ * the question: like a completion's prefix, the code nearest the question matters most.
  */
-export function codePrompt(question: string, language: string, code: string, maxChars: number): PromptSpec {
+export function codePrompt(question: string, language: string, code: string, room: { chars: number; lines: number }): PromptSpec {
   const comment = `${questionComment(question, language)}\n`;
-  const context = code ? lastLines(code.endsWith("\n") ? code : `${code}\n`, maxChars - comment.length - 1) : "";
+  const lines = room.lines > 0 ? code.replace(/\n$/, "").split("\n").slice(-room.lines) : [];
+  const context = code && lines.length ? lastLines(`${lines.join("\n")}\n`, room.chars - comment.length - 1) : "";
   return { kind: "raw", text: context ? `${context}\n${comment}` : comment, ...(language ? { language } : {}) };
 }
 

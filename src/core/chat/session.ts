@@ -32,6 +32,8 @@ export interface ChatSessionSettings {
   soupMode: SoupMode | "auto";
   exploration: boolean;
   load: { contextSize: number };
+  /** A base code model reads the attached code as a completion reads its prefix: this many lines of it at most. */
+  completions: { prefixLines: number };
 }
 
 export interface ChatSessionOptions {
@@ -266,7 +268,7 @@ export class ChatSession {
     const s = this.o.settings();
     const question = [...turns].reverse().find((t) => t.role === "user");
     const code = (question && this.editors.get(question)?.code) ?? "";
-    return codePrompt(question?.text ?? "", language, code, (s.load.contextSize - s.chat.maxTokens) * CHARS_PER_TOKEN);
+    return codePrompt(question?.text ?? "", language, code, { chars: (s.load.contextSize - s.chat.maxTokens) * CHARS_PER_TOKEN, lines: s.completions.prefixLines });
   }
 
   /** The conversation as chat messages, newest last, as much as fits the context next to the answer. */

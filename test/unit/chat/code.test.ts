@@ -17,12 +17,12 @@ describe("chat on a base code model: prompt and answer shaping", () => {
 
   it("puts the attached code before the question, keeps its last whole lines when it does not fit, and names the language", () => {
     const code = "line one\nline two\nline three";
-    assert.deepEqual(codePrompt("why", "python", code, 1000), { kind: "raw", text: `${code}\n\n"""\nwhy\n"""\n`, language: "python" });
-    assert.deepEqual(codePrompt("why", "python", "", 1000), { kind: "raw", text: '"""\nwhy\n"""\n', language: "python" });
-    assert.deepEqual(codePrompt("why", "", "", 1000), { kind: "raw", text: "/**\n * why\n */\n" });
+    assert.deepEqual(codePrompt("why", "python", code, { chars: 1000, lines: 100 }), { kind: "raw", text: `${code}\n\n"""\nwhy\n"""\n`, language: "python" });
+    assert.deepEqual(codePrompt("why", "python", "", { chars: 1000, lines: 100 }), { kind: "raw", text: '"""\nwhy\n"""\n', language: "python" });
+    assert.deepEqual(codePrompt("why", "", "", { chars: 1000, lines: 100 }), { kind: "raw", text: "/**\n * why\n */\n" });
     const question = '"""\nwhy\n"""\n';
     for (let room = 0; room <= code.length + 2; room++) {
-      const p = codePrompt("why", "python", code, question.length + 1 + room);
+      const p = codePrompt("why", "python", code, { chars: question.length + 1 + room, lines: 100 });
       assert.ok(p.kind === "raw");
       const context = p.text.slice(0, p.text.length - question.length);
       assert.ok(p.text.endsWith(question));
@@ -30,7 +30,10 @@ describe("chat on a base code model: prompt and answer shaping", () => {
       assert.ok(context.length <= room + 1, `room ${room}: ${context.length} characters`);
       if (context) assert.ok(context.startsWith("line"), `whole lines only: ${JSON.stringify(context)}`);
     }
-    assert.equal((codePrompt("why", "python", code, question.length + 1 + "line three\n".length) as { text: string }).text, `line three\n\n${question}`);
+    assert.equal((codePrompt("why", "python", code, { chars: question.length + 1 + "line three\n".length, lines: 100 }) as { text: string }).text, `line three\n\n${question}`);
+    // At most so many lines, as a completion's prefix.
+    assert.equal((codePrompt("why", "python", `${code}\n`, { chars: 1000, lines: 2 }) as { text: string }).text, `line two\nline three\n\n${question}`);
+    assert.equal((codePrompt("why", "python", code, { chars: 1000, lines: 0 }) as { text: string }).text, question);
   });
 
   it("fences code so the rendered block holds exactly the model's text, whatever fences it holds", () => {

@@ -36,6 +36,7 @@ describe("ChatSession", () => {
       soupMode: o.soupMode ?? "auto",
       exploration: false,
       load: { contextSize: o.contextSize ?? 2048 },
+      completions: { prefixLines: 256 },
     };
     const session = new ChatSession({
       history,
@@ -200,7 +201,7 @@ describe("ChatSession", () => {
       assert.deepEqual(weights.recorded[0]!.event, { type: "rating", features: [0.25, 0.75], up: true, surface: "chat", signal: "thumb" });
       assert.equal(generator.scored.length, 0);
       // A new session over the same history (a reload) has no phi: the text is scored under the prompt rebuilt in code.
-      const reloaded = new ChatSession({ history, generator, weights, feedback: recorderFor(generator, weights, new MemoryLog()), settings: () => ({ chat: { maxTokens: 100, comparisons: false, comparisonMinAnswers: 0, comparisonMinMinutes: 0 }, soupMode: "auto", exploration: false, load: { contextSize: 2048 } }), labels: () => ({}), log: new MemoryLog(), onUpdate: () => {} });
+      const reloaded = new ChatSession({ history, generator, weights, feedback: recorderFor(generator, weights, new MemoryLog()), settings: () => ({ chat: { maxTokens: 100, comparisons: false, comparisonMinAnswers: 0, comparisonMinMinutes: 0 }, soupMode: "auto", exploration: false, load: { contextSize: 2048 }, completions: { prefixLines: 256 } }), labels: () => ({}), log: new MemoryLog(), onUpdate: () => {} });
       await reloaded.rate(answer.answerId, false);
       assert.equal(generator.scored.length, 1);
       assert.equal(generator.scored[0]!.response, "x = 1\n");
