@@ -2,7 +2,8 @@
 // between one streamed answer and a pair to compare, each answer's contributions (which dimensions drove it), the
 // posterior's uncertainty it is decided on, and feedback (thumbs, A/B picks) recorded with the phi of exactly the
 // rated text. A model without a chat template (a base code model) is asked in code instead (see code.ts), and
-// feedback on its answers rates the model's continuation, not the fence around it. Written against the Generator and PosteriorView interfaces; the page only sees its updates.
+// feedback on its answers rates the model's continuation, not the fence around it. Written against the Generator
+// and PosteriorView interfaces; the page only sees its updates.
 import { randomUUID } from "node:crypto";
 import type { AttachMode, ChatEditor, ChatTurn, ChatUpdate, Contribution } from "../../shared/chat";
 import type { ChatMessage, GenerateParams, PromptSpec } from "../../shared/generation";
