@@ -296,6 +296,10 @@ export function tinycoderSteps(h: TinycoderHarness): Step[] {
           const notices = await chat.locator(".note.base-model").allInnerTexts();
           if (notices.length !== 1 || !/base code model/.test(notices[0])) throw new Error(`the view should say once that a base code model answers in code: ${JSON.stringify(notices)}`);
           const tools = await answer.locator(".code-tools").innerText();
+          // The chat whole in the side bar, from the notice down, for the screenshot.
+          const prefsHeader = s.page.locator(".part.sidebar .pane-header", { hasText: "Preferences" }).first();
+          if ((await prefsHeader.getAttribute("aria-expanded")) === "true") await prefsHeader.click();
+          await chat.locator(".note.base-model").scrollIntoViewIfNeeded();
           await s.shot("tinycoder-chat-code-block");
           return `code block (${tools.replace(/\s+/g, " ")}): ${JSON.stringify(code.slice(0, 80))}; notice: ${JSON.stringify(notices[0].slice(0, 60))}…`;
         } finally {
