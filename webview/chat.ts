@@ -188,9 +188,10 @@ function assistantTurn(t: Extract<ChatTurn, { role: "assistant" }>): HTMLElement
   return h("div", { class: "turn assistant", "data-answer": t.answerId }, h("div", { class: "who" }, "Soup"), body, answerFooter(t.answerId, t.contributions, t.rating));
 }
 
-function showHistory(turns: readonly ChatTurn[]): void {
+function showHistory(turns: readonly ChatTurn[], notice: string | undefined): void {
   streaming = undefined;
   log.replaceChildren(
+    ...(notice ? [h("div", { class: "note base-model", role: "note" }, notice)] : []),
     ...(turns.length
       ? turns.map((t) => (t.role === "user" ? userTurn(t) : assistantTurn(t)))
       : [h("div", { class: "empty" }, "Ask about your code. Rate answers with the thumbs under them: the assistant learns what this workspace prefers.")]),
@@ -205,7 +206,7 @@ function scrollDown(): void {
 function handle(msg: ToChat): void {
   switch (msg.type) {
     case "history":
-      showHistory(msg.turns);
+      showHistory(msg.turns, msg.notice);
       return;
     case "answerStart": {
       log.querySelector(".empty")?.remove();

@@ -134,6 +134,11 @@ export class PromptBuilder {
     return this.fim !== null;
   }
 
+  /** Whether the GGUF carries a chat template; without one the model is a base model (resolveChatWrapper guesses). */
+  get hasChatTemplate(): boolean {
+    return typeof this.model.fileInfo.metadata.tokenizer?.chat_template === "string";
+  }
+
   /** Tokens of `prompt` as seen by `policy` (undefined: the reference policy pi_0). */
   tokens(prompt: PromptSpec, policy?: PolicySpec): Token[] {
     const seen = policyPrompt(prompt, policy);
@@ -194,28 +199,17 @@ export class PromptBuilder {
 }
 
 /**
- * The prompt as `policy` sees it: a prompted expert's header goes before the code of FIM and raw prompts (in the
- * language's comment syntax when known) and its instruction joins the system message of chat prompts; pi_0 and
- * adapter experts see the prompt unchanged.
+ * The prompt as `policy` sees it: a prompted expert's exemplar or header goes before the code of FIM and raw
+ * prompts (see styledCode) and its instruction joins the system message of chat prompts; pi_0 and adapter experts
+ * see the prompt unchanged.
  */
 export function policyPrompt(prompt: PromptSpec, policy?: PolicySpec): PromptSpec {
   if (policy?.kind !== "prompted") return prompt;
   switch (prompt.kind) {
     case "raw":
-      return { kind: "raw", text: `${policy.fim}\n${prompt.text}` };
-    case "fim": {
-      // An exemplar is code earlier in the same file: a base model continues in its style.
-      const exemplar = fimExemplar(policy.exemplars, prompt.language);
-      const prefix =
-        exemplar !== undefined
-          ? exemplar
-            ? `${exemplar}\n\n${prompt.prefix}`
-            : prompt.prefix
-          : prompt.language
-            ? applyFimHeader(prompt.prefix, policy.fim, prompt.language)
-            : `${policy.fim}\n${prompt.prefix}`;
-      return { ...prompt, prefix };
-    }
+      return { ...prompt, text: styledCode(prompt.text, policy, prompt.language) };
+    case "fim":
+      return { ...prompt, prefix: styledCode(prompt.prefix, policy, prompt.language) };
     case "chat": {
       const messages = [...prompt.messages];
       const sys = messages.findIndex((m) => m.role === "system");
@@ -224,6 +218,16 @@ export function policyPrompt(prompt: PromptSpec, policy?: PolicySpec): PromptSpe
       return { kind: "chat", messages };
     }
   }
+}
+
+/**
+ * Code as a prompted expert sees it: its exemplar before it (code earlier in the same file, which a base model
+ * continues in its style), or its header in the language's comment syntax where the pack gives no exemplars.
+ */
+function styledCode(code: string, policy: Extract<PolicySpec, { kind: "prompted" }>, language: string | undefined): string {
+  const exemplar = fimExemplar(policy.exemplars, language);
+  if (exemplar !== undefined) return exemplar ? `${exemplar}\n\n${code}` : code;
+  return language ? applyFimHeader(code, policy.fim, language) : `${policy.fim}\n${code}`;
 }
 
 export function noFim(model: string): EngineError {

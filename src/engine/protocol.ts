@@ -68,6 +68,11 @@ export interface StatusResult {
   modelPath: string | null;
   basis: { id: string; version: string; policies: { id: string; kind: PolicySpec["kind"]; head?: boolean }[] } | null;
   backend: BackendInfo | null;
+  /**
+   * Whether the loaded model's GGUF carries a chat template (`tokenizer.chat_template`): without one it is a base
+   * model, and the chat asks it in code. null when no model is loaded or the backend cannot tell (a server pool).
+   */
+  chatTemplate: boolean | null;
   /** contextBytes: the KV state the contexts hold now; contexts: how many llama.cpp contexts exist. */
   memory: { rssBytes: number; modelBytes: number; contextBytes: number; contexts: number; vramUsedBytes: number };
   loadMs: number;

@@ -90,6 +90,7 @@ export class SoupEngine {
         ? { id: l.basisId, version: l.basisVersion, policies: l.policies.map((p) => ({ id: p.id, kind: p.kind, ...(p.kind === "prompted" && p.head ? { head: true } : {}) })) }
         : null,
       backend: l ? backendInfo(l) : null,
+      chatTemplate: l ? l.prompts.hasChatTemplate : null,
       memory: {
         rssBytes: process.memoryUsage().rss,
         modelBytes: l?.model.size ?? 0,

@@ -4,7 +4,7 @@
 import * as vscode from "vscode";
 import type { ChatHistory } from "../core/chat/history";
 import { ChatSession } from "../core/chat/session";
-import type { AttachMode } from "../shared/chat";
+import type { AttachMode, ChatEditor } from "../shared/chat";
 import { parseFromChat, type FromChat, type ToChat } from "../../webview/protocol/chat";
 import type { Session } from "./session";
 import { PageHost } from "./webviewHost";
@@ -29,6 +29,7 @@ export class ChatView implements vscode.WebviewViewProvider, vscode.Disposable {
       weights: session,
       feedback: session.feedback,
       settings: () => session.settings,
+      chatTemplate: () => session.engine.chatTemplate(),
       labels: () => Object.fromEntries(session.basis.pack.policies.map((p) => [p.id, p.label])),
       log: session.log,
       onUpdate: (update) => this.page.post(update),
@@ -54,7 +55,7 @@ export class ChatView implements vscode.WebviewViewProvider, vscode.Disposable {
       case "ready":
         return this.conversation.showHistory();
       case "send":
-        return this.conversation.send(msg.text, msg.attach, msg.attach === "none" ? "" : attachment(msg.attach));
+        return this.conversation.send(msg.text, msg.attach, activeEditor(msg.attach));
       case "stop":
         return this.conversation.stop();
       case "regenerate":
@@ -75,15 +76,17 @@ export class ChatView implements vscode.WebviewViewProvider, vscode.Disposable {
   }
 }
 
-/** The selection or file of the active editor as a fenced block, named so the model knows what it is. */
-function attachment(mode: Exclude<AttachMode, "none">): string {
+/** The active editor's file and language, with its selection or file as `mode` asks (null: no editor, none asked). */
+function activeEditor(mode: AttachMode): ChatEditor | null {
   const editor = vscode.window.activeTextEditor;
-  if (!editor) throw new Error(`No editor is open to attach its ${mode}.`);
+  if (!editor) {
+    if (mode === "none") return null;
+    throw new Error(`No editor is open to attach its ${mode}.`);
+  }
   const doc = editor.document;
-  const text = mode === "file" ? doc.getText() : doc.getText(editor.selection);
-  if (!text.trim()) throw new Error("The selection is empty: select some code to attach, or attach the file.");
-  const fence = text.includes("```") ? "~~~~" : "```";
-  return `${mode === "file" ? "File" : "Selection from"} ${vscode.workspace.asRelativePath(doc.uri)}:\n${fence}${doc.languageId}\n${text}\n${fence}`;
+  const code = mode === "none" ? "" : mode === "file" ? doc.getText() : doc.getText(editor.selection);
+  if (mode !== "none" && !code.trim()) throw new Error("The selection is empty: select some code to attach, or attach the file.");
+  return { file: vscode.workspace.asRelativePath(doc.uri), language: doc.languageId, code };
 }
 
 async function edit(code: string, how: "insert" | "replace"): Promise<void> {

@@ -55,6 +55,12 @@ export class EngineController implements vscode.Disposable {
 
   /** The loaded basis' policies and their kinds (what "auto" soup mode decides on). */
   policies: { id: string; kind: "prompted" | "adapter"; head?: boolean }[] = [];
+  private hasChatTemplate: boolean | null = null;
+
+  /** Whether the model has a chat template, once the current load is done (null: no model, or a server pool). */
+  async chatTemplate(): Promise<boolean | null> {
+    return (await this.loaded) ? this.hasChatTemplate : null;
+  }
 
   /**
    * Loads the model the settings name with the basis pack at `packPath` (and head adapters distilled from its
@@ -95,6 +101,7 @@ export class EngineController implements vscode.Disposable {
           if (!status.backend) throw new EngineError("internal", "the engine reported no backend after loading");
           this.output.info(`ready: ${remote ? status.modelPath : describeBackend(status.backend)}, loaded in ${Math.round(status.loadMs)} ms`);
           this.policies = status.basis?.policies ?? [];
+          this.hasChatTemplate = status.chatTemplate;
           this.setState(remote ? { kind: "servers", ...this.servers.health() } : { kind: "ready", backend: status.backend, tokensPerSecond: null });
           return true;
         },

@@ -5,6 +5,14 @@
 export type AttachMode = "none" | "selection" | "file";
 export const ATTACH_MODES: readonly AttachMode[] = ["none", "selection", "file"];
 
+/** The active editor as a question sees it: its file and language, and the code attached ("" when none). */
+export interface ChatEditor {
+  file: string;
+  /** VS Code language id. */
+  language: string;
+  code: string;
+}
+
 /** One dimension's share w_k * phi_k of an answer's implicit reward: the "why" hint under an answer. */
 export interface Contribution {
   id: string;
@@ -14,7 +22,15 @@ export interface Contribution {
 
 export type ChatTurn =
   | { role: "user"; text: string; attach: AttachMode }
-  | { role: "assistant"; answerId: string; text: string; contributions: Contribution[]; rating?: "up" | "down" };
+  | {
+      role: "assistant";
+      answerId: string;
+      text: string;
+      contributions: Contribution[];
+      rating?: "up" | "down";
+      /** A base code model's answer: `text` is the model's continuation as one fenced block in this language. */
+      code?: { language: string };
+    };
 
 export interface ComparisonSide {
   answerId: string;
@@ -30,4 +46,5 @@ export type ChatUpdate =
   | { type: "comparison"; comparisonId: string; dimension: string; a: ComparisonSide; b: ComparisonSide }
   /** Work without a streaming answer (an A/B pair being generated) is running or ended: shows or hides stop. */
   | { type: "busy"; busy: boolean }
-  | { type: "history"; turns: ChatTurn[] };
+  /** `notice`: said once above the conversation (the loaded model is a base code model, answering in code). */
+  | { type: "history"; turns: ChatTurn[]; notice?: string };

@@ -9,7 +9,12 @@ export interface ChatMessage {
 }
 
 export type PromptSpec =
-  | { kind: "raw"; text: string }
+  | {
+      kind: "raw";
+      text: string;
+      /** VS Code language id when the text is code: prompted experts place their exemplar or header as for FIM. */
+      language?: string;
+    }
   | {
       kind: "fim";
       prefix: string;

@@ -7,6 +7,8 @@
 // ghost text is printable and code-shaped, the Preferences view shows comments learned up, each measurement ran under one weight vector, and under the learned weights at least MARGIN more
 // probes get a suggestion the person likes. bench/editorLoop.ts runs the same flow without the editor to size EVENTS
 // and MARGIN, with two control persons (one who takes the suggestions without comments, one who answers at random).
+// Last, a question in the chat: tinycoder has no chat template, so the chat asks it in code and shows its answer as
+// a TypeScript code block under a notice saying so.
 import { mkdtempSync, rmSync } from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -266,8 +268,42 @@ export function tinycoderSteps(h: TinycoderHarness): Step[] {
           if (after.score.liked - b.liked < MARGIN) throw new Error(`the ghost text did not move toward comments by ${MARGIN} probes: ${detail}`);
           return detail;
         } finally {
-          await close();
           rmSync(traceDir, { recursive: true, force: true });
+        }
+      },
+    ],
+    [
+      "tinycoder: the chat asks the base code model in code and shows its answer as a TypeScript code block",
+      async () => {
+        try {
+          s.updateSettings({ "spectralSoup.chat.maxTokens": 64 });
+          // The question takes the language of the editor the user works in.
+          await s.openFile("example.ts");
+          await s.command("Spectral Soup: Focus on Chat View");
+          const chat: Frame = await h.until("the chat webview", 60_000, async () => {
+            for (const f of s.page.frames()) if (await f.locator("body.page-chat").count().catch(() => 0)) return f;
+            return undefined;
+          });
+          await chat.locator("vscode-textarea.prompt textarea").fill("Return the largest number in a list");
+          await chat.locator("vscode-button.send").click();
+          const answer = chat.locator(".turn.assistant").last();
+          await answer.locator(".footer").waitFor({ timeout: 120_000 });
+          const block = answer.locator("pre.code-block > code.language-typescript");
+          if ((await block.count()) !== 1) throw new Error(`no TypeScript code block in the answer: ${JSON.stringify(await answer.innerHTML())}`);
+          const code = await block.innerText();
+          const bad = unprintable(code);
+          if (bad || !code.trim()) throw new Error(`the code block is ${bad ? `not printable (${bad})` : "empty"}: ${JSON.stringify(code)}`);
+          const notices = await chat.locator(".note.base-model").allInnerTexts();
+          if (notices.length !== 1 || !/base code model/.test(notices[0])) throw new Error(`the view should say once that a base code model answers in code: ${JSON.stringify(notices)}`);
+          const tools = await answer.locator(".code-tools").innerText();
+          // The chat whole in the side bar, from the notice down, for the screenshot.
+          const prefsHeader = s.page.locator(".part.sidebar .pane-header", { hasText: "Preferences" }).first();
+          if ((await prefsHeader.getAttribute("aria-expanded")) === "true") await prefsHeader.click();
+          await chat.locator(".note.base-model").scrollIntoViewIfNeeded();
+          await s.shot("tinycoder-chat-code-block");
+          return `code block (${tools.replace(/\s+/g, " ")}): ${JSON.stringify(code.slice(0, 80))}; notice: ${JSON.stringify(notices[0].slice(0, 60))}…`;
+        } finally {
+          await close();
         }
       },
     ],

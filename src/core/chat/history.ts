@@ -109,7 +109,8 @@ function isTurn(v: unknown): v is ChatTurn {
     typeof v.answerId === "string" &&
     Array.isArray(v.contributions) &&
     v.contributions.every(isContribution) &&
-    (v.rating === undefined || v.rating === "up" || v.rating === "down")
+    (v.rating === undefined || v.rating === "up" || v.rating === "down") &&
+    (v.code === undefined || (isObj(v.code) && typeof v.code.language === "string" && Object.keys(v.code).length === 1))
   );
 }
 

@@ -1,15 +1,18 @@
 // The conversation: the chat's questions and answers with their context budget, the A/B scheduler's decision
 // between one streamed answer and a pair to compare, each answer's contributions (which dimensions drove it), the
 // posterior's uncertainty it is decided on, and feedback (thumbs, A/B picks) recorded with the phi of exactly the
-// rated text. Written against the Generator and PosteriorView interfaces; the page only sees its updates.
+// rated text. A model without a chat template (a base code model) is asked in code instead (see code.ts), and
+// feedback on its answers rates the model's continuation, not the fence around it. Written against the Generator
+// and PosteriorView interfaces; the page only sees its updates.
 import { randomUUID } from "node:crypto";
-import type { AttachMode, ChatTurn, ChatUpdate, Contribution } from "../../shared/chat";
+import type { AttachMode, ChatEditor, ChatTurn, ChatUpdate, Contribution } from "../../shared/chat";
 import type { ChatMessage, GenerateParams, PromptSpec } from "../../shared/generation";
 import type { SoupMode } from "../../shared/soup";
 import { planSoup } from "../soup/mode";
 import type { FeedbackSink, RatedText } from "../soup/recorder";
 import type { Generator, PipelineLog, PosteriorView } from "../soup/weights";
 import { afterAnswer, afterComparison, decideComparison, DEFAULT_AB_SETTINGS, type DimensionUncertainty } from "./ab";
+import { BASE_MODEL_NOTICE, CODE_ANSWER_STOP, codePrompt, fence, openingFence, unfence } from "./code";
 import type { ChatHistory } from "./history";
 
 export const SYSTEM_PROMPT = "You are a coding assistant inside VS Code. Answer in Markdown; put code in fenced blocks with a language tag.";
@@ -30,6 +33,8 @@ export interface ChatSessionSettings {
   soupMode: SoupMode | "auto";
   exploration: boolean;
   load: { contextSize: number };
+  /** A base code model reads the attached code as a completion reads its prefix: this many lines of it at most. */
+  completions: { prefixLines: number };
 }
 
 export interface ChatSessionOptions {
@@ -38,6 +43,11 @@ export interface ChatSessionOptions {
   weights: PosteriorView;
   feedback: FeedbackSink;
   settings: () => ChatSessionSettings;
+  /**
+   * Whether the loaded model has a chat template, once its load is done: false is a base model, asked in code;
+   * null (unknown, or no model) keeps the chat prompt. Without it every model is asked in chat.
+   */
+  chatTemplate?: () => Promise<boolean | null>;
   /** Dimension labels by policy id, as the basis pack names them. */
   labels: () => Record<string, string>;
   log: PipelineLog;
@@ -47,15 +57,21 @@ export interface ChatSessionOptions {
   now?: () => number;
 }
 
-/** What is remembered about an answer in this session: enough to rate it without asking the engine again. */
-interface AnswerRecord {
+/** A prompt and, for a base code model, the language its answer is shown in as code. */
+interface Ask {
   prompt: PromptSpec;
+  code?: { language: string };
+}
+
+/** What is remembered about an answer in this session: enough to rate it without asking the engine again. */
+interface AnswerRecord extends Ask {
   /** phi in basis order; null when the engine gave none (a stopped answer, parameter mode): scored on feedback. */
   features: number[] | null;
 }
 
 interface Side extends AnswerRecord {
   answerId: string;
+  /** The model's text (unfenced). */
   text: string;
   contributions: Contribution[];
 }
@@ -63,8 +79,10 @@ interface Side extends AnswerRecord {
 export class ChatSession {
   private running: AbortController | undefined;
   private readonly answers = new Map<string, AnswerRecord>();
-  /** User turns' full text as sent (with the attached selection or file), which the history does not keep. */
-  private readonly sent = new WeakMap<ChatTurn, string>();
+  /** The editor each question was asked from (its language and the attached code), which the history does not keep. */
+  private readonly editors = new WeakMap<ChatTurn, ChatEditor>();
+  /** The loaded model was a base code model at the last question: the page says so above the conversation. */
+  private baseModel = false;
   private comparison: { id: string; sides: { a: Side; b: Side } } | undefined;
   private readonly now: () => number;
 
@@ -74,18 +92,18 @@ export class ChatSession {
 
   /** The whole conversation again (a page that was reloaded or shown). */
   showHistory(): void {
-    this.o.onUpdate({ type: "history", turns: [...this.o.history.turns] });
+    this.o.onUpdate({ type: "history", turns: [...this.o.history.turns], ...(this.baseModel ? { notice: BASE_MODEL_NOTICE } : {}) });
   }
 
-  /** A question; `attachment` is the selection or file it was asked about, as a fenced block ("" for none). */
-  async send(text: string, attach: AttachMode, attachment: string): Promise<void> {
+  /** A question asked from `editor` (null: none open); its code is the selection or file `attach` names. */
+  async send(text: string, attach: AttachMode, editor: ChatEditor | null): Promise<void> {
     if (this.running) throw new Error("An answer is still being written: stop it first.");
     const turn: ChatTurn = { role: "user", text, attach };
-    this.sent.set(turn, attachment ? `${text}\n\n${attachment}` : text);
+    if (editor) this.editors.set(turn, attach === "none" ? { ...editor, code: "" } : editor);
     await this.o.history.append(turn);
     this.comparison = undefined;
     this.showHistory();
-    await this.answer(this.prompt());
+    await this.answer(await this.ask());
   }
 
   /** Another answer to the last question, with a fresh weight draw when exploring. */
@@ -94,7 +112,7 @@ export class ChatSession {
     const turns = this.o.history.turns;
     const last = turns.map((t) => t.role).lastIndexOf("user");
     if (last < 0) throw new Error("Nothing to regenerate yet: ask a question first.");
-    await this.answer(this.prompt(turns.slice(0, last + 1)));
+    await this.answer(await this.ask(turns.slice(0, last + 1)));
   }
 
   /** Stops the answer or the A/B pair being written. */
@@ -115,8 +133,8 @@ export class ChatSession {
     const turn = turns[i];
     if (!turn || turn.role !== "assistant") throw new Error("That answer is no longer in the history.");
     // After a reload the session's phi is gone: the prompt is rebuilt from the history before the answer.
-    const known = this.answers.get(answerId) ?? { prompt: this.prompt(turns.slice(0, i)), features: null };
-    const done = await this.o.feedback.record({ type: "rating", up, surface: "chat", signal: "thumb", response: rated(known, turn.text) });
+    const known = this.answers.get(answerId) ?? { ...this.askAs(turns.slice(0, i), turn.code), features: null };
+    const done = await this.o.feedback.record({ type: "rating", up, surface: "chat", signal: "thumb", response: rated(known, turn.code ? unfence(turn.text) : turn.text) });
     await this.o.history.rate(answerId, up);
     this.o.log.info(`chat: thumb ${up ? "up" : "down"} ${done === "waiting" ? "kept until the engine can score it" : "recorded"}`);
   }
@@ -128,14 +146,14 @@ export class ChatSession {
     const winner = c.sides[pick];
     const loser = c.sides[pick === "a" ? "b" : "a"];
     const done = await this.o.feedback.record({ type: "choice", winner: rated(winner, winner.text), loser: rated(loser, loser.text) });
-    this.answers.set(winner.answerId, { prompt: winner.prompt, features: winner.features });
-    await this.o.history.append({ role: "assistant", answerId: winner.answerId, text: winner.text, contributions: winner.contributions });
+    this.answers.set(winner.answerId, { prompt: winner.prompt, features: winner.features, ...(winner.code ? { code: winner.code } : {}) });
+    await this.o.history.append({ role: "assistant", answerId: winner.answerId, text: shown(winner), contributions: winner.contributions, ...(winner.code ? { code: winner.code } : {}) });
     this.o.log.info(`chat: A/B pick ${pick} ${done === "waiting" ? "kept until the engine can score it" : "recorded as a choice"}`);
     this.showHistory();
   }
 
   /** Either one streamed answer or, when the scheduler says the posterior should be asked, an A/B pair. */
-  private async answer(prompt: PromptSpec): Promise<void> {
+  private async answer(ask: Ask): Promise<void> {
     const s = this.o.settings();
     const decision = decideComparison(
       this.uncertainties(),
@@ -147,21 +165,25 @@ export class ChatSession {
     const abort = new AbortController();
     this.running = abort;
     try {
-      if (decision.offer) await this.compare(prompt, decision.dimension, abort.signal);
-      else await this.stream(prompt, this.o.weights.weights(s.exploration), abort.signal);
+      if (decision.offer) await this.compare(ask, decision.dimension, abort.signal);
+      else await this.stream(ask, this.o.weights.weights(s.exploration), abort.signal);
     } finally {
       this.running = undefined;
     }
   }
 
-  private async stream(prompt: PromptSpec, weights: Record<string, number>, signal: AbortSignal): Promise<void> {
+  private async stream(ask: Ask, weights: Record<string, number>, signal: AbortSignal): Promise<void> {
     const answerId = randomUUID();
     this.o.onUpdate({ type: "answerStart", answerId });
+    // A code answer streams inside a fence opened now; should the finished code need a longer fence, the page
+    // is shown the history (with the right one) once the answer is kept.
+    const open = ask.code ? openingFence("", ask.code.language) : "";
+    if (open) this.o.onUpdate({ type: "answerDelta", answerId, text: `${open}\n` });
     let text = "";
     let features: number[] | null = null;
     let stopped = false;
     try {
-      const result = await this.o.generator.generate(this.params(prompt, weights), {
+      const result = await this.o.generator.generate(this.params(ask, weights), {
         signal,
         onToken: (t) => {
           text += t;
@@ -179,22 +201,26 @@ export class ChatSession {
       stopped = true;
     }
     const contributions = this.contributions(features, weights);
-    this.answers.set(answerId, { prompt, features });
+    const record: AnswerRecord = { ...ask, features };
+    this.answers.set(answerId, record);
+    if (open) this.o.onUpdate({ type: "answerDelta", answerId, text: `\n${open.replace(/[^`]+$/, "")}` });
     this.o.onUpdate({ type: "answerEnd", answerId, contributions, stopped });
-    await this.o.history.append({ role: "assistant", answerId, text, contributions });
+    const answer = shown({ ...record, text });
+    await this.o.history.append({ role: "assistant", answerId, text: answer, contributions, ...(ask.code ? { code: ask.code } : {}) });
     await this.o.history.setAb(afterAnswer(this.o.history.ab));
+    if (open && !answer.startsWith(`${open}\n`)) this.showHistory();
   }
 
   /** Two answers from two Thompson draws, shown side by side; the pick becomes a choice event. */
-  private async compare(prompt: PromptSpec, dimension: string, signal: AbortSignal): Promise<void> {
+  private async compare(ask: Ask, dimension: string, signal: AbortSignal): Promise<void> {
     this.o.onUpdate({ type: "busy", busy: true });
     try {
       const side = async (): Promise<Side> => {
         const weights = this.o.weights.weights(true);
-        const r = await this.o.generator.generate(this.params(prompt, weights), { signal });
+        const r = await this.o.generator.generate(this.params(ask, weights), { signal });
         if (!r) throw new Error(NO_MODEL);
         const features = r.features ? this.o.weights.vector(r.features) : null;
-        return { answerId: randomUUID(), text: r.text, prompt, features, contributions: this.contributions(features, weights) };
+        return { ...ask, answerId: randomUUID(), text: r.text, features, contributions: this.contributions(features, weights) };
       };
       // One after the other: the engine serializes requests anyway, and the second can reuse the prompt cache.
       const a = await side();
@@ -206,8 +232,8 @@ export class ChatSession {
         type: "comparison",
         comparisonId: this.comparison.id,
         dimension: this.o.labels()[dimension] ?? dimension,
-        a: { answerId: a.answerId, text: a.text },
-        b: { answerId: b.answerId, text: b.text },
+        a: { answerId: a.answerId, text: shown(a) },
+        b: { answerId: b.answerId, text: shown(b) },
       });
     } catch (e) {
       if (!signal.aborted) throw e;
@@ -216,14 +242,44 @@ export class ChatSession {
     }
   }
 
+  /**
+   * The prompt for the conversation up to its newest question, in the way the loaded model is asked: chat messages,
+   * or code for a base code model (the page is told when that changes).
+   */
+  private async ask(turns: readonly ChatTurn[] = this.o.history.turns): Promise<Ask> {
+    const baseModel = (await this.o.chatTemplate?.()) === false;
+    if (baseModel !== this.baseModel) {
+      this.baseModel = baseModel;
+      this.showHistory();
+    }
+    const last = [...turns].reverse().find((t) => t.role === "user");
+    return this.askAs(turns, baseModel ? { language: (last && this.editors.get(last)?.language) ?? "" } : undefined);
+  }
+
+  /** The prompt for `turns` as chat, or as code in `code.language`. */
+  private askAs(turns: readonly ChatTurn[], code: { language: string } | undefined): Ask {
+    return code ? { prompt: this.codePrompt(turns, code.language), code } : { prompt: this.chatPrompt(turns) };
+  }
+
+  /**
+   * The newest question and its attached code, for a base code model: it continues one file, so the earlier
+   * conversation is not sent.
+   */
+  private codePrompt(turns: readonly ChatTurn[], language: string): PromptSpec {
+    const s = this.o.settings();
+    const question = [...turns].reverse().find((t) => t.role === "user");
+    const code = (question && this.editors.get(question)?.code) ?? "";
+    return codePrompt(question?.text ?? "", language, code, { chars: (s.load.contextSize - s.chat.maxTokens) * CHARS_PER_TOKEN, lines: s.completions.prefixLines });
+  }
+
   /** The conversation as chat messages, newest last, as much as fits the context next to the answer. */
-  private prompt(turns: readonly ChatTurn[] = this.o.history.turns): PromptSpec {
+  private chatPrompt(turns: readonly ChatTurn[]): PromptSpec {
     const s = this.o.settings();
     let budget = (s.load.contextSize - s.chat.maxTokens) * CHARS_PER_TOKEN - SYSTEM_PROMPT.length;
     const messages: ChatMessage[] = [];
     for (let i = turns.length - 1; i >= 0; i--) {
       const t = turns[i]!;
-      const content = t.role === "user" ? (this.sent.get(t) ?? t.text) : t.text;
+      const content = t.role === "user" ? asked(t, this.editors.get(t)) : t.text;
       // The newest question is always sent, even if the engine has to truncate it.
       if (messages.length && content.length > budget) break;
       budget -= content.length;
@@ -232,13 +288,21 @@ export class ChatSession {
     return { kind: "chat", messages: [{ role: "system", content: SYSTEM_PROMPT }, ...messages] };
   }
 
-  private params(prompt: PromptSpec, weights: Record<string, number>): GenerateParams {
+  private params(ask: Ask, weights: Record<string, number>): GenerateParams {
     const s = this.o.settings();
     // Chat streams one answer, so rerank (several whole candidates first) is for completions only; parameter mode
     // computes phi only when asked, and the chat always wants it for the contribution hint.
     const chosen = planSoup(s.soupMode, "chat", this.o.generator.policies, weights).mode;
     const mode: SoupMode = chosen === "rerank" ? "explicit" : chosen;
-    return { prompt, mode, weights, maxTokens: s.chat.maxTokens, temperature: 0.3, ...(mode === "parameter" ? { withFeatures: true } : {}) };
+    return {
+      prompt: ask.prompt,
+      mode,
+      weights,
+      maxTokens: s.chat.maxTokens,
+      temperature: 0.3,
+      ...(ask.code ? { stop: [CODE_ANSWER_STOP] } : {}),
+      ...(mode === "parameter" ? { withFeatures: true } : {}),
+    };
   }
 
   /** w_k phi_k for the weights the answer was generated with: the hint of which dimensions drove it. */
@@ -262,6 +326,18 @@ export class ChatSession {
       locked: w.isLocked(id),
     }));
   }
+}
+
+/** A question as a chat model is sent it: with the attached selection or file as a fenced block, named. */
+function asked(turn: Extract<ChatTurn, { role: "user" }>, editor: ChatEditor | undefined): string {
+  if (!editor?.code) return turn.text;
+  const marks = editor.code.includes("```") ? "~~~~" : "```";
+  return `${turn.text}\n\n${turn.attach === "file" ? "File" : "Selection from"} ${editor.file}:\n${marks}${editor.language}\n${editor.code}\n${marks}`;
+}
+
+/** An answer as the page shows it and the history keeps it: a code answer in its fence. */
+function shown(a: { text: string; code?: { language: string } }): string {
+  return a.code ? fence(a.text, a.code.language) : a.text;
 }
 
 /** An answer as feedback sees it: its phi when generation gave one, else its prompt, to be scored. */

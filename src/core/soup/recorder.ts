@@ -252,7 +252,7 @@ function promptProblem(p: unknown): string | undefined {
   if (!isObj(p)) return "must be an object";
   switch (p.kind) {
     case "raw":
-      return textProblem(p.text);
+      return textProblem(p.text) ?? (p.language === undefined || typeof p.language === "string" ? undefined : "language must be a string");
     case "fim":
       return textProblem(p.prefix) ?? textProblem(p.suffix) ?? (p.context === undefined || Array.isArray(p.context) ? undefined : "context must be a list");
     case "chat":

@@ -91,6 +91,8 @@ export class RemoteEngine implements EngineBackend {
       modelPath: first ? `${first.http.url} ${first.info!.modelPath}` : null,
       basis: b ? { id: b.id, version: b.version, policies: b.policies.map((p) => ({ id: p.id, kind: p.kind })) } : null,
       backend: b ? SERVER_BACKEND : null,
+      // llama-server applies a default template to a model without one, so its props cannot tell a base model.
+      chatTemplate: null,
       memory: { rssBytes: process.memoryUsage().rss, modelBytes: 0, contextBytes: 0, contexts: 0, vramUsedBytes: 0 },
       loadMs: this.loadMs,
     };
