@@ -30,6 +30,11 @@ export type ChatTurn =
       rating?: "up" | "down";
       /** A base code model's answer: `text` is the model's continuation as one fenced block in this language. */
       code?: { language: string };
+      /**
+       * phi of the answer by policy id, from its generation: a rating after a reload records exactly the text that
+       * was shown (scoring the text again re-tokenizes it, which can differ from the tokens generated).
+       */
+      features?: Record<string, number>;
     };
 
 export interface ComparisonSide {

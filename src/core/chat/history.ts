@@ -110,7 +110,8 @@ function isTurn(v: unknown): v is ChatTurn {
     Array.isArray(v.contributions) &&
     v.contributions.every(isContribution) &&
     (v.rating === undefined || v.rating === "up" || v.rating === "down") &&
-    (v.code === undefined || (isObj(v.code) && typeof v.code.language === "string" && Object.keys(v.code).length === 1))
+    (v.code === undefined || (isObj(v.code) && typeof v.code.language === "string" && Object.keys(v.code).length === 1)) &&
+    (v.features === undefined || (isObj(v.features) && Object.values(v.features).every(finite)))
   );
 }
 

@@ -133,7 +133,7 @@ export class ChatSession {
     const turn = turns[i];
     if (!turn || turn.role !== "assistant") throw new Error("That answer is no longer in the history.");
     // After a reload the session's phi is gone: the prompt is rebuilt from the history before the answer.
-    const known = this.answers.get(answerId) ?? { ...this.askAs(turns.slice(0, i), turn.code), features: null };
+    const known = this.answers.get(answerId) ?? { ...this.askAs(turns.slice(0, i), turn.code), features: this.savedFeatures(turn.features) };
     const done = await this.o.feedback.record({ type: "rating", up, surface: "chat", signal: "thumb", response: rated(known, turn.code ? unfence(turn.text) : turn.text) });
     await this.o.history.rate(answerId, up);
     this.o.log.info(`chat: thumb ${up ? "up" : "down"} ${done === "waiting" ? "kept until the engine can score it" : "recorded"}`);
@@ -147,7 +147,7 @@ export class ChatSession {
     const loser = c.sides[pick === "a" ? "b" : "a"];
     const done = await this.o.feedback.record({ type: "choice", winner: rated(winner, winner.text), loser: rated(loser, loser.text) });
     this.answers.set(winner.answerId, { prompt: winner.prompt, features: winner.features, ...(winner.code ? { code: winner.code } : {}) });
-    await this.o.history.append({ role: "assistant", answerId: winner.answerId, text: shown(winner), contributions: winner.contributions, ...(winner.code ? { code: winner.code } : {}) });
+    await this.o.history.append({ role: "assistant", answerId: winner.answerId, text: shown(winner), contributions: winner.contributions, ...(winner.code ? { code: winner.code } : {}), ...this.byId(winner.features) });
     this.o.log.info(`chat: A/B pick ${pick} ${done === "waiting" ? "kept until the engine can score it" : "recorded as a choice"}`);
     this.showHistory();
   }
@@ -206,7 +206,7 @@ export class ChatSession {
     if (open) this.o.onUpdate({ type: "answerDelta", answerId, text: `\n${open.replace(/[^`]+$/, "")}` });
     this.o.onUpdate({ type: "answerEnd", answerId, contributions, stopped });
     const answer = shown({ ...record, text });
-    await this.o.history.append({ role: "assistant", answerId, text: answer, contributions, ...(ask.code ? { code: ask.code } : {}) });
+    await this.o.history.append({ role: "assistant", answerId, text: answer, contributions, ...(ask.code ? { code: ask.code } : {}), ...this.byId(features) });
     await this.o.history.setAb(afterAnswer(this.o.history.ab));
     if (open && !answer.startsWith(`${open}\n`)) this.showHistory();
   }
@@ -303,6 +303,17 @@ export class ChatSession {
       ...(ask.code ? { stop: [CODE_ANSWER_STOP] } : {}),
       ...(mode === "parameter" ? { withFeatures: true } : {}),
     };
+  }
+
+  /** phi by policy id, as the history keeps it (nothing when the engine gave none). */
+  private byId(features: number[] | null): { features?: Record<string, number> } {
+    return features ? { features: Object.fromEntries(this.o.weights.policyIds.map((id, k) => [id, features[k]!])) } : {};
+  }
+
+  /** A saved phi, when it was made under the current basis' policies (else the text is scored again). */
+  private savedFeatures(saved: Record<string, number> | undefined): number[] | null {
+    const ids = this.o.weights.policyIds;
+    return saved && ids.length > 0 && ids.every((id) => id in saved) && Object.keys(saved).length === ids.length ? this.o.weights.vector(saved) : null;
   }
 
   /** w_k phi_k for the weights the answer was generated with: the hint of which dimensions drove it. */

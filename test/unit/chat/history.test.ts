@@ -59,7 +59,15 @@ describe("chat history", () => {
   });
 
   it("sets a corrupt file aside and starts empty, with a message", async () => {
-    for (const bad of ["{not json", JSON.stringify({ version: 1, turns: [{ role: "system", text: "x" }], ab: { answersSinceLast: 0 } }), "[]"]) {
+    const answer = (features: unknown) => ({ role: "assistant", answerId: "1", text: "x", contributions: [], features });
+    for (const bad of [
+      "{not json",
+      JSON.stringify({ version: 1, turns: [{ role: "system", text: "x" }], ab: { answersSinceLast: 0 } }),
+      "[]",
+      // phi kept with an answer must be finite numbers by policy id.
+      JSON.stringify({ version: 1, turns: [answer({ a: "0.5" })], ab: { answersSinceLast: 0 } }),
+      JSON.stringify({ version: 1, turns: [answer([0.5])], ab: { answersSinceLast: 0 } }),
+    ]) {
       await rm(path.dirname(file), { recursive: true, force: true });
       await (await ChatHistory.open(file)).history.append(user("seed"));
       await writeFile(file, bad);

@@ -200,13 +200,20 @@ describe("ChatSession", () => {
       assert.equal(weights.recorded[0]!.text, "x = 1\n");
       assert.deepEqual(weights.recorded[0]!.event, { type: "rating", features: [0.25, 0.75], up: true, surface: "chat", signal: "thumb" });
       assert.equal(generator.scored.length, 0);
-      // A new session over the same history (a reload) has no phi: the text is scored under the prompt rebuilt in code.
-      const reloaded = new ChatSession({ history, generator, weights, feedback: recorderFor(generator, weights, new MemoryLog()), settings: () => ({ chat: { maxTokens: 100, comparisons: false, comparisonMinAnswers: 0, comparisonMinMinutes: 0 }, soupMode: "auto", exploration: false, load: { contextSize: 2048 }, completions: { prefixLines: 256 } }), labels: () => ({}), log: new MemoryLog(), onUpdate: () => {} });
-      await reloaded.rate(answer.answerId, false);
+      // A new session over the same history (a reload): the phi kept with the answer is recorded, nothing is scored.
+      const reload = (w: FakeWeights) =>
+        new ChatSession({ history, generator, weights: w, feedback: recorderFor(generator, w, new MemoryLog()), settings: () => ({ chat: { maxTokens: 100, comparisons: false, comparisonMinAnswers: 0, comparisonMinMinutes: 0 }, soupMode: "auto", exploration: false, load: { contextSize: 2048 }, completions: { prefixLines: 256 } }), labels: () => ({}), log: new MemoryLog(), onUpdate: () => {} });
+      assert.deepEqual(answer.features, { a: 0.25, b: 0.75 });
+      await reload(weights).rate(answer.answerId, false);
+      assert.equal(generator.scored.length, 0);
+      assert.deepEqual(weights.recorded[1]!.event, { type: "rating", features: [0.25, 0.75], up: false, surface: "chat", signal: "thumb" });
+      // Under another basis the kept phi does not apply: the text is scored under the prompt rebuilt in code.
+      const other = new FakeWeights(["a", "c"]);
+      await reload(other).rate(answer.answerId, true);
       assert.equal(generator.scored.length, 1);
       assert.equal(generator.scored[0]!.response, "x = 1\n");
       assert.deepEqual(generator.scored[0]!.prompt, { kind: "raw", text: '"""\none\n"""\n', language: "python" });
-      assert.equal(weights.recorded[1]!.text, "x = 1\n");
+      assert.equal(other.recorded[0]!.text, "x = 1\n");
     });
 
     it("an A/B pair shows both sides fenced and records the pick on the model's texts", async () => {
