@@ -53,7 +53,7 @@ export class ChatView implements vscode.WebviewViewProvider, vscode.Disposable {
   private async handle(msg: FromChat): Promise<void> {
     switch (msg.type) {
       case "ready":
-        return this.conversation.showHistory();
+        return this.conversation.pageShown();
       case "send":
         return this.conversation.send(msg.text, msg.attach, activeEditor(msg.attach));
       case "stop":

@@ -90,7 +90,13 @@ export class ChatSession {
     this.now = o.now ?? Date.now;
   }
 
-  /** The whole conversation again (a page that was reloaded or shown). */
+  /** A page that was reloaded or shown: the conversation, then the notice once the engine says it is a base model. */
+  async pageShown(): Promise<void> {
+    this.showHistory();
+    await this.isBaseModel();
+  }
+
+  /** The whole conversation again. */
   showHistory(): void {
     this.o.onUpdate({ type: "history", turns: [...this.o.history.turns], ...(this.baseModel ? { notice: BASE_MODEL_NOTICE } : {}) });
   }
@@ -242,16 +248,22 @@ export class ChatSession {
     }
   }
 
-  /**
-   * The prompt for the conversation up to its newest question, in the way the loaded model is asked: chat messages,
-   * or code for a base code model (the page is told when that changes).
-   */
-  private async ask(turns: readonly ChatTurn[] = this.o.history.turns): Promise<Ask> {
+  /** Whether the loaded model has no chat template; the page is shown the history again when that changes. */
+  private async isBaseModel(): Promise<boolean> {
     const baseModel = (await this.o.chatTemplate?.()) === false;
     if (baseModel !== this.baseModel) {
       this.baseModel = baseModel;
       this.showHistory();
     }
+    return baseModel;
+  }
+
+  /**
+   * The prompt for the conversation up to its newest question, in the way the loaded model is asked: chat messages,
+   * or code for a base code model (the page is told when that changes).
+   */
+  private async ask(turns: readonly ChatTurn[] = this.o.history.turns): Promise<Ask> {
+    const baseModel = await this.isBaseModel();
     const last = [...turns].reverse().find((t) => t.role === "user");
     return this.askAs(turns, baseModel ? { language: (last && this.editors.get(last)?.language) ?? "" } : undefined);
   }

@@ -183,6 +183,18 @@ describe("ChatSession", () => {
       assert.deepEqual(notices(), [undefined, BASE_MODEL_NOTICE, BASE_MODEL_NOTICE]);
     });
 
+    it("a page shown again (a reload) gets the notice as soon as the engine says it is a base model, before any question", async () => {
+      const { session, updates } = await setup({ chatTemplate: false });
+      await session.pageShown();
+      assert.deepEqual(
+        updates.map((u) => (u.type === "history" ? u.notice : u.type)),
+        [undefined, BASE_MODEL_NOTICE],
+      );
+      const chat = await setup({ chatTemplate: true });
+      await chat.session.pageShown();
+      assert.deepEqual(chat.updates.map((u) => (u.type === "history" ? u.notice : u.type)), [undefined]);
+    });
+
     it("sends the newest question only, with the active editor's language when nothing is attached", async () => {
       const { session, generator } = await setup({ chatTemplate: false });
       await session.send("first", "none", { ...editor, language: "python" });
