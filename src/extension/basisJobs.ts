@@ -11,7 +11,7 @@ import { WORKSPACE_CORPUS } from "../core/basis/corpus";
 import { nextVersion, type BasisPack } from "../core/basis/pack";
 import type { DistillProgress, DistillReport } from "../engine/distill";
 import { diagnoseInProcess, distillInProcess, type BasisJobOptions } from "../engine/basisJobClient";
-import { formatDuration } from "../core/editor/status";
+import { distillOffer, formatDuration } from "../core/editor/status";
 import { distillFraction } from "../engine/basisJobProtocol";
 import { EngineError } from "../engine/protocol";
 import { COMMANDS } from "./commands";
@@ -147,14 +147,8 @@ export class BasisJobs implements vscode.Disposable {
       );
     }
     this.session.log.info(`distilled pack written to ${report.pack}`);
-    const mean = (f: (e: DistillReport["experts"][number]) => number) => report.experts.reduce((s, e) => s + f(e), 0) / report.experts.length;
-    const answer = await vscode.window.showInformationMessage(
-      `Spectral Soup: ${report.experts.length} experts of "${source.label}" distilled into head adapters ` +
-        `(held-out top-1 agreement ${(100 * mean((e) => e.adapter.top1)).toFixed(0)}%). Using them makes souped completions run at ` +
-        `plain-model speed; learned weights start again from your sliders, since the features change.`,
-      USE_DISTILLED,
-      "Show Log",
-    );
+    const offer = distillOffer(source.label, report.experts);
+    const answer = await (offer.warn ? vscode.window.showWarningMessage : vscode.window.showInformationMessage)(offer.text, USE_DISTILLED, "Show Log");
     if (answer === "Show Log") this.session.log.show(true);
     if (answer !== USE_DISTILLED) return;
     const config = vscode.workspace.getConfiguration(SECTION);

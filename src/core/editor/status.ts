@@ -105,3 +105,23 @@ function readyStatus(outcome: ScheduleState["outcome"]): StatusText {
       `${some ? "; the other experts' heads did not beat the base model, so those experts keep their prompts (slower)" : ""}. Chat keeps the prompted experts. ${click}`,
   };
 }
+
+/** One distilled expert's held-out figures, as the distillation report gives them. */
+export interface DistilledExpert {
+  reference: { kl: number };
+  adapter: { kl: number; top1: number };
+}
+
+/**
+ * The offer after a manual distillation: how many heads came closer to their expert than the base model on held-out
+ * code, so nobody switches to heads that carry none of their experts' style without being told (`warn`).
+ */
+export function distillOffer(label: string, experts: readonly DistilledExpert[]): { text: string; warn: boolean } {
+  const better = experts.filter((e) => e.adapter.kl < e.reference.kl).length;
+  const top1 = experts.reduce((s, e) => s + e.adapter.top1, 0) / Math.max(1, experts.length);
+  const head = `Spectral Soup: ${experts.length} experts of "${label}" distilled into head adapters; ${better} of ${experts.length} come closer to their expert than the base model on held-out code (top-1 agreement ${(100 * top1).toFixed(0)}%).`;
+  if (better === 0) {
+    return { text: `${head} None carries its expert's style: using them would make completions fast but not personalized. The log has each expert's figures.`, warn: true };
+  }
+  return { text: `${head} Using them makes souped completions run at plain-model speed; learned weights start again from your sliders, since the features change.`, warn: false };
+}

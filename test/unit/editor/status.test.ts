@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { describeBackend, distillStatus, engineStatus, loadFraction } from "../../../src/core/editor/status";
+import { describeBackend, distillOffer, distillStatus, engineStatus, loadFraction } from "../../../src/core/editor/status";
 import type { BackendInfo } from "../../../src/shared/generation";
 
 const cpu: BackendInfo = { backend: "cpu", gpuLayers: 0, totalLayers: 8, threads: 1 };
@@ -73,5 +73,24 @@ describe("background distillation status text", () => {
     assert.match(ready(3).tooltip, /3 of the 8 head adapters.*keep their prompts/);
     assert.equal(ready(0).text, "$(info) Soup: not distilled");
     assert.match(ready(0).tooltip, /none is used.*prompted experts/);
+  });
+});
+
+describe("the offer after a manual distillation", () => {
+  const expert = (base: number, head: number, top1 = 0.5) => ({ reference: { kl: base }, adapter: { kl: head, top1 } });
+
+  it("says how many heads beat the base model on held-out code, with the mean top-1 agreement", () => {
+    const offer = distillOffer("Default", [expert(0.03, 0.02, 0.6), expert(0.03, 0.04, 0.4)]);
+    assert.equal(offer.warn, false);
+    assert.match(offer.text, /2 experts of "Default" distilled into head adapters; 1 of 2 come closer to their expert than the base model/);
+    assert.match(offer.text, /top-1 agreement 50%/);
+    assert.match(offer.text, /plain-model speed/);
+  });
+
+  it("warns when no head carries its expert's style", () => {
+    const offer = distillOffer("Default", [expert(0.03, 0.06), expert(0.02, 0.02)]);
+    assert.equal(offer.warn, true);
+    assert.match(offer.text, /0 of 2 come closer/);
+    assert.match(offer.text, /not personalized/);
   });
 });
