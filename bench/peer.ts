@@ -16,7 +16,8 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { parseArgs } from "node:util";
 import { DEFAULT_FIM_LIMITS, fimWindow } from "../src/core/completion/fim";
-import { BENCHMARK_MODEL, syntheticModelCache } from "../src/core/gguf/synthetic";
+import { BENCHMARK_MODEL, syntheticAdapterCache, syntheticModelCache } from "../src/core/gguf/synthetic";
+import type { PolicySpec } from "../src/engine/protocol";
 import { SoupEngine } from "../src/engine/soupEngine";
 import { qwenShapedModel } from "./qwenShape";
 
@@ -171,10 +172,26 @@ async function main(): Promise<void> {
   }
   if (v["no-fim"]) return;
 
-  await fimPeer(bin, model, v.model === "bench" ? "~52M benchmark model" : path.basename(model), Math.min(KEYS, 6));
-  const tiny = path.resolve(__dirname, "../../shared/models/tinycoder/tinycoder.gguf");
+  // Eight rank-16 head adapters on the benchmark model (the shape background distillation writes); none for a file.
+  const heads: PolicySpec[] =
+    v.model === "bench"
+      ? await Promise.all(
+          Array.from({ length: 8 }, async (_, k) => ({
+            id: `h${k}`,
+            kind: "adapter" as const,
+            path: await syntheticAdapterCache(path.join(os.tmpdir(), "spectral-soup-bench-models"), { seed: 100 + k, base: BENCHMARK_MODEL, target: "head", rank: 16 }),
+          })),
+        )
+      : [];
+  await fimPeer(bin, model, v.model === "bench" ? "~52M benchmark model" : path.basename(model), Math.min(KEYS, 6), heads);
+  const dir = path.resolve(__dirname, "../../shared/models/tinycoder");
+  const tiny = path.join(dir, "tinycoder.gguf");
   if (!existsSync(tiny)) console.log(`2. skipped for tinycoder: ${tiny} is absent`);
-  else await fimPeer(bin, tiny, "tinycoder", KEYS);
+  else {
+    // Its four trained style adapters.
+    const styles = ["comments", "single-quotes", "four-spaces", "no-semicolons"].map((id) => ({ id, kind: "adapter" as const, path: path.join(dir, `tinycoder-${id}.gguf`) }));
+    await fimPeer(bin, tiny, "tinycoder", KEYS, styles);
+  }
 }
 
 /**
@@ -210,15 +227,22 @@ async function serverGeneration(server: Server, round: number): Promise<{ tg: nu
  * prefix on both sides (the pipeline's layout before). Greedy, 16 tokens, prompt cache on, one server and one
  * engine per layout, keystrokes interleaved.
  */
-async function fimPeer(bin: string, modelPath: string, label: string, keys: number): Promise<void> {
+async function fimPeer(bin: string, modelPath: string, label: string, keys: number, adapters: PolicySpec[]): Promise<void> {
   // One server and one engine per layout: each keeps its own prompt cache.
   const servers = [await startServer(bin, modelPath), await startServer(bin, modelPath)];
   const engines = [new SoupEngine(), new SoupEngine()];
+  // A personalized engine: the adapters souped in the parameters at fixed weights (the souped adapter is written
+  // after the first request), given llama.vscode's request like the first plain engine.
+  const personalized = new SoupEngine();
+  const weights = Object.fromEntries(adapters.map((a, k) => [a.id, 0.3 + 0.1 * k]));
+  const personalizedMs: number[] = [];
+  const personalizedRatio: number[] = [];
   const signal = new AbortController().signal;
   try {
     for (const engine of engines) {
       await engine.load({ modelPath, gpu: "off", gpuLayers: 0, threads: 1, contextSize: 1024, basis: { kind: "policies", id: "peer", version: "1", policies: [] } }, () => {});
     }
+    await personalized.load({ modelPath, gpu: "off", gpuLayers: 0, threads: 1, contextSize: 1024, basis: { kind: "policies", id: "peer-adapters", version: "1", policies: adapters } }, () => {});
     const body = Array.from({ length: 24 }, (_, i) => `  const v${i} = items[${i}];`);
     const typed = "const total = v1 + v2 + v3;".slice(0, keys);
     const layouts = ["llama.vscode's request (cursor line after the middle token)", "cursor line at the end of the prefix"];
@@ -251,8 +275,21 @@ async function fimPeer(bin: string, modelPath: string, label: string, keys: numb
         const prompt = split ? { kind: "fim" as const, prefix: win.above, middle: win.linePrefix, suffix: win.suffix } : { kind: "fim" as const, prefix: win.prefix, suffix: win.suffix };
         const e = await engines[j].generate({ prompt, mode: "parameter", weights: {}, maxTokens: 16, temperature: 0 }, signal, () => {});
         const m = performance.now() - t0;
+        let personalizedM = 0;
+        const withAdapters = split && adapters.length > 0;
+        if (withAdapters) {
+          t0 = performance.now();
+          await personalized.generate({ prompt, mode: "parameter", weights, maxTokens: 16, temperature: 0 }, signal, () => {});
+          personalizedM = performance.now() - t0;
+          // The souped adapter for these weights is written after the first request; measure the steady state.
+          if (i === 0) await personalized.settled();
+        }
         // The first request of a layout fills its caches: keystrokes are the ones after it.
         if (i === 0) continue;
+        if (withAdapters) {
+          personalizedMs.push(personalizedM);
+          personalizedRatio.push(personalizedM / s);
+        }
         row.serverMs.push(s);
         row.engineMs.push(m);
         row.ratio.push(m / s);
@@ -264,9 +301,10 @@ async function fimPeer(bin: string, modelPath: string, label: string, keys: numb
     for (const [j, row] of rows.entries()) {
       console.log(`   ${layouts[j]}: p50 per keystroke llama-server /infill ${median(row.serverMs).toFixed(1)} ms, engine ${median(row.engineMs).toFixed(1)} ms = ${median(row.ratio).toFixed(2)}x (${spread(row.ratio)}); prompt tokens evaluated per keystroke: llama-server ${median(row.serverTokens)}, engine ${median(row.engineTokens)}`);
     }
+    if (adapters.length) console.log(`   personalized, ${adapters.length} adapters souped in the parameters, llama.vscode's request: p50 ${median(personalizedMs).toFixed(1)} ms = ${median(personalizedRatio).toFixed(2)}x llama-server's plain /infill (${spread(personalizedRatio)})`);
   } finally {
     for (const server of servers) server.stop();
-    for (const engine of engines) await engine.unload();
+    for (const engine of [...engines, personalized]) await engine.unload();
   }
 }
 
