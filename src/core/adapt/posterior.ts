@@ -12,6 +12,8 @@
 // - Changing taste: optional exponential forgetting, the i-th newest event weighted gamma^i (the prior is never
 //   forgotten, so the posterior stays proper), and forgetAllBut for a detected change (aging.ts detects it). Events
 //   whose weight fell below 1e-6 leave the fit, which bounds its cost.
+// The estimate is the MAP, or with importanceSamples > 0 the posterior mean (importance sampling from the Laplace
+// approximation): with few events the two differ, and the mean is the better guess of a person's weights.
 import { DEFAULT_CONFIDENCE, SURFACES, type ConfidenceWeights, type Feedback, type Surface } from "./feedback";
 import { cholInverse, choleskyJittered, cholSolve, backSolve } from "./linalg";
 import { seededRng, type Rng } from "../random";
