@@ -28,7 +28,7 @@ export interface AgingOptions extends PosteriorOptions {
  *   after 25 ratings: 0.86-0.87 against 0.82 for the mode), under a prior N(0, 1/2) per weight without the extra
  *   cost of negative weights (both would move the mean away from the base model before any feedback: the box is
  *   asymmetric, so only a symmetric prior has its mean there). The mean is sensitive to the prior's width where the
- *   data fix a direction better than a size (choices: 0.75 after 100 with N(0, 1), 0.92 with N(0, 1/2));
+ *   data fix a direction better than a size (choices: 0.72 after 100 with N(0, 1), 0.92 with N(0, 1/2));
  * - the careless-feedback likelihood with its rates under a Beta(4, 16) prior;
  * - Thompson draws at the full posterior width at the prior, narrowing to half as the feedback shrinks it;
  * - a slow posterior that keeps about 12 events per weight and at least 100 (forgetting 0.99 up to K = 8; a fixed 0.99
