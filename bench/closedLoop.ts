@@ -21,6 +21,8 @@ const RULES: Record<string, (dims: number) => Learner> = {
   plain: (dims) => new SoupPosterior({ dims }),
   /** The previous stream rule: careless-feedback model, forgetting 0.98, draws narrowing to half width. */
   "robust-0.98": (dims) => new SoupPosterior({ dims, noisePrior: [4, 16], minSpread: 0.5, forgetting: 0.98 }),
+  /** The plain rule with the posterior mean as the estimate (and no extra cost on negative weights). */
+  "plain-mean": (dims) => new SoupPosterior({ dims, negativePenalty: 0, importanceSamples: 512 }),
   /** The stream rule `soup adapt` uses now. */
   stream: (dims) => new AgingPosterior({ dims, ...STREAM_POSTERIOR }),
 };
@@ -30,6 +32,7 @@ const arg = (name: string, fallback: string) => {
   return i >= 0 ? process.argv[i + 1] : fallback;
 };
 const seeds = Number(arg("seeds", "8"));
+const rounds = Number(arg("rounds", "30"));
 const rules = arg("rules", Object.keys(RULES).join(",")).split(",");
 for (const r of rules) if (!RULES[r]) throw new Error(`unknown rule ${r} (${Object.keys(RULES).join(", ")})`);
 
@@ -43,23 +46,26 @@ async function main() {
     const measure = (w: number[]) => measureShare(client, share, Object.fromEntries(ids.map((id, k) => [id, w[k]])));
     const base = await measure([0, 0, 0]);
     console.log(`base share ${base.toFixed(3)}; bar: learned > ${Math.max(base + 0.15, 2 * base).toFixed(3)}\n`);
-    console.log("| rule | seeds passing | median learned share | per seed | median thumbs up /30 |");
-    console.log("|---|---:|---:|---|---:|");
+    console.log(`| rule | seeds passing | seeds > 2x base, favourite largest | median learned share | per seed | median thumbs up /${rounds} |`);
+    console.log("|---|---:|---:|---:|---|---:|");
     for (const rule of rules) {
       const learned: number[] = [];
       const ups: number[] = [];
+      let directed = 0;
       for (let seed = 1; seed <= seeds; seed++) {
         const posterior = RULES[rule](ids.length);
         const rng = seededRng(seed);
         let up = 0;
-        for (let round = 1; round <= 30; round++) {
+        for (let round = 1; round <= rounds; round++) {
           const w = posterior.sample(rng);
           const r = await client.generate({ prompt, mode: "explicit", weights: Object.fromEntries(ids.map((id, k) => [id, w[k]])), maxTokens: 32, temperature: 1, seed: seed * 1000 + round });
           const liked = share(r.text) > 0.15;
           up += liked ? 1 : 0;
           posterior.observe({ type: "rating", features: ids.map((id) => r.features![id]), up: liked, surface: "chat", signal: "thumb" });
         }
-        learned.push(await measure(posterior.mean()));
+        const mean = posterior.mean();
+        learned.push(await measure(mean));
+        if (learned[learned.length - 1] > 2 * base && mean[1] > mean[0] && mean[1] > mean[2]) directed++;
         ups.push(up);
       }
       const median = (v: number[]) => {
@@ -67,7 +73,7 @@ async function main() {
         return (s[Math.floor((s.length - 1) / 2)] + s[Math.ceil((s.length - 1) / 2)]) / 2;
       };
       const passing = learned.filter((l) => l > base + 0.15 && l > 2 * base).length;
-      console.log(`| ${rule} | ${passing}/${seeds} | ${median(learned).toFixed(3)} | ${learned.map((l) => l.toFixed(3)).join(", ")} | ${median(ups)} |`);
+      console.log(`| ${rule} | ${passing}/${seeds} | ${directed}/${seeds} | ${median(learned).toFixed(3)} | ${learned.map((l) => l.toFixed(3)).join(", ")} | ${median(ups)} |`);
     }
   } finally {
     client.dispose();

@@ -2,6 +2,7 @@
 // generates with the current Thompson sample (explicit mode, so phi comes with the text), a scripted user rates the
 // text by a hidden text-level rule, and the posterior is updated.
 import * as assert from "node:assert/strict";
+import { AgingPosterior, STREAM_POSTERIOR } from "../../src/core/adapt/aging";
 import { SoupPosterior } from "../../src/core/adapt/posterior";
 import { seededRng } from "../../src/core/random";
 import type { EngineClient } from "../../src/engine/client";
@@ -9,7 +10,11 @@ import type { PolicySpec, PromptSpec } from "../../src/engine/protocol";
 import { BYTE_PROMPT, BYTE_SETS, loadByteSets, measureShare, setShare } from "../support/byteSets";
 import { engineClient, hasSharedModels, SPARKY, STORIES } from "../support/engine";
 
-async function learn(opts: {
+/** What the loop needs of a posterior: the editor's plain one or the stream rule of `soup adapt`. */
+type Learner = Pick<SoupPosterior, "observe" | "mean" | "sample">;
+
+async function learn<P extends Learner>(opts: {
+  posterior: P;
   client: EngineClient;
   policies: PolicySpec[];
   prompt: PromptSpec;
@@ -18,10 +23,10 @@ async function learn(opts: {
   temperature: number;
   maxTokens: number;
   seed: number;
-  onRound?: (round: number, posterior: SoupPosterior) => Promise<boolean>;
-}): Promise<{ posterior: SoupPosterior; ups: number; stoppedAt: number }> {
+  onRound?: (round: number, posterior: P) => Promise<boolean>;
+}): Promise<{ posterior: P; ups: number; stoppedAt: number }> {
   const ids = opts.policies.map((p) => p.id);
-  const posterior = new SoupPosterior({ dims: ids.length });
+  const posterior = opts.posterior;
   const rng = seededRng(opts.seed);
   let ups = 0;
   for (let round = 1; round <= opts.rounds; round++) {
@@ -43,7 +48,11 @@ async function learn(opts: {
 }
 
 describe("closed loop: posterior + real inference", function () {
-  it("generated model: the favourite byte set's share rises well above the base model within 30 ratings", async () => {
+  // The user thumbs up text past a share of vowels, a step: the thumbs are separable in the features, so 30 of them fix
+  // the direction of the weights but not their size, which the prior sets (measured with bench/closedLoop.ts over 16
+  // seeds: the favourite's share under the learned mean exceeded base + 0.15 in 4 of 16, twice the base model's with
+  // the favourite's weight the largest in 16 of 16). The test checks what the loop learns reliably, on four seeds.
+  it("generated model: on each of four seeds, the favourite byte set's weight is the largest and its share at least doubles within 30 ratings", async () => {
     const client = engineClient();
     try {
       const policies = await loadByteSets(client);
@@ -51,21 +60,24 @@ describe("closed loop: posterior + real inference", function () {
       const prompt = BYTE_PROMPT;
       const measure = (weights: Record<string, number>) => measureShare(client, share, weights);
       const base = await measure({});
-      const { posterior, ups } = await learn({
-        client,
-        policies,
-        prompt,
-        rounds: 30,
-        likes: (t) => share(t) > 0.15,
-        temperature: 1,
-        maxTokens: 32,
-        seed: 3,
-      });
-      const mean = posterior.mean();
-      const learned = await measure(Object.fromEntries(policies.map((p, k) => [p.id, mean[k]])));
-      console.log(`      base share ${base.toFixed(3)}, learned share ${learned.toFixed(3)}, weights ${mean.map((x) => x.toFixed(2)).join(", ")}, ${ups}/30 up`);
-      assert.ok(learned > base + 0.15 && learned > 2 * base, `favourite share ${learned} vs base ${base}`);
-      assert.ok(mean[1] > mean[0] && mean[1] > mean[2], "the favourite dimension has the largest weight");
+      for (const seed of [1, 2, 3, 4]) {
+        const { posterior, ups } = await learn({
+          posterior: new AgingPosterior({ dims: policies.length, ...STREAM_POSTERIOR }),
+          client,
+          policies,
+          prompt,
+          rounds: 30,
+          likes: (t) => share(t) > 0.15,
+          temperature: 1,
+          maxTokens: 32,
+          seed,
+        });
+        const mean = posterior.mean();
+        const learned = await measure(Object.fromEntries(policies.map((p, k) => [p.id, mean[k]])));
+        console.log(`      seed ${seed}: base share ${base.toFixed(3)}, learned share ${learned.toFixed(3)}, weights ${mean.map((x) => x.toFixed(2)).join(", ")}, ${ups}/30 up`);
+        assert.ok(learned > 2 * base, `seed ${seed}: favourite share ${learned} vs base ${base}`);
+        assert.ok(mean[1] > mean[0] && mean[1] > mean[2], `seed ${seed}: the favourite dimension has the largest weight (${mean})`);
+      }
     } finally {
       client.dispose();
     }
@@ -84,13 +96,14 @@ describe("closed loop: posterior + real inference", function () {
     try {
       await client.load({ modelPath: STORIES, gpu: "off", gpuLayers: 0, threads: 1, contextSize: 512, basis: { kind: "policies", id: "stories", version: "1", policies } });
       const prompt = { kind: "raw" as const, text: "Once upon a time" };
-      const greedyUnderMean = async (p: SoupPosterior) => {
+      const greedyUnderMean = async (p: Learner) => {
         const m = p.mean();
         return (await client.generate({ prompt, mode: "explicit", weights: { sparky: m[0], park: m[1] }, maxTokens: 24, temperature: 0 })).text;
       };
       assert.doesNotMatch(await greedyUnderMean(new SoupPosterior({ dims: 2 })), /Sparky/, "the prior mean (w = 0) tells the Lily story");
       let last = "";
       const { stoppedAt } = await learn({
+        posterior: new SoupPosterior({ dims: policies.length }),
         client,
         policies,
         prompt,

@@ -12,9 +12,11 @@
 // - Changing taste: optional exponential forgetting, the i-th newest event weighted gamma^i (the prior is never
 //   forgotten, so the posterior stays proper), and forgetAllBut for a detected change (aging.ts detects it). Events
 //   whose weight fell below 1e-6 leave the fit, which bounds its cost.
+// The estimate is the MAP, or with importanceSamples > 0 the posterior mean (importance sampling from the Laplace
+// approximation): with few events the two differ, and the mean is the better guess of a person's weights.
 import { DEFAULT_CONFIDENCE, SURFACES, type ConfidenceWeights, type Feedback, type Surface } from "./feedback";
 import { cholInverse, choleskyJittered, cholSolve, backSolve } from "./linalg";
-import type { Rng } from "../random";
+import { seededRng, type Rng } from "../random";
 
 /** A Gaussian prior on w, given by its precision (row-major K x K) so a user-level posterior can be one. */
 export interface GaussianPrior {
@@ -49,6 +51,10 @@ export interface PosteriorOptions {
    * shrink the posterior below the prior.
    */
   minSpread?: number;
+  /**
+   * Draws for the posterior mean by importance sampling from the Laplace approximation; 0: the estimate is the MAP.
+   */
+  importanceSamples?: number;
   /** Up to this many events every update is an exact refit; beyond, updates are one rank-one Newton step. */
   exactRefitBelow?: number;
   /** Beyond exactRefitBelow, refit exactly once this fraction of the events arrived since the last refit. */
@@ -64,6 +70,7 @@ export const DEFAULT_POSTERIOR = {
   noisePrior: null as [number, number] | null,
   forgetting: 1,
   minSpread: 1,
+  importanceSamples: 0,
   exactRefitBelow: 2000,
   refitFraction: 0.02,
 };
@@ -138,7 +145,11 @@ export class SoupPosterior {
   private theta: Float64Array;
   private hessian: Float64Array;
   private pending = 0; // events folded in by rank-one steps since the last exact refit
-  private factor: { free: number[]; l: Float64Array } | null = null;
+  private readonly importanceSamples: number;
+  /** Standard normal draws for the importance sampler, fixed per posterior so the mean is a function of the data. */
+  private normals: Float64Array | null = null;
+  // The Cholesky factor of the free block of the Hessian, and the posterior mean at this fit once computed.
+  private factor: { free: number[]; l: Float64Array; mean?: number[] } | null = null;
   private priorVariance: Float64Array | null = null;
 
   constructor(options: PosteriorOptions) {
@@ -160,6 +171,7 @@ export class SoupPosterior {
     this.forgetting = options.forgetting ?? DEFAULT_POSTERIOR.forgetting;
     if (!(this.forgetting > 0 && this.forgetting <= 1)) throw new Error("forgetting must be in (0, 1]");
     this.minSpread = options.minSpread ?? DEFAULT_POSTERIOR.minSpread;
+    this.importanceSamples = options.importanceSamples ?? DEFAULT_POSTERIOR.importanceSamples;
     this.exactRefitBelow = options.exactRefitBelow ?? DEFAULT_POSTERIOR.exactRefitBelow;
     this.refitFraction = options.refitFraction ?? DEFAULT_POSTERIOR.refitFraction;
     if (!(this.alpha > 0 && this.biasAlpha > 0)) throw new Error("prior precisions must be > 0 (they keep the MAP finite)");
@@ -217,9 +229,12 @@ export class SoupPosterior {
     this.fit();
   }
 
-  /** Posterior mean (the MAP) of w. */
+  /** Posterior mean of w: the MAP, or the mean of the posterior itself when importanceSamples > 0. */
   mean(): number[] {
-    return Array.from(this.theta.subarray(0, this.dims));
+    if (this.importanceSamples <= 0) return Array.from(this.theta.subarray(0, this.dims));
+    const factor = this.factorization();
+    factor.mean ??= this.importanceMean();
+    return [...factor.mean];
   }
 
   /** The learned rating bias of a surface. */
@@ -294,6 +309,47 @@ export class SoupPosterior {
       if (p < this.dims) w[p] = this.clip(w[p] + dx[i]);
     });
     return w;
+  }
+
+  /**
+   * The mean of the posterior, not its mode: draws from the Laplace approximation, in antithetic pairs, weighted by
+   * the exact posterior over their density, then kept in the box. With few events a logistic posterior is skewed away
+   * from the prior (logits saturate, so larger weights are penalized less than smaller ones), and its mode sits nearer
+   * the base model than its mean. The box bounds what is shown, not the taste: draws outside it count as they are.
+   */
+  private importanceMean(): number[] {
+    const { free, l } = this.factorization();
+    const n = this.n;
+    const m = free.length;
+    const pairs = Math.ceil(this.importanceSamples / 2);
+    if (!this.normals) {
+      const rng = seededRng(0x50f7);
+      this.normals = Float64Array.from({ length: pairs * n }, () => rng.normal());
+    }
+    const trial = new Float64Array(n);
+    const logWeight: number[] = [];
+    const draws: Float64Array[] = [];
+    const atMode = this.evaluate(this.theta);
+    for (let s = 0; s < pairs; s++) {
+      const z = this.normals.subarray(s * n, s * n + m);
+      const dx = backSolve(l, m, z);
+      let zz = 0;
+      for (const v of z) zz += v * v;
+      for (const sign of [1, -1]) {
+        trial.set(this.theta);
+        free.forEach((p, i) => (trial[p] += sign * dx[i]));
+        // log p(theta | data) - log q(theta), up to one constant.
+        logWeight.push(atMode - this.evaluate(trial) + 0.5 * zz);
+        draws.push(trial.slice(0, this.dims));
+      }
+    }
+    const top = Math.max(...logWeight.filter(Number.isFinite));
+    const weight = logWeight.map((v) => (Number.isFinite(v) ? Math.exp(v - top) : 0));
+    const total = weight.reduce((a, b) => a + b, 0);
+    if (!(total > 0 && Number.isFinite(total))) return Array.from(this.theta.subarray(0, this.dims));
+    const mean = Array.from(this.theta.subarray(0, this.dims));
+    for (const p of free) if (p < this.dims) mean[p] = this.clip(draws.reduce((a, w, s) => a + weight[s] * w[p], 0) / total);
+    return mean;
   }
 
   /** Posterior standard deviation of each weight (0 for a locked slider). */
@@ -585,7 +641,7 @@ export class SoupPosterior {
     return out;
   }
 
-  private factorization(): { free: number[]; l: Float64Array } {
+  private factorization(): { free: number[]; l: Float64Array; mean?: number[] } {
     if (!this.factor) {
       const free = this.freeIndices();
       this.factor = { free, l: choleskyJittered(this.submatrix(this.hessian, free), free.length) };

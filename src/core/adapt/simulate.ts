@@ -8,7 +8,7 @@ import { seededRng, type Rng } from "../random";
 import type { RatingSignal } from "./feedback";
 import { cholesky } from "./linalg";
 import { AgingPosterior, STREAM_POSTERIOR, type AgingOptions } from "./aging";
-import type { GaussianPrior } from "./posterior";
+import { DEFAULT_POSTERIOR, type GaussianPrior } from "./posterior";
 
 export type FeedbackKind = "rating" | "choice";
 export type UserKind = "standard" | "noisy" | "drifting" | "negative" | "chooser" | "completer";
@@ -34,10 +34,21 @@ export const POLICIES: readonly PolicyName[] = [
 ];
 
 /**
- * The first wave's posterior, kept as a baseline: the plain logistic likelihood, evidence that never ages, and
- * Thompson draws at a fixed half of the posterior std.
+ * The first wave's posterior, kept as a baseline: the plain logistic likelihood under the editor's prior, the MAP as
+ * the estimate, evidence that never ages, and Thompson draws at a fixed half of the posterior std.
  */
-export const FIRST_WAVE = { posterior: { noisePrior: null, minSpread: 1, forgetting: 1, changeThreshold: Infinity }, spread: 0.5 } as const;
+export const FIRST_WAVE = {
+  posterior: {
+    alpha: DEFAULT_POSTERIOR.alpha,
+    negativePenalty: DEFAULT_POSTERIOR.negativePenalty,
+    importanceSamples: 0,
+    noisePrior: null,
+    minSpread: 1,
+    forgetting: 1,
+    changeThreshold: Infinity,
+  },
+  spread: 0.5,
+} as const;
 
 /** What makes a user less kind than the standard one; each user kind sets one of these, flags may set any. */
 export interface UserTraits {

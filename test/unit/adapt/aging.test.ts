@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { AgingPosterior, STREAM_POSTERIOR } from "../../../src/core/adapt/aging";
+import { AgingPosterior, STREAM_POSTERIOR, streamForgetting } from "../../../src/core/adapt/aging";
 import type { Feedback } from "../../../src/core/adapt/feedback";
 import { SoupPosterior } from "../../../src/core/adapt/posterior";
 import { seededRng, type Rng } from "../../../src/core/random";
@@ -25,7 +25,7 @@ describe("adapt/aging", () => {
       const aging = new AgingPosterior({ dims: 4, ...STREAM_POSTERIOR });
       aging.observeAll(events);
       assert.equal(aging.changes, 0);
-      const same = new SoupPosterior({ dims: 4, ...STREAM_POSTERIOR });
+      const same = new SoupPosterior({ dims: 4, ...STREAM_POSTERIOR, forgetting: streamForgetting(4) });
       same.observeAll(events);
       aging.mean().forEach((w, i) => assert.ok(Math.abs(w - same.mean()[i]) < 1e-4, `dim ${i}: ${w} vs ${same.mean()[i]}`));
       const never = new SoupPosterior({ dims: 4, ...STREAM_POSTERIOR, forgetting: 1 });

@@ -45,7 +45,7 @@ describe("cli/adapt", () => {
     assert.equal(code, 0);
     assert.equal(out.length, 8);
     const first = out[0] as { weights: number[]; std: number[] };
-    assert.deepEqual(first.weights, [0.5, 0]);
+    first.weights.forEach((w, i) => assert.ok(Math.abs(w - [0.5, 0][i]) < 1e-9, `the stated prior before any feedback: ${first.weights}`));
     assert.equal(first.std.length, 2);
     assert.deepEqual(out.slice(1, 4), [{ ok: true }, { ok: true }, { ok: true }]);
     for (const bad of out.slice(4, 6)) assert.equal((bad as { ok: boolean }).ok, false);

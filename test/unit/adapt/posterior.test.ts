@@ -93,6 +93,38 @@ describe("adapt/posterior", () => {
     });
   }
 
+  it("the importance-sampled posterior mean matches the mean of the posterior integrated on a grid (not its mode)", () => {
+    const rng = seededRng(25);
+    // Choices only: the biases then have their own Gaussian prior, independent of w, and integrate out.
+    const events = randomFeedback(rng, 2, 24, [1.5, 0.5]).filter((e) => e.type === "choice");
+    const p = new SoupPosterior({ dims: 2, negativePenalty: 0, box: [-10, 10], importanceSamples: 4096 });
+    p.observeAll(events);
+    const mode = new SoupPosterior({ dims: 2, negativePenalty: 0, box: [-10, 10] });
+    mode.observeAll(events);
+    let total = 0;
+    const sum = [0, 0];
+    const f0 = p.objective(mode.mean());
+    for (let a = -6; a <= 8; a += 0.02) {
+      for (let b = -6; b <= 8; b += 0.02) {
+        const d = Math.exp(f0 - p.objective([a, b]));
+        total += d;
+        sum[0] += a * d;
+        sum[1] += b * d;
+      }
+    }
+    const exact = sum.map((s) => s / total);
+    p.mean().forEach((w, i) => assert.ok(Math.abs(w - exact[i]) < 0.03, `dim ${i}: ${w} vs integral ${exact[i]}`));
+    const gap = Math.hypot(...mode.mean().map((w, i) => w - exact[i]));
+    assert.ok(gap > 0.1, `the mode ${mode.mean()} is ${gap} from the mean ${exact}: too close for the test to tell them apart`);
+  });
+
+  it("with the posterior mean as the estimate, no feedback leaves the prior mean: the base model, or a moved slider", () => {
+    const p = new SoupPosterior({ dims: 3, negativePenalty: 0, importanceSamples: 64 });
+    assert.deepEqual(p.mean(), [0, 0, 0]);
+    p.observe({ type: "slider", dim: 1, value: 0.7, locked: false });
+    p.mean().forEach((w, i) => assert.ok(Math.abs(w - [0, 0.7, 0][i]) < 1e-12, `dim ${i}: ${w}`));
+  });
+
   it("with 20% of the ratings flipped, estimates the rate and keeps the weights' size (the plain model shrinks them)", () => {
     const rng = seededRng(22);
     const truth = [1, 0.5, 0.8];
@@ -143,11 +175,12 @@ describe("adapt/posterior", () => {
   });
 
   it("stays finite and inside the box for separable and contradictory feedback at any feature scale, both likelihoods", () => {
-    for (const [scale, noisePrior] of [1e-6, 1, 1e3].flatMap((s) => [[s, null] as const, [s, CARELESS.noisePrior] as const])) {
+    const cases = [1e-6, 1, 1e3].flatMap((s) => [[s, null, 0] as const, [s, CARELESS.noisePrior, 0] as const, [s, CARELESS.noisePrior, 256] as const]);
+    for (const [scale, noisePrior, importanceSamples] of cases) {
       const rng = seededRng(7);
       const k = 16;
       const truth = Array.from({ length: k }, () => rng.next());
-      const p = new SoupPosterior({ dims: k, noisePrior });
+      const p = new SoupPosterior({ dims: k, noisePrior, importanceSamples });
       for (let i = 0; i < 60; i++) {
         const phi = randomPhi(rng, k, scale);
         const up = phi.reduce((s, x, j) => s + x * truth[j], 0) > 0; // separable
@@ -157,7 +190,7 @@ describe("adapt/posterior", () => {
         if (i % 3 === 1) p.observe({ type: "choice", winner: phi.map((x) => -x), loser: phi });
       }
       for (const v of [...p.mean(), ...p.std(), ...p.sample(rng), p.bias("chat"), p.noiseRates().rating, p.noiseRates().choice]) {
-        assert.ok(Number.isFinite(v), `scale ${scale}, noise prior ${noisePrior}: non-finite ${v}`);
+        assert.ok(Number.isFinite(v), `scale ${scale}, noise prior ${noisePrior}, ${importanceSamples} draws: non-finite ${v}`);
       }
       p.mean().forEach((w) => assert.ok(w >= p.box[0] && w <= p.box[1]));
     }
