@@ -148,7 +148,8 @@ export async function runStyleLoop(opts: {
   checkpoints: readonly number[];
   seed: number;
   noise: number;
-  posterior: SoupPosterior;
+  /** The rule that learns: the editor's SoupPosterior or `soup adapt`'s AgingPosterior. */
+  posterior: Pick<SoupPosterior, "sample" | "observe" | "mean">;
   rng: Rng;
 }): Promise<LoopResult> {
   const { engine, ids, style, rng } = opts;

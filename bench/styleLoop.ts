@@ -6,8 +6,10 @@
 // the posterior mean after 10, 25 and 50 events, against the base model and the liked adapter at weight 1 on the same
 // prompts and seeds, as progress = (score - base) / (adapter - base), median over seeds.
 // Usage: node --import tsx bench/styleLoop.ts [--seeds 3] [--styles comments,no-semicolons,four-spaces] [--noise 0,0.2]
+//        [--rule stream|plain]   (stream: `soup adapt`'s rule, STREAM_POSTERIOR; plain: the editor's SoupPosterior)
 import * as path from "node:path";
 import { parseArgs } from "node:util";
+import { AgingPosterior, STREAM_POSTERIOR } from "../src/core/adapt/aging";
 import { SoupPosterior } from "../src/core/adapt/posterior";
 import { seededRng } from "../src/core/random";
 import { SoupEngine } from "../src/engine/soupEngine";
@@ -21,7 +23,9 @@ const median = (xs: number[]) => {
 };
 
 async function main(): Promise<void> {
-  const v = parseArgs({ options: { seeds: { type: "string" }, styles: { type: "string" }, noise: { type: "string" } } }).values;
+  const v = parseArgs({ options: { seeds: { type: "string" }, styles: { type: "string" }, noise: { type: "string" }, rule: { type: "string", default: "stream" } } }).values;
+  const rule = v.rule;
+  if (rule !== "stream" && rule !== "plain") throw new Error(`--rule must be stream or plain, not ${rule}`);
   const log = (s: string) => process.stderr.write(s + "\n");
   const seeds = Array.from({ length: Number(v.seeds ?? 3) }, (_, i) => i + 1);
   const styles = (v.styles ?? "comments,no-semicolons,four-spaces").split(",") as Style[];
@@ -53,7 +57,7 @@ async function main(): Promise<void> {
             checkpoints: CHECKPOINTS,
             seed,
             noise,
-            posterior: new SoupPosterior({ dims: STYLES.length }),
+            posterior: rule === "stream" ? new AgingPosterior({ dims: STYLES.length, ...STREAM_POSTERIOR }) : new SoupPosterior({ dims: STYLES.length }),
             rng: seededRng(seed * 7919 + Math.round(noise * 100)),
           });
           r.checkpoints.forEach((c, i) => progress[i].push(c.score === null || ref.base === null || ref.adapter === null ? NaN : (c.score - ref.base) / (ref.adapter - ref.base)));
