@@ -5,16 +5,11 @@
 // > 2 x base). The simulator cannot tell whether a rule starves this loop of exploration; this does.
 //   node --import tsx bench/closedLoop.ts [--seeds 8] [--rules plain,robust-0.98,stream]
 import { AgingPosterior, STREAM_POSTERIOR } from "../src/core/adapt/aging";
-import { SoupPosterior } from "../src/core/adapt/posterior";
-import { seededRng, type Rng } from "../src/core/random";
+import { SoupPosterior, type Learner } from "../src/core/adapt/posterior";
+import { seededRng } from "../src/core/random";
 import { BYTE_PROMPT, BYTE_SETS, loadByteSets, measureShare, setShare } from "../test/support/byteSets";
 import { engineClient } from "../test/support/engine";
 
-interface Learner {
-  observe: SoupPosterior["observe"];
-  mean(): number[];
-  sample(rng: Rng): number[];
-}
 
 const RULES: Record<string, (dims: number) => Learner> = {
   /** The editor's default: plain logistic likelihood, full-width draws, no forgetting. */

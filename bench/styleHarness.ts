@@ -3,7 +3,7 @@
 import { readdirSync, readFileSync } from "node:fs";
 import * as path from "node:path";
 import { addStyleCounts, EMPTY_STYLE_COUNTS, styleCounts, styleLanguage, type StyleCounts, type StyleLanguage } from "../src/core/style/metrics";
-import type { SoupPosterior } from "../src/core/adapt/posterior";
+import type { Learner } from "../src/core/adapt/posterior";
 import type { Rng } from "../src/core/random";
 import type { GenerateResult, SoupMode } from "../src/engine/protocol";
 import type { SoupEngine } from "../src/engine/soupEngine";
@@ -149,7 +149,7 @@ export async function runStyleLoop(opts: {
   seed: number;
   noise: number;
   /** The rule that learns: the editor's SoupPosterior or `soup adapt`'s AgingPosterior. */
-  posterior: Pick<SoupPosterior, "sample" | "observe" | "mean">;
+  posterior: Learner;
   rng: Rng;
 }): Promise<LoopResult> {
   const { engine, ids, style, rng } = opts;

@@ -139,7 +139,7 @@ export class BackgroundDistill implements vscode.Disposable {
         this.wakeTimer = setTimeout(() => this.feed({ type: "tick" }), Math.max(0, a.at - Date.now()) + 50);
         return;
       case "save":
-        void this.saveRecord(a.status, {});
+        void this.saveRecord(a.status);
         return;
     }
   }
@@ -242,7 +242,7 @@ export class BackgroundDistill implements vscode.Disposable {
         // The record says how far it got; the windows themselves are saved by the job as it goes.
         if (Date.now() - this.lastSaved > 10_000) {
           this.lastSaved = Date.now();
-          void this.enqueue(() => (this.state.key === key ? this.saveRecord("partial", {}) : Promise.resolve()));
+          void this.enqueue(() => (this.state.key === key ? this.saveRecord("partial") : Promise.resolve()));
         }
       },
     }).then(

@@ -3,15 +3,13 @@
 // text by a hidden text-level rule, and the posterior is updated.
 import * as assert from "node:assert/strict";
 import { AgingPosterior, STREAM_POSTERIOR } from "../../src/core/adapt/aging";
-import { SoupPosterior } from "../../src/core/adapt/posterior";
+import { SoupPosterior, type Learner } from "../../src/core/adapt/posterior";
 import { seededRng } from "../../src/core/random";
 import type { EngineClient } from "../../src/engine/client";
 import type { PolicySpec, PromptSpec } from "../../src/engine/protocol";
 import { BYTE_PROMPT, BYTE_SETS, loadByteSets, measureShare, setShare } from "../support/byteSets";
 import { engineClient, hasSharedModels, SPARKY, STORIES } from "../support/engine";
 
-/** What the loop needs of a posterior: the editor's plain one or the stream rule of `soup adapt`. */
-type Learner = Pick<SoupPosterior, "observe" | "mean" | "sample">;
 
 async function learn<P extends Learner>(opts: {
   posterior: P;

@@ -61,7 +61,12 @@ export function openingFence(code: string, language: string): string {
  */
 export function fence(code: string, language: string): string {
   const open = openingFence(code, language);
-  return `${open}\n${code}\n${open.replace(/[^`]+$/, "")}`;
+  return `${open}\n${code}\n${closingFence(open)}`;
+}
+
+/** The fence that closes the block `open` opened: its backticks without the language tag. */
+export function closingFence(open: string): string {
+  return open.replace(/[^`]+$/, "");
 }
 
 /** The code inside a block written by `fence`. */

@@ -12,7 +12,7 @@ import { planSoup } from "../soup/mode";
 import type { FeedbackSink, RatedText } from "../soup/recorder";
 import type { Generator, PipelineLog, PosteriorView } from "../soup/weights";
 import { afterAnswer, afterComparison, decideComparison, DEFAULT_AB_SETTINGS, type DimensionUncertainty } from "./ab";
-import { BASE_MODEL_NOTICE, CODE_ANSWER_STOP, codePrompt, fence, openingFence, unfence } from "./code";
+import { BASE_MODEL_NOTICE, closingFence, CODE_ANSWER_STOP, codePrompt, fence, openingFence, unfence } from "./code";
 import type { ChatHistory } from "./history";
 
 export const SYSTEM_PROMPT = "You are a coding assistant inside VS Code. Answer in Markdown; put code in fenced blocks with a language tag.";
@@ -209,7 +209,7 @@ export class ChatSession {
     const contributions = this.contributions(features, weights);
     const record: AnswerRecord = { ...ask, features };
     this.answers.set(answerId, record);
-    if (open) this.o.onUpdate({ type: "answerDelta", answerId, text: `\n${open.replace(/[^`]+$/, "")}` });
+    if (open) this.o.onUpdate({ type: "answerDelta", answerId, text: `\n${closingFence(open)}` });
     this.o.onUpdate({ type: "answerEnd", answerId, contributions, stopped });
     const answer = shown({ ...record, text });
     await this.o.history.append({ role: "assistant", answerId, text: answer, contributions, ...(ask.code ? { code: ask.code } : {}), ...this.byId(features) });
@@ -264,7 +264,7 @@ export class ChatSession {
    */
   private async ask(turns: readonly ChatTurn[] = this.o.history.turns): Promise<Ask> {
     const baseModel = await this.isBaseModel();
-    const last = [...turns].reverse().find((t) => t.role === "user");
+    const last = lastQuestion(turns);
     return this.askAs(turns, baseModel ? { language: (last && this.editors.get(last)?.language) ?? "" } : undefined);
   }
 
@@ -279,7 +279,7 @@ export class ChatSession {
    */
   private codePrompt(turns: readonly ChatTurn[], language: string): PromptSpec {
     const s = this.o.settings();
-    const question = [...turns].reverse().find((t) => t.role === "user");
+    const question = lastQuestion(turns);
     const code = (question && this.editors.get(question)?.code) ?? "";
     return codePrompt(question?.text ?? "", language, code, { chars: (s.load.contextSize - s.chat.maxTokens) * CHARS_PER_TOKEN, lines: s.completions.prefixLines });
   }
@@ -356,6 +356,11 @@ function asked(turn: Extract<ChatTurn, { role: "user" }>, editor: ChatEditor | u
   if (!editor?.code) return turn.text;
   const marks = editor.code.includes("```") ? "~~~~" : "```";
   return `${turn.text}\n\n${turn.attach === "file" ? "File" : "Selection from"} ${editor.file}:\n${marks}${editor.language}\n${editor.code}\n${marks}`;
+}
+
+/** The newest question in `turns`. */
+function lastQuestion(turns: readonly ChatTurn[]): ChatTurn | undefined {
+  return [...turns].reverse().find((t) => t.role === "user");
 }
 
 /** An answer as the page shows it and the history keeps it: a code answer in its fence. */
