@@ -17,7 +17,7 @@ import { DEMO_SETTINGS } from "../../scripts/demo";
 import { readJsonl } from "./files";
 import { HEADER, likes, PROBES, scoreTaste, typedText, type TasteScore } from "./taste";
 
-const GHOST = ".ghost-text-decoration, .ghost-text";
+export const GHOST = ".ghost-text-decoration, .ghost-text";
 /** Suggestions the person answers under Thompson draws, between the two measurements. */
 const EVENTS = 12;
 /** The least rise, in probes whose suggestion the person likes, that counts as the style having moved (12 probes). */
@@ -60,7 +60,7 @@ export function unprintable(text: string): string | undefined {
  * The ghost text as the person reads it. VS Code draws it in pieces (a span per token, the first line inline, the
  * others in a zone below it): the pieces are put back in lines by where they are drawn, top to bottom, left to right.
  */
-async function ghostText(page: Page): Promise<string> {
+export async function ghostText(page: Page): Promise<string> {
   return page.evaluate((selector) => {
     const pieces = [...document.querySelectorAll(selector)]
       .filter((el) => !el.parentElement?.closest(selector))
@@ -76,6 +76,31 @@ async function ghostText(page: Page): Promise<string> {
       .map((l) => l.parts.sort((a, b) => a.left - b.left).map((x) => x.text).join(""))
       .join("\n");
   }, GHOST);
+}
+
+/**
+ * How many Tabs only indent before one takes `ghost`: when it starts with indentation at least a tab wide (2 spaces
+ * here; a first line of blanks counts one less), VS Code's Tab indents by a tab instead of taking it.
+ */
+export function indentTabs(ghost: string): number {
+  const firstLine = ghost.split("\n")[0];
+  const blank = /^ *$/.test(firstLine);
+  return Math.floor(Math.max(0, blank ? firstLine.length - 1 : /^ */.exec(firstLine)![0].length) / 2);
+}
+
+/** Takes the shown suggestion `ghost`: Tab until it is taken (typing through its indentation first). */
+export async function takeSuggestion(page: Page, ghost: string): Promise<void> {
+  const first = page.locator(GHOST).first();
+  const indents = indentTabs(ghost);
+  for (let i = 0; i < indents; i++) {
+    await page.keyboard.press("Tab");
+    await first.waitFor({ state: "visible", timeout: 5_000 });
+  }
+  for (let press = 1; ; press++) {
+    await page.keyboard.press("Tab");
+    if (await first.waitFor({ state: "hidden", timeout: 3_000 }).then(() => true, () => false)) return;
+    if (press === 3) throw new Error(`Tab did not take the suggestion after ${indents} indents and ${press} presses: ${JSON.stringify(ghost)}`);
+  }
 }
 
 interface TraceLine {
@@ -122,30 +147,16 @@ export function tinycoderSteps(h: TinycoderHarness): Step[] {
   };
   /**
    * The person's answer: Tab when they like the suggestion, Escape otherwise, then on to the next line at once (the
-   * suggestion VS Code asks for after an accepted one is not waited for). When the suggestion starts with
-   * indentation at least a tab wide (2 spaces here; a first line of blanks counts one less), VS Code's Tab indents
-   * by a tab instead of taking it: the person presses Tab until the suggestion is taken.
+   * suggestion VS Code asks for after an accepted one is not waited for).
    */
   const answer = async (line: string, ghost: string) => {
-    const first = s.page.locator(GHOST).first();
     if (!likes(typedText(line), ghost)) {
       await s.page.keyboard.press("Escape");
-      await first.waitFor({ state: "hidden", timeout: 10_000 });
+      await s.page.locator(GHOST).first().waitFor({ state: "hidden", timeout: 10_000 });
       dismissed++;
       return;
     }
-    const firstLine = ghost.split("\n")[0];
-    const blank = /^ *$/.test(firstLine);
-    const indents = Math.floor(Math.max(0, blank ? firstLine.length - 1 : /^ */.exec(firstLine)![0].length) / 2);
-    for (let i = 0; i < indents; i++) {
-      await s.page.keyboard.press("Tab");
-      await first.waitFor({ state: "visible", timeout: 5_000 });
-    }
-    for (let press = 1; ; press++) {
-      await s.page.keyboard.press("Tab");
-      if (await first.waitFor({ state: "hidden", timeout: 3_000 }).then(() => true, () => false)) break;
-      if (press === 3) throw new Error(`Tab did not take the suggestion after ${indents} indents and ${press} presses: ${JSON.stringify(ghost)}`);
-    }
+    await takeSuggestion(s.page, ghost);
     accepted++;
   };
   /** One suggestion for each probe under the current weights, answered by the person; a screenshot of each. */
