@@ -6,7 +6,7 @@
 // the posterior mean after 10, 25 and 50 events, against the base model and the liked adapter at weight 1 on the same
 // prompts and seeds, as progress = (score - base) / (adapter - base), median over seeds.
 // Usage: node --import tsx bench/styleLoop.ts [--seeds 3] [--styles comments,no-semicolons,four-spaces] [--noise 0,0.2]
-//        [--rule stream|plain]   (stream: `soup adapt`'s rule, STREAM_POSTERIOR; plain: the editor's SoupPosterior)
+//        [--rule stream|plain]   (stream: `soup adapt`'s rule, STREAM_POSTERIOR; plain: the first wave's SoupPosterior)
 import * as path from "node:path";
 import { parseArgs } from "node:util";
 import { AgingPosterior, STREAM_POSTERIOR } from "../src/core/adapt/aging";

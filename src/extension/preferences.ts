@@ -8,6 +8,7 @@ import * as vscode from "vscode";
 import type { ChoiceFeedback, RatingFeedback } from "../core/adapt/feedback";
 import type { SoupPosterior } from "../core/adapt/posterior";
 import { seededRng, type Rng } from "../core/random";
+import { STREAM_FIT } from "../core/adapt/aging";
 import { AdaptStore } from "../core/adapt/store";
 
 /** What is recorded: ratings (completions, chat thumbs) and A/B choices (chat). */
@@ -123,6 +124,8 @@ export class Preferences {
       workspace: o.workspaceKey,
       log: (m) => o.log.warn(m),
       keepTextsDays: o.keepTextsDays,
+      // Careless clicks weigh less, and the estimate is the posterior mean (better than the mode on few events).
+      posterior: STREAM_FIT,
       // Feedback is a few events a minute: a fresh snapshot each time keeps reloads exact and cheap.
       snapshotEvery: 1,
     });

@@ -3,6 +3,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import type { Feedback } from "../../../src/core/adapt/feedback";
+import { STREAM_FIT } from "../../../src/core/adapt/aging";
 import { SoupPosterior } from "../../../src/core/adapt/posterior";
 import { seededRng } from "../../../src/core/random";
 import { AdaptStore, type StoreOptions } from "../../../src/core/adapt/store";
@@ -52,6 +53,26 @@ describe("adapt/store", () => {
     fs.rmSync(path.join(wsFolder(), "snapshot.json"));
     close(AdaptStore.open(dir, options()).posterior.mean(), mean);
     close(mean, fresh(evs));
+    assert.deepEqual(messages, []);
+  });
+
+  it("with the editor's fit (careless-feedback rates, posterior mean) reopens to the posterior it had live", () => {
+    // A fifth of the ratings flipped: the fit's noise rates are part of its state, in the snapshot and in a replay.
+    const rng = seededRng(9);
+    const evs = events(120, 4).map((e) => (e.type === "rating" && rng.next() < 0.2 ? { ...e, up: !e.up } : e));
+    const store = AdaptStore.open(dir, options({ posterior: STREAM_FIT }));
+    evs.forEach((e) => store.record(e));
+    store.flush();
+    const mean = store.posterior.mean();
+    const near = (a: number[], b: number[]) => a.forEach((v, i) => assert.ok(Math.abs(v - b[i]) < 1e-3, `${a} vs ${b}`));
+    near(AdaptStore.open(dir, options({ posterior: STREAM_FIT })).posterior.mean(), mean);
+    fs.rmSync(path.join(wsFolder(), "snapshot.json"));
+    near(AdaptStore.open(dir, options({ posterior: STREAM_FIT })).posterior.mean(), mean);
+    // The same events, the same estimate as the rule's own posterior fed in bulk; the taste (w0 up, w2 down) found.
+    const bulk = new SoupPosterior({ dims: 3, ...STREAM_FIT });
+    bulk.observeAll(evs);
+    near(mean, bulk.mean());
+    assert.ok(mean[0] > 0.3 && mean[2] < 0, `${mean}`);
     assert.deepEqual(messages, []);
   });
 
