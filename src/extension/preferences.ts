@@ -8,7 +8,7 @@ import * as vscode from "vscode";
 import type { ChoiceFeedback, RatingFeedback } from "../core/adapt/feedback";
 import type { SoupPosterior } from "../core/adapt/posterior";
 import { seededRng, type Rng } from "../core/random";
-import { STREAM_FIT } from "../core/adapt/aging";
+import { STREAM_AGING, STREAM_FIT } from "../core/adapt/aging";
 import { AdaptStore } from "../core/adapt/store";
 
 /** What is recorded: ratings (completions, chat thumbs) and A/B choices (chat). */
@@ -90,13 +90,16 @@ export class Preferences {
     const unlocked = this.locked.filter((id) => !locked.includes(id));
     this.sliders = sliders;
     this.locked = locked;
-    this.applySliders(this.posterior, unlocked);
+    this.applySliders(this.store, unlocked);
     // The snapshot then holds the fit the editor uses now, sliders included.
     this.store.flush();
   }
 
   async record(event: LoggedFeedback, text: string): Promise<void> {
     this.store.record(event, [text]);
+    // The new estimate (importance sampling over the events, up to a few hundred ms on long logs) is computed now,
+    // as the feedback lands, rather than by the next suggestion that asks for weights.
+    this.posterior.mean();
   }
 
   /** Stops the store's periodic text retention (the instance was replaced). */
@@ -124,20 +127,22 @@ export class Preferences {
       workspace: o.workspaceKey,
       log: (m) => o.log.warn(m),
       keepTextsDays: o.keepTextsDays,
-      // Careless clicks weigh less, and the estimate is the posterior mean (better than the mode on few events).
+      // Careless clicks weigh less, the estimate is the posterior mean (better than the mode on few events), and a
+      // change of taste in this workspace is followed within tens of events.
       posterior: STREAM_FIT,
+      aging: STREAM_AGING,
       // Feedback is a few events a minute: a fresh snapshot each time keeps reloads exact and cheap.
       snapshotEvery: 1,
     });
-    this.applySliders(store.posterior);
+    this.applySliders(store);
     return store;
   }
 
   /** A locked dimension without a slider setting is pinned at 0, the base model; `unlocked` ones are released. */
-  private applySliders(posterior: SoupPosterior, unlocked: readonly string[] = []): void {
+  private applySliders(store: AdaptStore, unlocked: readonly string[] = []): void {
     this.policyIds.forEach((id, dim) => {
       const locked = this.locked.includes(id);
-      if (id in this.sliders || locked || unlocked.includes(id)) posterior.observe({ type: "slider", dim, value: this.sliders[id] ?? 0, locked });
+      if (id in this.sliders || locked || unlocked.includes(id)) store.applySlider({ type: "slider", dim, value: this.sliders[id] ?? 0, locked });
     });
   }
 }

@@ -35,9 +35,8 @@ export interface AgingOptions extends PosteriorOptions {
  *   was too short a memory for 34 parameters at K = 32) and a change detector with a fast memory of 0.95 and a 6-nat
  *   threshold (no false alarm on 20 stable users over 200 events, careless ones included; a strong change found in
  *   15-60 events).
- * The editor's store uses the fit without the aging (STREAM_FIT): its levels are replayed from the log on every
- * open, in bulk, and the detector must see each event after a fit of those before it (a refit per event: about 11 s
- * for 1,000 events on 2 cores, against 0.2 s in bulk), and the user level, which pools every workspace, must not age.
+ * The editor's store ages a workspace's level only (STREAM_AGING); the user level, which pools every workspace,
+ * keeps the fit without aging (STREAM_FIT).
  */
 export const STREAM_FIT = {
   alpha: 2,
@@ -47,12 +46,34 @@ export const STREAM_FIT = {
   minSpread: 0.5,
 };
 
-export const STREAM_POSTERIOR = {
-  ...STREAM_FIT,
+export const STREAM_AGING = {
   memoryPerWeight: 12,
   fastForgetting: 0.95,
   changeThreshold: 6,
 };
+
+export const STREAM_POSTERIOR = { ...STREAM_FIT, ...STREAM_AGING };
+
+/**
+ * Where the change detector stood after the first `events` events (sliders not counted): with those events, enough
+ * to rebuild the posterior by two bulk fits instead of a refit per event (about 11 s per 1,000 events on 2 cores,
+ * against 0.2 s in bulk).
+ */
+export interface DetectorState {
+  events: number;
+  /** The first event of the current taste: the slow posterior forgot those before it. */
+  regimeStart: number;
+  cusum: number;
+  run: number;
+  changes: number;
+}
+
+/**
+ * Events replayed one by one, detector included, when no detector state can be used (a log written before the
+ * detector was kept, a damaged snapshot): a strong change is found in 15-60 events, and each costs a refit (opening
+ * a 3,000-event log took 10 s with 300 of them on a loaded 2-core machine).
+ */
+export const REPLAY_DETECTED = 150;
 
 /** The shortest memory of the slow posterior, in events: shorter, a stable person's estimate follows the noise. */
 const MIN_MEMORY = 100;
@@ -73,6 +94,7 @@ export class AgingPosterior {
   /** Events since the CUSUM last stood at 0: the length of the suspected new regime. */
   private run = 0;
   private changeCount = 0;
+  private regimeStart = 0;
 
   constructor(options: AgingOptions) {
     const { fastForgetting = STREAM_POSTERIOR.fastForgetting, changeThreshold = STREAM_POSTERIOR.changeThreshold, memoryPerWeight, ...rest } = options;
@@ -110,6 +132,7 @@ export class AgingPosterior {
     this.fast?.observe(event);
     if (this.cusum > this.threshold) {
       this.slow.forgetAllBut(this.run);
+      this.regimeStart = this.slow.eventCount - this.run;
       this.changeCount++;
       this.cusum = 0;
       this.run = 0;
@@ -119,6 +142,48 @@ export class AgingPosterior {
   /** Replays a log event by event, so the detector sees each event before the fit does, as it did live. */
   observeAll(events: Iterable<Feedback>): void {
     for (const e of events) this.observe(e);
+  }
+
+  /** The detector's state now, for a snapshot (see resume). */
+  detectorState(): DetectorState {
+    return { events: this.slow.eventCount, regimeStart: this.regimeStart, cusum: this.cusum, run: this.run, changes: this.changeCount };
+  }
+
+  /**
+   * Takes a replayed log as this posterior would have seen it live, given where its detector stood after the first
+   * `state.events` of them: those are fitted in bulk (the slow posterior from the start of the current taste), the
+   * rest observed one by one. Without a usable state (none, or not one of these events), the detector starts
+   * REPLAY_DETECTED events before the end. Returns whether the state was used. For a fresh posterior only.
+   */
+  resume(events: readonly Feedback[], state?: DetectorState): boolean {
+    const count = events.filter((e) => e.type !== "slider").length;
+    const usable =
+      typeof state === "object" &&
+      state !== null &&
+      [state.events, state.regimeStart, state.run, state.changes].every(Number.isInteger) &&
+      state.events <= count &&
+      state.regimeStart >= 0 &&
+      state.regimeStart <= state.events &&
+      state.run >= 0 &&
+      state.run <= state.events &&
+      state.changes >= 0 &&
+      Number.isFinite(state.cusum) &&
+      state.cusum >= 0 &&
+      state.cusum <= this.threshold;
+    const from: DetectorState = usable ? state : { events: Math.max(0, count - REPLAY_DETECTED), regimeStart: 0, cusum: 0, run: 0, changes: 0 };
+    // Where the bulk part ends in `events` (sliders included in it).
+    let split = 0;
+    for (let seen = 0; split < events.length && seen < from.events; split++) if (events[split].type !== "slider") seen++;
+    const bulk = events.slice(0, split);
+    this.slow.observeAll(bulk);
+    if (from.regimeStart > 0) this.slow.forgetAllBut(from.events - from.regimeStart);
+    this.fast?.observeAll(bulk);
+    this.regimeStart = from.regimeStart;
+    this.cusum = from.cusum;
+    this.run = from.run;
+    this.changeCount = from.changes;
+    for (const e of events.slice(split)) this.observe(e);
+    return usable;
   }
 
   mean(): number[] {

@@ -6,7 +6,8 @@
 import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { parseFeedback, type Feedback } from "./feedback";
+import { AgingPosterior, type AgingOptions, type DetectorState } from "./aging";
+import { parseFeedback, type Feedback, type SliderFeedback } from "./feedback";
 import { DEFAULT_POSTERIOR, SoupPosterior, type PosteriorOptions, type PosteriorState } from "./posterior";
 import { DAY_MS, TextStore } from "./texts";
 import { writeFileAtomicSync } from "../files";
@@ -42,6 +43,8 @@ interface Snapshot {
   schema: number;
   basis: BasisRef;
   state: PosteriorState;
+  /** An aging level's change detector (the state is then the fit of the current taste). */
+  detector?: DetectorState;
 }
 
 export interface StoreOptions {
@@ -51,6 +54,11 @@ export interface StoreOptions {
   /** Reports what was set aside or rebuilt; the store keeps going either way. */
   log?: (message: string) => void;
   posterior?: Omit<PosteriorOptions, "dims" | "prior">;
+  /**
+   * How the workspace's evidence ages (a slow memory and a change detector); absent, it never ages. The user level
+   * never ages: it pools every workspace.
+   */
+  aging?: Pick<AgingOptions, "memoryPerWeight" | "fastForgetting" | "changeThreshold">;
   /** Days response texts are kept (0: never written); features and hashes are always kept. */
   keepTextsDays?: number;
   /** How often texts past the limit are removed while the store is open (besides on open and on a change). */
@@ -254,7 +262,9 @@ class EventLog {
 class Level {
   readonly log: EventLog;
   readonly snapshotFile: string;
+  /** The estimate: the posterior itself, or an aging one's fit of the current taste. */
   posterior: SoupPosterior;
+  private aging: AgingPosterior | undefined;
 
   constructor(
     folder: string,
@@ -265,23 +275,35 @@ class Level {
     this.posterior = new SoupPosterior({ ...options.posterior, dims: options.basis.dims });
   }
 
+  observe(event: Feedback): void {
+    if (this.aging) this.aging.observe(event);
+    else this.posterior.observe(event);
+  }
+
   /**
    * Replays the log into a fresh posterior. A snapshot only warm-starts the fit: the fit always runs to the MAP of
    * the log, so a snapshot written by another window, older or newer than the log, or damaged in a well-formed
-   * way changes nothing but the time it takes.
+   * way changes nothing but the time it takes. An aging posterior takes the snapshot's detector state instead (a
+   * refit per event otherwise), or replays only the newest events one by one.
    */
-  replay(records: readonly LogRecord[], posterior: SoupPosterior): void {
+  replay(records: readonly LogRecord[], posterior: SoupPosterior | AgingPosterior): void {
     const snapshot = this.readSnapshot();
-    posterior.observeAll(
-      records.map((r) => r.event),
-      snapshot,
-    );
+    const events = records.map((r) => r.event);
+    if (posterior instanceof AgingPosterior) {
+      if (!posterior.resume(events, snapshot?.detector) && snapshot?.detector) {
+        this.options.log?.(`${this.snapshotFile}: the change detector's state does not fit the log; replaying its newest events`);
+      }
+      this.aging = posterior;
+      this.posterior = posterior.slow;
+      return;
+    }
+    posterior.observeAll(events, snapshot?.state);
     if (snapshot) posterior.fit();
     this.posterior = posterior;
   }
 
   /** A plausible snapshot of this schema and basis, or undefined (set aside when damaged). */
-  private readSnapshot(): PosteriorState | undefined {
+  private readSnapshot(): Snapshot | undefined {
     const { basis, log = () => {} } = this.options;
     let text: string;
     try {
@@ -313,7 +335,7 @@ class Level {
         log(`${this.snapshotFile}: weights outside the box or a Hessian that is not positive; ignored, refitting from the log`);
         return undefined;
       }
-      return snap.state;
+      return snap;
     } catch {
       const aside = `${this.snapshotFile}.corrupt-${this.options.now?.() ?? Date.now()}`;
       try {
@@ -328,7 +350,12 @@ class Level {
 
   /** Writes the snapshot; a failure (read-only folder, full disk) is reported: the log still has everything. */
   writeSnapshot(): void {
-    const snap: Snapshot = { schema: SCHEMA_VERSION, basis: this.options.basis, state: this.posterior.state() };
+    const snap: Snapshot = {
+      schema: SCHEMA_VERSION,
+      basis: this.options.basis,
+      state: this.posterior.state(),
+      ...(this.aging ? { detector: this.aging.detectorState() } : {}),
+    };
     try {
       fs.mkdirSync(path.dirname(this.snapshotFile), { recursive: true });
       writeFileAtomicSync(this.snapshotFile, JSON.stringify(snap));
@@ -413,10 +440,10 @@ export class AdaptStore {
     };
     // Log first: a crash after the append loses nothing, the snapshot is rebuilt from the log.
     const workspaceDue = this.workspace.log.append(record);
-    this.workspace.posterior.observe(parsed);
+    this.workspace.observe(parsed);
     if (parsed.type !== "slider") {
       const userDue = this.user.log.append({ ...record, ws: this.key });
-      this.user.posterior.observe(parsed);
+      this.user.observe(parsed);
       if (userDue) this.user.writeSnapshot();
     }
     if (workspaceDue) this.workspace.writeSnapshot();
@@ -427,6 +454,11 @@ export class AdaptStore {
         this.options.log?.(`${this.texts.folder}: cannot keep the response text (${errorCode(e)})`);
       }
     }
+  }
+
+  /** Applies a slider to the workspace in memory only: settings are the sliders' truth, so they are not logged. */
+  applySlider(event: SliderFeedback): void {
+    this.workspace.observe(event);
   }
 
   /** A new retention limit, applied now (0 removes every kept text and keeps no new ones). */
@@ -477,6 +509,7 @@ export class AdaptStore {
     const records = this.workspace.log.read();
     // With no other workspace to learn from, the prior is the plain slider prior.
     const prior = others.length ? base.asPrior(tau) : undefined;
-    this.workspace.replay(records, new SoupPosterior({ ...posterior, dims: basis.dims, ...(prior ? { prior } : {}) }));
+    const options = { ...posterior, dims: basis.dims, ...(prior ? { prior } : {}) };
+    this.workspace.replay(records, this.options.aging ? new AgingPosterior({ ...options, ...this.options.aging }) : new SoupPosterior(options));
   }
 }

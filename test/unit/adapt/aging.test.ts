@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { AgingPosterior, STREAM_POSTERIOR, streamForgetting } from "../../../src/core/adapt/aging";
+import { AgingPosterior, REPLAY_DETECTED, STREAM_POSTERIOR, streamForgetting } from "../../../src/core/adapt/aging";
 import type { Feedback } from "../../../src/core/adapt/feedback";
 import { SoupPosterior } from "../../../src/core/adapt/posterior";
 import { seededRng, type Rng } from "../../../src/core/random";
@@ -54,6 +54,36 @@ describe("adapt/aging", () => {
     });
     assert.ok(foundAt > 0 && foundAt <= 40, `change found after ${foundAt} events`);
     assert.ok(distance(aging.mean(), after) < 0.5 * distance(never.mean(), after), `aging ${aging.mean()} vs never ${never.mean()}`);
+  });
+
+  it("resumes from the detector's state to the posterior it was live, a detected change included; without one, finds the change in the newest events", () => {
+    const rng = seededRng(35);
+    const events = [...ratings(rng, [1.5, 1.2, 0, 0], 100), ...ratings(rng, [-0.4, 0, 1.5, 1.2], 60)];
+    const live = new AgingPosterior({ dims: 4, ...STREAM_POSTERIOR });
+    const halfway = 130;
+    live.observeAll(events.slice(0, halfway));
+    const state = live.detectorState();
+    assert.equal(state.changes, 1, "the change was found before the state was taken");
+    live.observeAll(events.slice(halfway));
+    const near = (a: number[], b: number[]) => a.forEach((w, i) => assert.ok(Math.abs(w - b[i]) < 1e-3, `dim ${i}: ${a} vs ${b}`));
+    // From the state at the end (a reopened store), and from one taken earlier (a snapshot older than the log).
+    const atEnd = new AgingPosterior({ dims: 4, ...STREAM_POSTERIOR });
+    assert.equal(atEnd.resume(events, live.detectorState()), true);
+    near(atEnd.mean(), live.mean());
+    assert.deepEqual(atEnd.detectorState(), live.detectorState());
+    const older = new AgingPosterior({ dims: 4, ...STREAM_POSTERIOR });
+    assert.equal(older.resume(events, state), true);
+    near(older.mean(), live.mean());
+    assert.equal(older.changes, live.changes);
+    // A state that cannot be of these events (more events than the log has), or none: the detector replays the
+    // newest REPLAY_DETECTED events, which hold the change here.
+    for (const bad of [{ ...state, events: events.length + 1 }, undefined]) {
+      const replayed = new AgingPosterior({ dims: 4, ...STREAM_POSTERIOR });
+      assert.equal(replayed.resume(events, bad), false);
+      assert.ok(events.length - REPLAY_DETECTED < 100, "the switch at event 100 is among the events replayed");
+      near(replayed.mean(), live.mean());
+      assert.equal(replayed.changes, 1);
+    }
   });
 
   it("forgetAllBut leaves exactly the fit of the newest events", () => {

@@ -3,7 +3,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import type { Feedback } from "../../../src/core/adapt/feedback";
-import { STREAM_FIT } from "../../../src/core/adapt/aging";
+import { STREAM_AGING, STREAM_FIT } from "../../../src/core/adapt/aging";
 import { SoupPosterior } from "../../../src/core/adapt/posterior";
 import { seededRng } from "../../../src/core/random";
 import { AdaptStore, type StoreOptions } from "../../../src/core/adapt/store";
@@ -74,6 +74,30 @@ describe("adapt/store", () => {
     near(mean, bulk.mean());
     assert.ok(mean[0] > 0.3 && mean[2] < 0, `${mean}`);
     assert.deepEqual(messages, []);
+  });
+
+  it("with aging, a workspace follows a change of taste, reopens to it, and the user level keeps every event", () => {
+    // Ratings on the first weight's sign: liked up to event 100, disliked after.
+    const rng = seededRng(12);
+    const rate = (sign: number): Feedback => {
+      const phi = [rng.normal(), rng.normal(), rng.normal()];
+      return { type: "rating", features: phi, up: rng.next() < 1 / (1 + Math.exp(-3 * sign * phi[0])), surface: "completion" };
+    };
+    const aged = () => options({ posterior: STREAM_FIT, aging: STREAM_AGING });
+    const store = AdaptStore.open(dir, aged());
+    for (let i = 0; i < 100; i++) store.record(rate(1));
+    assert.ok(store.posterior.mean()[0] > 0.8, `before the change: ${store.posterior.mean()}`);
+    for (let i = 0; i < 60; i++) store.record(rate(-1));
+    const mean = store.posterior.mean();
+    assert.ok(mean[0] < 0, `after 60 events of the new taste: ${mean}`);
+    assert.ok(store.userPosterior.mean()[0] > mean[0] + 0.3, `the user level does not age: ${store.userPosterior.mean()}`);
+    const near = (a: number[], b: number[]) => a.forEach((v, i) => assert.ok(Math.abs(v - b[i]) < 1e-3, `${a} vs ${b}`));
+    near(AdaptStore.open(dir, aged()).posterior.mean(), mean);
+    fs.rmSync(path.join(wsFolder(), "snapshot.json"));
+    near(AdaptStore.open(dir, aged()).posterior.mean(), mean);
+    assert.deepEqual(messages, []);
+    // The same log opened without aging remembers the old taste.
+    assert.ok(AdaptStore.open(dir, options({ posterior: STREAM_FIT })).posterior.mean()[0] > mean[0] + 0.3);
   });
 
   it("skips a half-written last log line, sets it aside once a record follows it, and keeps every complete event", () => {
