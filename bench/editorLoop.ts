@@ -7,14 +7,14 @@
 // Thompson draws (the engine seeds sampling from the prompt), so each `--seeds` is one run of the flow. Prints the
 // share of runs in which the liked count and the comment-line share rose by each margin.
 // Usage: node --import tsx bench/editorLoop.ts [--seeds 10] [--events 8,16] [--probes 12] [--person comments|no-comments|random]
-//        [--rule editor|plain] [--show]   (editor: the extension's posterior, STREAM_FIT; plain: the first wave's)
+//        [--rule editor|plain] [--show]   (editor: a workspace's posterior in the extension, the stream rule; plain: the first wave's)
 import { mkdtempSync, rmSync } from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { parseArgs } from "node:util";
 import type { ChoiceFeedback, RatingFeedback } from "../src/core/adapt/feedback";
-import { STREAM_FIT } from "../src/core/adapt/aging";
-import { SoupPosterior } from "../src/core/adapt/posterior";
+import { AgingPosterior, STREAM_POSTERIOR } from "../src/core/adapt/aging";
+import { SoupPosterior, type Learner } from "../src/core/adapt/posterior";
 import { CompletionSession, type CompletionSessionSettings } from "../src/core/completion/session";
 import { seededRng, type Rng } from "../src/core/random";
 import { FeedbackRecorder } from "../src/core/soup/recorder";
@@ -50,7 +50,7 @@ async function main(): Promise<void> {
   const person = (v.person ?? "comments") as keyof typeof PERSONS;
   if (!PERSONS[person]) throw new Error(`--person: one of ${Object.keys(PERSONS).join(", ")}`);
   if (v.rule !== "editor" && v.rule !== "plain") throw new Error(`--rule must be editor or plain, not ${v.rule}`);
-  const fit = v.rule === "editor" ? STREAM_FIT : {};
+  const learner = (): Learner => (v.rule === "editor" ? new AgingPosterior({ dims: IDS.length, ...STREAM_POSTERIOR }) : new SoupPosterior({ dims: IDS.length }));
   const seeds = Number(v.seeds ?? 10);
   const firstSeed = Number(v["first-seed"] ?? 1);
   const eventCounts = (v.events ?? "8,16").split(",").map(Number);
@@ -76,7 +76,7 @@ async function main(): Promise<void> {
     for (const events of eventCounts) {
       const runs: { before: TasteScore & { ghosts: string[] }; after: TasteScore; mean: number[]; accepted: number }[] = [];
       for (let seed = firstSeed; seed < firstSeed + seeds; seed++) {
-        const posterior = new SoupPosterior({ dims: IDS.length, ...fit });
+        const posterior = learner();
         const rng = seededRng(seed);
         const weights: WeightSource = {
           policyIds: IDS,
