@@ -126,21 +126,24 @@ export function serverSteps(h: ServerHarness): Step[] {
         try {
           if (skipped) return `skipped: ${skipped}`;
           const log = h.feedbackLog(s!);
-          // A suggestion that one Tab takes, so that nothing is typed while the server is down: a Tab that only
-          // indents reads, rightly, as typing over the suggestion. Any other when none of the probes gives one.
+          // A suggestion that one Tab takes and that is still shown once the suggestion before it, settled by typing
+          // the probe and scored while the server lives, has landed in the log: a Tab that only indents, or lands
+          // after VS Code hid the suggestion, reads, rightly, as typing over it.
           let ghost: string | undefined;
-          let any: string | undefined;
+          const seen: string[] = [];
           for (const line of [...PROBES, ...PROBES]) {
-            if ((ghost = await suggest(line, 30_000)) === undefined) continue;
-            any = ghost;
-            if (indentTabs(ghost) === 0) break;
+            const shown = await suggest(line, 30_000);
+            if (shown === undefined) continue;
+            seen.push(shown);
+            if (indentTabs(shown) > 0) continue;
+            await new Promise((resolve) => setTimeout(resolve, 2000));
+            if (await s!.page.locator(GHOST).first().isVisible()) {
+              ghost = shown;
+              break;
+            }
           }
-          ghost ??= any;
-          if (ghost === undefined) throw new Error(`no ghost text from the server for ${2 * PROBES.length} probes`);
-          // Typing the probe settled the suggestion before it, scored while the server lives: let that land first.
-          await new Promise((resolve) => setTimeout(resolve, 2000));
+          if (ghost === undefined) throw new Error(`no suggestion one Tab takes stayed shown for ${2 * PROBES.length} probes: ${JSON.stringify(seen)}`);
           before = readJsonl<LogRecord>(log).length;
-          if (!(await s!.page.locator(GHOST).first().isVisible())) throw new Error(`the suggestion hid by itself: ${JSON.stringify(ghost)}`);
           server!.kill("SIGKILL");
           const t0 = Date.now();
           // Taken with nothing to score it: the feedback must wait, not vanish.
