@@ -8,7 +8,8 @@ export const DEMO_PACK = path.join(DEMO_DIR, "pack.json");
 
 /**
  * Settings for the demo model. It was trained on 256-token windows of a byte-level vocabulary (a token is about a
- * character): a few lines of prefix, one of suffix and 48 new tokens keep the FIM window near 256 tokens.
+ * character): a few lines of prefix, one of suffix and 48 new tokens keep the FIM window near 256 tokens. A chat
+ * answer, written after about 256 tokens of attached code, is held to 96 (past its window the model wanders).
  */
 export const DEMO_SETTINGS: Readonly<Record<string, unknown>> = {
   "spectralSoup.modelPath": DEMO_MODEL,
@@ -17,4 +18,5 @@ export const DEMO_SETTINGS: Readonly<Record<string, unknown>> = {
   "spectralSoup.completions.prefixLines": 4,
   "spectralSoup.completions.suffixLines": 1,
   "spectralSoup.completions.maxTokens": 48,
+  "spectralSoup.chat.maxTokens": 96,
 };
