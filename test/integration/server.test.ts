@@ -15,8 +15,14 @@ import { llamaServerMissing, startLlamaServer, type RunningServer } from "../sup
 
 /** Largest |p_server - p_local| over the top tokens of one next-token distribution (float32 on both sides). */
 const NEXT_TOLERANCE = 2e-3;
-/** phi is a sum of log-probabilities over the response; float32 logits on both sides. */
-const PHI_TOLERANCE = 5e-3;
+/**
+ * phi is a sum of log-probability ratios over the response's tokens, float32 logits on both sides, from two builds
+ * (node-llama-cpp's prebuilt binary, llama-server built for this CPU) whose kernels sum in different orders: the
+ * tolerance is per token. Seen on an AVX-512 machine: 4e-4 per token (0.0065 over 16 tokens of a phi of
+ * 47). A wrong scale, adapter or token alignment is off by nats.
+ */
+const PHI_TOLERANCE_PER_TOKEN = 1e-3;
+const phiClose = (local: number, server: number, tokens: number) => Math.abs(local - server) < PHI_TOLERANCE_PER_TOKEN * tokens;
 
 const TINY = path.join(SHARED_MODELS, "tinycoder");
 const TINY_MODEL = path.join(TINY, "tinycoder.gguf");
@@ -103,12 +109,12 @@ describe("remote engine on a real llama-server", function () {
       console.log(`      greedy text identical ${equal}/${prompts.length * 2}`);
     });
 
-    it(`features phi equal the in-process ones within ${PHI_TOLERANCE} (exact forced-token scoring)`, async () => {
+    it(`features phi equal the in-process ones within ${PHI_TOLERANCE_PER_TOKEN} per token (exact forced-token scoring)`, async () => {
       for (const text of prompts.slice(0, 3)) {
         const g = await local.generate({ prompt: { kind: "raw", text }, mode: "parameter", weights: { sparky: 1 }, maxTokens: 16, temperature: 0 }, never, () => {});
         const s = { prompt: { kind: "raw" as const, text }, response: g.text, responseTokens: g.tokens };
         const [a, b] = [await local.score(s, never), await remote.score(s)];
-        assert.ok(Math.abs(a.features.sparky - b.features.sparky) < PHI_TOLERANCE, `phi local ${a.features.sparky}, server ${b.features.sparky}`);
+        assert.ok(phiClose(a.features.sparky, b.features.sparky, g.tokens.length), `phi local ${a.features.sparky}, server ${b.features.sparky}, ${g.tokens.length} tokens`);
       }
     });
 
@@ -186,7 +192,7 @@ describe("remote engine on a real llama-server", function () {
       await remote.load(loadParams(TINY_MODEL, policies));
       const s = { prompt: fim, response: g.text, responseTokens: g.tokens };
       const [a, b] = [await local.score(s, never), await remote.score(s)];
-      for (const id of STYLES) assert.ok(Math.abs(a.features[id] - b.features[id]) < PHI_TOLERANCE, `${id}: local ${a.features[id]}, server ${b.features[id]}`);
+      for (const id of STYLES) assert.ok(phiClose(a.features[id], b.features[id], g.tokens.length), `${id}: local ${a.features[id]}, server ${b.features[id]}, ${g.tokens.length} tokens`);
     });
 
     it("cancel stops a generation in flight; the next request is served", async () => {
