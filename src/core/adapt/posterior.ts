@@ -114,7 +114,7 @@ function eventTerms(z: number, y: number, eps: number): { f: number; r: number; 
   return { f: -Math.log(y ? p1 : p0), r: y ? -slope / p1 : slope / p0, s: (slope * slope) / (p1 * p0) };
 }
 
-/** What a feedback loop needs of a learning rule; the editor's SoupPosterior and `soup adapt`'s AgingPosterior are both one. */
+/** What a feedback loop needs of a learning rule: a SoupPosterior and an AgingPosterior are both one. */
 export type Learner = Pick<SoupPosterior, "observe" | "mean" | "sample">;
 
 export class SoupPosterior {
