@@ -97,9 +97,6 @@ export class Preferences {
 
   async record(event: LoggedFeedback, text: string): Promise<void> {
     this.store.record(event, [text]);
-    // The new estimate (importance sampling over the events, up to a few hundred ms on long logs) is computed now,
-    // as the feedback lands, rather than by the next suggestion that asks for weights.
-    this.posterior.mean();
   }
 
   /** Stops the store's periodic text retention (the instance was replaced). */
@@ -131,7 +128,8 @@ export class Preferences {
       // change of taste in this workspace is followed within tens of events.
       posterior: STREAM_FIT,
       aging: STREAM_AGING,
-      // Feedback is a few events a minute: a fresh snapshot each time keeps reloads exact and cheap.
+      // Feedback is a few events a minute: a fresh snapshot each time keeps reloads exact and cheap, and computes the
+      // new estimate (its mean, up to a few hundred ms on long logs) as the feedback lands, not at the next keystroke.
       snapshotEvery: 1,
     });
     this.applySliders(store);

@@ -37,7 +37,9 @@ interface FeedbackLine {
   event: { signal: string; up: boolean; features: number[] };
 }
 interface Snapshot {
-  state: { events: number; theta: number[] };
+  state: { events: number };
+  /** The posterior mean: the weights with exploration off. */
+  mean: number[];
 }
 interface TraceLine {
   method: string;
@@ -334,7 +336,7 @@ async function main(): Promise<number> {
           const snap = snapshot();
           await new Promise((r) => setTimeout(r, 2000));
           const still = feedback().length === events && snapshot()?.state.events === events;
-          return still && snap?.state.events === events ? { events, mean: snap.state.theta } : undefined; // the MAP: the weights with exploration off
+          return still && snap?.state.events === events ? { events, mean: snap.mean } : undefined;
         });
         await s.command("Developer: Reload Window");
         await s.page.waitForSelector(".monaco-workbench .part.statusbar", { timeout: 60_000 });
@@ -346,7 +348,7 @@ async function main(): Promise<number> {
         if (events !== before.events) {
           const left = snapshot();
           if (left?.state.events !== events) throw new Error(`the log has ${events} events but the last snapshot covers ${left?.state.events}`);
-          mean = left.state.theta;
+          mean = left.mean;
         }
         const n = generates().length;
         await s.openFile("example.ts");

@@ -45,6 +45,8 @@ interface Snapshot {
   state: PosteriorState;
   /** An aging level's change detector (the state is then the fit of the current taste). */
   detector?: DetectorState;
+  /** The estimate the editor's weights are (the posterior mean, not the fit's mode): written for readers, not read. */
+  mean?: number[];
 }
 
 export interface StoreOptions {
@@ -355,6 +357,7 @@ class Level {
       basis: this.options.basis,
       state: this.posterior.state(),
       ...(this.aging ? { detector: this.aging.detectorState() } : {}),
+      mean: this.posterior.mean(),
     };
     try {
       fs.mkdirSync(path.dirname(this.snapshotFile), { recursive: true });

@@ -64,6 +64,10 @@ describe("adapt/store", () => {
     evs.forEach((e) => store.record(e));
     store.flush();
     const mean = store.posterior.mean();
+    // The snapshot names the weights the editor uses: the mean, which here differs from the fit's mode.
+    const snap = JSON.parse(fs.readFileSync(path.join(wsFolder(), "snapshot.json"), "utf8"));
+    assert.deepEqual(snap.mean, mean);
+    assert.ok(mean.some((w, i) => Math.abs(w - snap.state.theta[i]) > 1e-3), `mean ${mean}, mode ${snap.state.theta}`);
     const near = (a: number[], b: number[]) => a.forEach((v, i) => assert.ok(Math.abs(v - b[i]) < 1e-3, `${a} vs ${b}`));
     near(AdaptStore.open(dir, options({ posterior: STREAM_FIT })).posterior.mean(), mean);
     fs.rmSync(path.join(wsFolder(), "snapshot.json"));
