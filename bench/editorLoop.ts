@@ -13,7 +13,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { parseArgs } from "node:util";
 import type { ChoiceFeedback, RatingFeedback } from "../src/core/adapt/feedback";
-import { AgingPosterior, STREAM_POSTERIOR } from "../src/core/adapt/aging";
+import { AgingPosterior, EDITOR_FIT, STREAM_AGING } from "../src/core/adapt/aging";
 import { SoupPosterior, type Learner } from "../src/core/adapt/posterior";
 import { CompletionSession, type CompletionSessionSettings } from "../src/core/completion/session";
 import { seededRng, type Rng } from "../src/core/random";
@@ -50,7 +50,7 @@ async function main(): Promise<void> {
   const person = (v.person ?? "comments") as keyof typeof PERSONS;
   if (!PERSONS[person]) throw new Error(`--person: one of ${Object.keys(PERSONS).join(", ")}`);
   if (v.rule !== "editor" && v.rule !== "plain") throw new Error(`--rule must be editor or plain, not ${v.rule}`);
-  const learner = (): Learner => (v.rule === "editor" ? new AgingPosterior({ dims: IDS.length, ...STREAM_POSTERIOR }) : new SoupPosterior({ dims: IDS.length }));
+  const learner = (): Learner => (v.rule === "editor" ? new AgingPosterior({ dims: IDS.length, ...EDITOR_FIT, ...STREAM_AGING }) : new SoupPosterior({ dims: IDS.length }));
   const seeds = Number(v.seeds ?? 10);
   const firstSeed = Number(v["first-seed"] ?? 1);
   const eventCounts = (v.events ?? "8,16").split(",").map(Number);

@@ -8,7 +8,7 @@ import * as vscode from "vscode";
 import type { ChoiceFeedback, RatingFeedback } from "../core/adapt/feedback";
 import type { SoupPosterior } from "../core/adapt/posterior";
 import { seededRng, type Rng } from "../core/random";
-import { STREAM_AGING, STREAM_FIT } from "../core/adapt/aging";
+import { EDITOR_FIT, STREAM_AGING } from "../core/adapt/aging";
 import { AdaptStore } from "../core/adapt/store";
 
 /** What is recorded: ratings (completions, chat thumbs) and A/B choices (chat). */
@@ -124,9 +124,9 @@ export class Preferences {
       workspace: o.workspaceKey,
       log: (m) => o.log.warn(m),
       keepTextsDays: o.keepTextsDays,
-      // Careless clicks weigh less, the estimate is the posterior mean (better than the mode on few events), and a
-      // change of taste in this workspace is followed within tens of events.
-      posterior: STREAM_FIT,
+      // The estimate is the posterior mean (better than the mode on few events), and a change of taste in this
+      // workspace is followed within tens of events.
+      posterior: EDITOR_FIT,
       aging: STREAM_AGING,
       // Feedback is a few events a minute: a fresh snapshot each time keeps reloads exact and cheap, and computes the
       // new estimate (its mean, up to a few hundred ms on long logs) as the feedback lands, not at the next keystroke.

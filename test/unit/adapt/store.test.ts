@@ -3,7 +3,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import type { Feedback } from "../../../src/core/adapt/feedback";
-import { STREAM_AGING, STREAM_FIT } from "../../../src/core/adapt/aging";
+import { EDITOR_FIT, STREAM_AGING, STREAM_FIT } from "../../../src/core/adapt/aging";
 import { SoupPosterior } from "../../../src/core/adapt/posterior";
 import { seededRng } from "../../../src/core/random";
 import { AdaptStore, type StoreOptions } from "../../../src/core/adapt/store";
@@ -56,7 +56,7 @@ describe("adapt/store", () => {
     assert.deepEqual(messages, []);
   });
 
-  it("with the editor's fit (careless-feedback rates, posterior mean) reopens to the posterior it had live", () => {
+  it("with careless-feedback rates and the posterior mean, reopens to the posterior it had live", () => {
     // A fifth of the ratings flipped: the fit's noise rates are part of its state, in the snapshot and in a replay.
     const rng = seededRng(9);
     const evs = events(120, 4).map((e) => (e.type === "rating" && rng.next() < 0.2 ? { ...e, up: !e.up } : e));
@@ -87,7 +87,7 @@ describe("adapt/store", () => {
       const phi = [rng.normal(), rng.normal(), rng.normal()];
       return { type: "rating", features: phi, up: rng.next() < 1 / (1 + Math.exp(-3 * sign * phi[0])), surface: "completion" };
     };
-    const aged = () => options({ posterior: STREAM_FIT, aging: STREAM_AGING });
+    const aged = () => options({ posterior: EDITOR_FIT, aging: STREAM_AGING });
     const store = AdaptStore.open(dir, aged());
     for (let i = 0; i < 100; i++) store.record(rate(1));
     assert.ok(store.posterior.mean()[0] > 0.8, `before the change: ${store.posterior.mean()}`);
@@ -101,7 +101,29 @@ describe("adapt/store", () => {
     near(AdaptStore.open(dir, aged()).posterior.mean(), mean);
     assert.deepEqual(messages, []);
     // The same log opened without aging remembers the old taste.
-    assert.ok(AdaptStore.open(dir, options({ posterior: STREAM_FIT })).posterior.mean()[0] > mean[0] + 0.3);
+    assert.ok(AdaptStore.open(dir, options({ posterior: EDITOR_FIT })).posterior.mean()[0] > mean[0] + 0.3);
+  });
+
+  it("with the editor's fit, a reopened store gives the weights it had live, whatever order events and sliders came in", () => {
+    // What an e2e run recorded (8 dimensions; the third response scored far from the base model), with the sliders
+    // at 0 from the start but one, moved to 1.5 before the last event.
+    const evs: Feedback[] = [
+      { type: "rating", features: [0.182, 0.711, 0.921, 0.653, 0.575, 0.378, 0.454, 0.344], up: true, surface: "completion", confidence: 1 },
+      { type: "rating", features: [0.574, 0.694, 1.623, 1.355, 0.931, 0.794, 0.746, 0.558], up: true, surface: "completion", confidence: 0.5 },
+      { type: "rating", features: [10.896, -28.672, -31.83, -18.899, -32.171, -24.441, -31.796, -15.188], up: false, surface: "completion", confidence: 0.5 },
+      { type: "rating", features: [0.732, 0.989, 1.996, 1.543, 1.4, 1.39, 0.696, 1.047], up: false, surface: "completion", confidence: 0.2 },
+    ];
+    const slider = (dim: number) => ({ type: "slider" as const, dim, value: dim === 0 ? 1.5 : 0, locked: false });
+    const editor = () => options({ basis: { ...basis, dims: 8 }, posterior: EDITOR_FIT, aging: STREAM_AGING });
+    const live = AdaptStore.open(dir, editor());
+    for (let d = 1; d < 8; d++) live.applySlider(slider(d));
+    evs.slice(0, 3).forEach((e) => live.record(e));
+    live.applySlider(slider(0));
+    live.record(evs[3]);
+    const mean = live.posterior.mean();
+    const reopened = AdaptStore.open(dir, editor());
+    for (let d = 0; d < 8; d++) reopened.applySlider(slider(d));
+    reopened.posterior.mean().forEach((w, i) => assert.ok(Math.abs(w - mean[i]) < 1e-6, `dim ${i}: ${w} vs ${mean[i]}`));
   });
 
   it("skips a half-written last log line, sets it aside once a record follows it, and keeps every complete event", () => {
