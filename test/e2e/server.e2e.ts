@@ -169,15 +169,15 @@ export function serverSteps(h: ServerHarness): Step[] {
           server = startServer();
           const t0 = Date.now();
           const log = h.feedbackLog(s!);
-          const recorded = await h.until("the waiting feedback in the log", 150_000, () => {
-            const records = readJsonl<LogRecord>(log);
-            return records.length > before ? records.slice(before) : undefined;
-          });
-          // Waiting feedback is recorded in the order given, so the taken suggestion comes first: Tab takes it whole,
-          // or (when VS Code re-asked as the server died) the part still shown.
-          const r = recorded[0];
-          const taken = r.event.up && (r.event.signal === "accepted" || r.event.signal === "partial");
-          if (!taken || r.event.features?.length !== ADAPTERS.length) throw new Error(`not the taken suggestion with features: ${JSON.stringify(recorded)}`);
+          // Tab takes the suggestion whole, or (when VS Code re-asked as the server died) the part still shown. The
+          // suggestions settled while the probes were typed may land too, first when their scoring was still under
+          // way at the kill.
+          const taken = (r: LogRecord) => r.event.up && (r.event.signal === "accepted" || r.event.signal === "partial");
+          let recorded: LogRecord[] = [];
+          const r = await h
+            .until("the taken suggestion's feedback in the log", 150_000, () => (recorded = readJsonl<LogRecord>(log).slice(before)).find(taken))
+            .catch(() => undefined);
+          if (!r || r.event.features?.length !== ADAPTERS.length) throw new Error(`not the taken suggestion with features: ${JSON.stringify(recorded)}`);
           const status = await s!.waitEngine(/server 1\/1 up/, 60_000);
           return `recorded (${r.event.signal}) ${((Date.now() - t0) / 1000).toFixed(1)} s after the restart with phi=[${r.event.features.map((x) => x.toFixed(2)).join(", ")}]; status "${status}"`;
         } finally {
