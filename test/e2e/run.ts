@@ -11,7 +11,7 @@ import { syntheticModelCache } from "../../src/core/gguf/synthetic";
 import { viewSteps } from "./chat.e2e";
 import { readJsonl, readJsonSettled } from "./files";
 import { feedbackLogIn, serverSteps } from "./server.e2e";
-import { tinycoderSteps } from "./tinycoder.e2e";
+import { GHOST, tinycoderSteps } from "./tinycoder.e2e";
 import {
   e2eCache,
   freePort,
@@ -25,7 +25,6 @@ import {
 } from "../../scripts/vscode-server";
 
 const ENGINE_ITEM = '[id="spectral-soup.spectral-soup.engine"]';
-const GHOST = ".ghost-text-decoration, .ghost-text";
 const READY = /CPU 1 thread/;
 const EXTENSION_ID = "spectral-soup.spectral-soup";
 

@@ -126,9 +126,9 @@ export function serverSteps(h: ServerHarness): Step[] {
         try {
           if (skipped) return `skipped: ${skipped}`;
           const log = h.feedbackLog(s!);
-          // A suggestion that one Tab takes and that is still shown once the suggestion before it, settled by typing
-          // the probe and scored while the server lives, has landed in the log: a Tab that only indents, or lands
-          // after VS Code hid the suggestion, reads, rightly, as typing over it.
+          // A suggestion that one Tab takes and that is still shown a moment later, which also gives the suggestion
+          // before it (settled by typing the probe) time to be scored while the server lives: a Tab that only
+          // indents, or lands after VS Code hid the suggestion, reads, rightly, as typing over it.
           let ghost: string | undefined;
           const seen: string[] = [];
           for (const line of [...PROBES, ...PROBES]) {

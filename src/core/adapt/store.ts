@@ -45,7 +45,7 @@ interface Snapshot {
   state: PosteriorState;
   /** An aging level's change detector (the state is then the fit of the current taste). */
   detector?: DetectorState;
-  /** The estimate the editor's weights are (the posterior mean, not the fit's mode): written for readers, not read. */
+  /** The workspace's estimate, the editor's weights (the posterior mean, not the fit's mode): for readers, not read. */
   mean?: number[];
 }
 
@@ -268,9 +268,11 @@ class Level {
   posterior: SoupPosterior;
   private aging: AgingPosterior | undefined;
 
+  /** `weighs`: the level whose mean the editor's weights are, written into its snapshot (only a prior otherwise). */
   constructor(
     folder: string,
     private readonly options: StoreOptions,
+    private readonly weighs: boolean,
   ) {
     this.log = new EventLog(path.join(folder, "events.jsonl"), options);
     this.snapshotFile = path.join(folder, "snapshot.json");
@@ -357,7 +359,7 @@ class Level {
       basis: this.options.basis,
       state: this.posterior.state(),
       ...(this.aging ? { detector: this.aging.detectorState() } : {}),
-      mean: this.posterior.mean(),
+      ...(this.weighs ? { mean: this.posterior.mean() } : {}),
     };
     try {
       fs.mkdirSync(path.dirname(this.snapshotFile), { recursive: true });
@@ -387,8 +389,8 @@ export class AdaptStore {
     private readonly options: StoreOptions,
   ) {
     this.key = createHash("sha256").update(options.workspace).digest("hex").slice(0, 16);
-    this.user = new Level(path.join(dir, "user"), options);
-    this.workspace = new Level(path.join(dir, "workspaces", this.key), options);
+    this.user = new Level(path.join(dir, "user"), options, false);
+    this.workspace = new Level(path.join(dir, "workspaces", this.key), options, true);
     this.texts = new TextStore(path.join(dir, "workspaces", this.key, "texts"));
     this.keepTextsDays = options.keepTextsDays ?? 0;
   }
